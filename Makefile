@@ -1,0 +1,39 @@
+# aggregator: `make run` runs the daemon on the default config; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config/aggregator.toml
+
+.PHONY: run once test lint bench clean help
+
+help:
+	@echo "make run    install into .venv and run the daemon on $(CONFIG) (Ctrl-C stops it)"
+	@echo "make once   one cycle: ingest, cluster, publish, exit"
+	@echo "make test   install with test extras and run the whole test suite"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  throughput figures of every stage"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/aggregator --config $(CONFIG) run
+
+once: $(VENV)/.installed
+	$(BIN)/aggregator --config $(CONFIG) run --once
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check aggregator tests
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,114 @@
+"""Candidates -> decision: exact copy, near-duplicate, same event, or a new cluster. Pure.
+
+Tiers, strongest first:
+  exact      the same canonical URL or the same cleaned-text hash as a clustered article;
+  duplicate  a near-copy: the MinHash estimate of word-shingle Jaccard with one member is at
+             least `near_duplicate` (LSH buckets find the candidates);
+  event      a different write-up of the same event: the cosine between the article's salient
+             terms and the cluster's centroid (the cluster as a whole, so a chain of weak
+             pairwise links cannot snowball) is at least `event`, with at least
+             `min_shared_terms` salient terms in common.
+When an article passes the event test for several clusters whose centroids also pass it
+against each other, it bridges them: they merge into the oldest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import xxhash
+
+from .config import ClusterSettings
+from .model import Decision, Tier
+from .signature import cosine, jaccard
+
+BANDS = 32  # 32 bands x 4 rows of a 128-value MinHash: candidates from Jaccard ~0.4 upwards
+CENTROID_TERMS = 128  # a centroid keeps its heaviest terms only
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A clustered article found through an LSH bucket."""
+
+    article_id: int
+    cluster_id: int
+    minhash: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """What the event tier needs of a live cluster."""
+
+    id: int
+    centroid: Mapping[str, float]
+
+
+def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
+    """One 63-bit bucket key per band: equal keys mean the band's values are all equal."""
+    rows = len(minhash) // bands
+    keys = []
+    for band in range(bands):
+        chunk = minhash[band * rows : (band + 1) * rows]
+        data = band.to_bytes(2, "little") + b"".join(v.to_bytes(4, "little") for v in chunk)
+        keys.append(xxhash.xxh64_intdigest(data) >> 1)
+    return keys
+
+
+def decide(terms: Mapping[str, float], minhash: tuple[int, ...], *, exact: tuple[int, int] | None,
+           neighbours: Sequence[Neighbour], clusters: Sequence[ClusterView],
+           settings: ClusterSettings) -> Decision:
+    """Where an article goes. `exact` is (article id, cluster id) of an identical article."""
+    if exact is not None:
+        return Decision(Tier.EXACT, exact[1], similarity=1.0, threshold=1.0,
+                        matched_article=exact[0])
+    duplicate = _nearest_copy(minhash, neighbours, settings.near_duplicate)
+    if duplicate is not None:
+        return duplicate
+    return _same_event(terms, clusters, settings)
+
+
+def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
+                  threshold: float) -> Decision | None:
+    scored = [(jaccard(minhash, n.minhash), n) for n in neighbours]
+    scored = [(s, n) for s, n in scored if s >= threshold]
+    if not scored:
+        return None
+    score, best = max(scored, key=lambda sn: (sn[0], -sn[1].article_id))
+    return Decision(Tier.DUPLICATE, best.cluster_id, similarity=score, threshold=threshold,
+                    matched_article=best.article_id)
+
+
+def _same_event(terms: Mapping[str, float], clusters: Sequence[ClusterView],
+                settings: ClusterSettings) -> Decision:
+    passing = []
+    for view in clusters:
+        score, shared = event_score(terms, view.centroid)
+        if score >= settings.event and len(shared) >= settings.min_shared_terms:
+            passing.append((score, view, shared))
+    if not passing:
+        return Decision(Tier.NEW, None, threshold=settings.event)
+    passing.sort(key=lambda p: (-p[0], p[1].id))
+    score, best, shared = passing[0]
+    bridged = tuple(sorted(
+        v.id for _, v, _ in passing[1:] if event_score(best.centroid, v.centroid)[0] >= settings.event))
+    return Decision(Tier.EVENT, best.id, similarity=score, threshold=settings.event,
+                    shared_terms=shared, merge_with=bridged)
+
+
+def event_score(terms: Mapping[str, float], centroid: Mapping[str, float]) -> tuple[
+        float, tuple[str, ...]]:
+    """Cosine with the centroid, and the shared terms, heaviest (in the article) first."""
+    shared = sorted((t for t in terms if t in centroid), key=lambda t: -terms[t])
+    return cosine(terms, centroid), tuple(shared)
+
+
+def add_to_centroid(total: Mapping[str, float], vector: Mapping[str, float],
+                    limit: int = CENTROID_TERMS) -> dict[str, float]:
+    """The centroid after adding `vector`: a running sum of member vectors, cut to its `limit`
+    heaviest terms. Cosine ignores scale, so the sum stands for the mean without dividing."""
+    merged = dict(total)
+    for term, weight in vector.items():
+        merged[term] = merged.get(term, 0.0) + weight
+    top = sorted(merged.items(), key=lambda tw: (-tw[1], tw[0]))[:limit]
+    return {t: round(w, 5) for t, w in top}

@@ -1,0 +1,300 @@
+"""Settings: built-in defaults < the TOML file < AGGREGATOR_* environment < command-line flags.
+
+Unknown keys are rejected with the file, key and reason in one line. Relative paths are taken
+relative to the working directory, as with any command-line tool.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .model import Source
+
+DEFAULT_CONFIG = Path("config/aggregator.toml")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | float, *, what: str = "duration") -> int:
+    """'90s', '15m', '2h', '3d', '1w' or a number of seconds -> seconds (> 0)."""
+    if isinstance(text, bool):
+        raise ConfigError(f"{what}: not a duration: {text!r}")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(text)
+        if not match:
+            raise ConfigError(f"{what}: not a duration: {text!r} (use e.g. 90s, 15m, 2h, 3d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"{what}: must be positive: {text!r}")
+    return int(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Clustering thresholds; see config/aggregator.toml for where each number came from."""
+
+    near_duplicate: float = 0.55
+    event: float = 0.30
+    min_shared_terms: int = 2
+    window_s: int = 4 * 86400
+    terms_per_article: int = 24
+
+
+@dataclass(frozen=True, slots=True)
+class PublishSettings:
+    rss_path: Path = Path("var/feed.xml")
+    atom_path: Path = Path("var/atom.xml")
+    title: str = "aggregator: merged news"
+    link: str = "http://127.0.0.1:8080/"
+    max_items: int = 100
+    max_age_s: int = 30 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: Path = Path("var/aggregator.db")
+    interval_s: int = 900
+    log_level: str = "INFO"
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    sources: tuple[Source, ...] = ()
+    origin: str = "<defaults>"
+
+
+# section -> key -> (attribute, converter)
+def _path(v: Any, what: str) -> Path:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"{what}: expected a path string, got {v!r}")
+    return Path(v)
+
+
+def _str(v: Any, what: str) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{what}: expected a string, got {v!r}")
+    return v
+
+
+def _int(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ConfigError(f"{what}: expected a non-negative integer, got {v!r}")
+    return v
+
+
+def _port(v: Any, what: str) -> int:
+    port = _int(v, what)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{what}: not a TCP port: {v!r}")
+    return port
+
+
+def _fraction(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+        raise ConfigError(f"{what}: expected a number between 0 and 1, got {v!r}")
+    return float(v)
+
+
+def _bool(v: Any, what: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{what}: expected true or false, got {v!r}")
+    return v
+
+
+def _duration(v: Any, what: str) -> int:
+    return parse_duration(v, what=what)
+
+
+def _url(v: Any, what: str) -> str:
+    text = _str(v, what)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{what}: not an http(s) URL: {text!r}")
+    return text
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _level(v: Any, what: str) -> str:
+    level = _str(v, what).upper()
+    if level not in _LEVELS:
+        raise ConfigError(f"{what}: expected one of {', '.join(_LEVELS)}, got {v!r}")
+    return level
+
+
+_TOP = {"database": ("database", _path), "interval": ("interval_s", _duration),
+        "log_level": ("log_level", _level)}
+_SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
+    "cluster": {
+        "near_duplicate": ("near_duplicate", _fraction),
+        "event": ("event", _fraction),
+        "min_shared_terms": ("min_shared_terms", _int),
+        "window": ("window_s", _duration),
+        "terms_per_article": ("terms_per_article", _int),
+    },
+    "publish": {
+        "rss": ("rss_path", _path),
+        "atom": ("atom_path", _path),
+        "title": ("title", _str),
+        "link": ("link", _url),
+        "max_items": ("max_items", _int),
+        "max_age": ("max_age_s", _duration),
+    },
+    "server": {
+        "enabled": ("enabled", _bool),
+        "host": ("host", _str),
+        "port": ("port", _port),
+        "threads": ("threads", _int),
+    },
+}
+_SOURCE_KEYS = {"name", "kind", "path", "url", "interval", "priority"}
+
+
+def load(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from `path` (or the default file if present) and the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    if path is None and environ.get("AGGREGATOR_CONFIG"):
+        path = Path(environ["AGGREGATOR_CONFIG"])
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    data: dict[str, Any] = {}
+    origin = "<defaults>"
+    if path is not None:
+        data, origin = _read_toml(path), str(path)
+    return _apply_env(_build(data, origin), environ)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _build(data: dict[str, Any], origin: str) -> Settings:
+    settings = Settings(origin=origin)
+    top: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{origin}: {key}"
+        if key in _TOP:
+            attr, conv = _TOP[key]
+            top[attr] = conv(value, where)
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: expected a [{key}] table")
+            top[key] = _section(getattr(settings, key), key, value, origin)
+        elif key == "sources":
+            top["sources"] = _sources(value, origin)
+        else:
+            raise ConfigError(f"{where}: unknown key")
+    return replace(settings, **top)
+
+
+def _section(current: Any, name: str, table: dict[str, Any], origin: str) -> Any:
+    changes = {}
+    for key, value in table.items():
+        where = f"{origin}: {name}.{key}"
+        if key not in _SECTIONS[name]:
+            raise ConfigError(f"{where}: unknown key")
+        attr, conv = _SECTIONS[name][key]
+        changes[attr] = conv(value, where)
+    return replace(current, **changes)
+
+
+def _sources(value: Any, origin: str) -> tuple[Source, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{origin}: sources: expected [[sources]] tables")
+    sources: list[Source] = []
+    for index, table in enumerate(value):
+        source = _source(table, f"{origin}: sources[{index}]")
+        if any(s.name == source.name for s in sources):
+            raise ConfigError(f"{origin}: sources[{index}].name: duplicate name {source.name!r}")
+        sources.append(source)
+    return tuple(sources)
+
+
+def _source(table: Any, where: str) -> Source:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    unknown = sorted(set(table) - _SOURCE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key")
+    name = _str(table.get("name", ""), f"{where}.name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise ConfigError(f"{where}.name: expected letters, digits, '.', '_' or '-', got {name!r}")
+    kind = table.get("kind", "feed" if "url" in table else "directory")
+    if kind == "directory":
+        location = str(_path(table.get("path"), f"{where}.path"))
+    elif kind == "feed":
+        location = _url(table.get("url"), f"{where}.url")
+    else:
+        raise ConfigError(f"{where}.kind: expected 'directory' or 'feed', got {kind!r}")
+    interval = _duration(table.get("interval", 900), f"{where}.interval")
+    priority = table.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ConfigError(f"{where}.priority: expected an integer, got {priority!r}")
+    return Source(name=name, kind=kind, location=location, interval_s=interval, priority=priority)
+
+
+def _apply_env(settings: Settings, environ: dict[str, str]) -> Settings:
+    """AGGREGATOR_DATABASE=..., AGGREGATOR_SERVER_PORT=8081, AGGREGATOR_CLUSTER_EVENT=0.3 ..."""
+    data: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("AGGREGATOR_") or name == "AGGREGATOR_CONFIG":
+            continue
+        if name == "AGGREGATOR_DATA":
+            continue  # evaluation data location, read by tests and benchmarks
+        key = name.removeprefix("AGGREGATOR_").lower()
+        value = _env_value(raw)
+        section, _, sub = key.partition("_")
+        if section in _SECTIONS and sub:
+            data.setdefault(section, {})[sub] = value
+        else:
+            data[key] = value
+    if not data:
+        return settings
+    overlay = _build(data, "environment")
+    merged = {"origin": settings.origin}
+    for key in data:
+        attr = _TOP[key][0] if key in _TOP else key
+        if key in _SECTIONS:
+            merged[attr] = _section(getattr(settings, key), key, data[key], "environment")
+        else:
+            merged[attr] = getattr(overlay, attr)
+    return replace(settings, **merged)
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def describe(settings: Settings) -> str:
+    """The running configuration in one line, for the log."""
+    sources = ", ".join(f"{s.name} ({s.kind} {s.location})" for s in settings.sources) or "none"
+    return (f"config {settings.origin}; database {settings.database}; sources: {sources}; "
+            f"feeds {settings.publish.rss_path} and {settings.publish.atom_path}")

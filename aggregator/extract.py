@@ -1,0 +1,210 @@
+"""Main text of an entry: HTML through trafilatura, then one boilerplate cleaner for all text.
+
+The cleaner works line by line with rules that generalise across sites (navigation and label
+lines, bylines, share/subscribe/"read more" lines, promotions, copyright, captions and photo
+credits, stray hashes, lines a source repeats in many articles). A line that reads as a sentence
+of the story is never removed by the length rules, and every removal is recorded with its
+reason so an operator can see what was stripped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .model import Cleaned
+from .text import normalise, sentences, words
+
+_TERMINAL = re.compile(r"[.!?…;][\"'”’»)\]]*$|[\"”’»]$")
+_DOMAIN = re.compile(r"\b[\w-]+\.(?:com|org|net|us|uk|co|in|io|info|news|tv|fr|de|es|ru)\b", re.I)
+_HASH = re.compile(r"^(?:[0-9a-f]{16,}|[A-Za-z0-9+/=_-]{24,})$")
+_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
+_BYLINE = re.compile(
+    r"^(?:by|written by|published by|posted by|reported by|author|authors|edited by)\b", re.I)
+_COPYRIGHT = re.compile(r"©|\(c\)\s*\d{4}|\bcopyright\b|\ball rights reserved\b", re.I)
+_READ_MORE = re.compile(
+    r"^(?:also read|read more|read also|related|see also|recommended|more from|more on this"
+    r"|watch|listen|click here|continue reading|trending|must read|top stories)\b\W*", re.I)
+_PHOTO_CREDIT = re.compile(
+    r"(?:[-–—|/]\s*|\.)(?:[A-Z][\w.]*\s?){0,4}(?:/\s*)?(?:getty images|afp|reuters|ap photo|ap"
+    r"|epa|shutterstock|xinhua|anadolu|dpa|photo|file photo|handout|image)(?:\s+via\s+\w+)?\s*$",
+    re.I)
+_PROMO_CUES = re.compile(
+    r"\b(?:subscribe|subscription|sign up|newsletter|free for|free trial|unlimited access"
+    r"|exclusive app|download (?:our|the) app|offers?|award-winning|membership|become a member"
+    r"|support (?:our|independent) journalism|advertisement|sponsored|promo code|per month"
+    r"|follow us|join us|log ?in|register now|try \w+(?: \w+)? free)\b", re.I)
+_SHARE_CUES = re.compile(
+    r"\b(?:share|tweet|email|e-mail|print|facebook|twitter|whatsapp|linkedin|telegram|reddit"
+    r"|pinterest|copy link|comments?|scroll|menu|home|back to top|next|previous|prev|login"
+    r"|source link|about the author|topics|tags|updated|location)\b", re.I)
+_JOINERS = frozenset(
+    "a an the of to in on at by for from with and or but as that which who whose than its his"
+    " her their our your this these those is are was were be been has have had".split())
+
+MAX_SHORT_WORDS = 3  # an unpunctuated line this short is a label, tag or navigation item
+MAX_HEADING_WORDS = 8  # an unpunctuated line up to this long may be a sub-heading; longer: caption
+MAX_TITLE_WORDS = 30
+
+
+def extract_html(html: str | bytes, *, url: str | None = None,
+                 recurring: frozenset[str] = frozenset()) -> Cleaned:
+    """Main text of an HTML page via trafilatura, then the boilerplate cleaner."""
+    import trafilatura  # deferred: importing it costs ~0.3 s and only HTML needs it
+
+    doc = trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, include_comments=False, include_tables=False)
+    if doc is None or not getattr(doc, "text", None):
+        return Cleaned(title="", text="")
+    return clean(doc.text, title=getattr(doc, "title", None) or None, recurring=recurring)
+
+
+def clean(raw: str, *, title: str | None = None,
+          recurring: frozenset[str] = frozenset()) -> Cleaned:
+    """Boilerplate-free text (one paragraph per line) and headline of a plain-text article.
+
+    `title`, when the source supplies one, is used as the headline; otherwise the headline line
+    is found among the first lines. `recurring` holds normalised lines this source repeats
+    across many articles (see `line_key`).
+    """
+    lines = _join_wrapped([_undouble(line) for line in normalise(raw).split("\n")])
+    stripped: list[tuple[str, str]] = []
+    if title is None:
+        title, lines, dropped = _find_title(lines)
+        stripped.extend(dropped)
+    else:
+        title = _undouble(normalise(title))
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        if not line:
+            continue
+        reason = _boilerplate_reason(line, lines, index, title=title, recurring=recurring)
+        if reason:
+            stripped.append((line, reason))
+        else:
+            kept.append(line)
+    return Cleaned(title=title, text="\n".join(kept), stripped=tuple(stripped))
+
+
+def line_key(line: str) -> str:
+    """The form in which a source's recurring lines are counted: its words, lower-cased."""
+    return " ".join(words(line))
+
+
+def _undouble(line: str) -> str:
+    """'HeadlineHeadline' (a title rendered twice by the site) -> 'Headline'."""
+    half, rest = divmod(len(line), 2)
+    if not rest and half >= 10 and line[:half] == line[half:]:
+        return line[:half]
+    return line
+
+
+def _join_wrapped(lines: list[str]) -> list[str]:
+    """Rejoin a sentence hard-wrapped over two lines."""
+    out: list[str] = []
+    for line in lines:
+        if out and line and out[-1] and _continues(out[-1], line):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
+
+
+def _continues(previous: str, line: str) -> bool:
+    if _TERMINAL.search(previous):
+        return False
+    last = previous.rsplit(" ", 1)[-1].lower()
+    return line[0].islower() or previous.endswith(",") or last in _JOINERS
+
+
+def _is_sentence(line: str) -> bool:
+    return bool(_TERMINAL.search(line)) and len(line.split()) > MAX_SHORT_WORDS
+
+
+def _find_title(lines: list[str]) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """The headline among the first lines, skipping site chrome (outlet names, labels)."""
+    dropped: list[tuple[str, str]] = []
+    for index, line in enumerate(lines[:8]):
+        if not line:
+            continue
+        reason = _chrome_before_title(line)
+        if reason:
+            dropped.append((line, reason))
+            continue
+        parts = list(sentences(line))
+        if len(parts) == 1 and len(line.split()) <= MAX_TITLE_WORDS:
+            if _TERMINAL.search(line):  # a standfirst sentence: headline and part of the story
+                return line.rstrip(".;"), lines[index:], dropped
+            return line, lines[index + 1 :], dropped
+        return _shorten(parts[0]), lines[index:], dropped  # no headline line: the story starts
+    return "", lines, dropped
+
+
+def _chrome_before_title(line: str) -> str | None:
+    n = len(line.split())
+    if line.endswith(":") or re.search(r"\s:$", line):
+        return "label"
+    if _DOMAIN.search(line) and not _TERMINAL.search(line):
+        return "outlet name"
+    if n <= MAX_SHORT_WORDS and not _TERMINAL.search(line):
+        return "short line"
+    return _hard_reason(line)
+
+
+def _shorten(sentence: str, limit: int = 16) -> str:
+    tokens = sentence.rstrip(".").split()
+    if len(tokens) <= limit:
+        return " ".join(tokens)
+    cut = " ".join(tokens[:limit])
+    clause = cut.rsplit(",", 1)[0]
+    return (clause if len(clause.split()) >= 8 else cut) + "…"
+
+
+def _hard_reason(line: str) -> str | None:
+    """Rules that hold whatever the line's length or punctuation."""
+    if _HASH.match(line.replace(" ", "")) and " " not in line.strip():
+        return "stray hash"
+    if _URL.match(line):
+        return "bare URL"
+    if _COPYRIGHT.search(line) and len(line.split()) <= 25:
+        return "copyright"
+    if _READ_MORE.match(line):
+        return "read more"
+    if len(_PROMO_CUES.findall(line)) >= 2:
+        return "promotion"
+    return None
+
+
+def _boilerplate_reason(line: str, lines: list[str], index: int, *, title: str,
+                        recurring: frozenset[str]) -> str | None:
+    hard = _hard_reason(line)
+    if hard:
+        return hard
+    if recurring and line_key(line) in recurring:
+        return "repeated across this source"
+    if title and line_key(line) == line_key(title) and not _TERMINAL.search(line):
+        return "headline repeated"
+    n = len(line.split())
+    if _BYLINE.match(line) and n <= 8 and not _TERMINAL.search(line):
+        return "byline"
+    if re.fullmatch(r"\([^()]{0,80}\)", line) and n <= 8:
+        return "credit"
+    if line.endswith(":") or re.search(r"\s:$", line):
+        return "label"
+    if _is_sentence(line):
+        return None
+    if _PHOTO_CREDIT.search(line):
+        return "photo credit"
+    if n <= MAX_HEADING_WORDS and _SHARE_CUES.search(line):
+        return "share or navigation"
+    if n <= MAX_SHORT_WORDS:
+        return "short line"
+    if n > MAX_HEADING_WORDS:
+        return "caption"
+    if _repeated_elsewhere(line, lines, index):
+        return "caption"
+    return None  # a sub-heading
+
+
+def _repeated_elsewhere(line: str, lines: Iterable[str], index: int) -> bool:
+    return any(i != index and other != line and line in other for i, other in enumerate(lines))

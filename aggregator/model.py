@@ -1,0 +1,141 @@
+"""Domain values passed between the steps of the data flow; no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Tier(StrEnum):
+    """How an article came to belong to its cluster; each is a different fact for a reader."""
+
+    NEW = "new"              # started the cluster
+    EXACT = "exact"          # same URL, GUID or cleaned-text hash as a member
+    DUPLICATE = "duplicate"  # near-duplicate copy (shingle MinHash)
+    EVENT = "event"          # a different report of the same event (term-level signal)
+    OPERATOR = "operator"    # placed there by an operator's decision
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Somewhere articles come from: a local directory or a feed URL."""
+
+    name: str
+    kind: str  # "directory" | "feed"
+    location: str  # a directory path or a URL
+    interval_s: int = 900
+    priority: int = 0  # higher wins when choosing a canonical article
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item as a source delivered it, before extraction."""
+
+    source: str
+    guid: str
+    url: str | None
+    title: str | None
+    content: str  # raw text or HTML
+    content_type: str  # "text/plain" | "text/html"
+    published_at: datetime | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """Text after boilerplate removal, with what was removed and why."""
+
+    title: str
+    text: str
+    stripped: tuple[tuple[str, str], ...] = ()  # (line, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A stored article: an entry after extraction and cleaning."""
+
+    id: int
+    source: str
+    guid: str
+    url: str | None
+    title: str
+    text: str
+    published_at: datetime
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What clustering needs of an article: a shingle MinHash and weighted salient terms."""
+
+    minhash: tuple[int, ...]
+    terms: tuple[tuple[str, float], ...]  # (term, weight), L2-normalised, heaviest first
+
+    def term_dict(self) -> dict[str, float]:
+        return dict(self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where one article goes, and the evidence for it."""
+
+    tier: Tier
+    cluster_id: int | None  # None: start a new cluster
+    similarity: float = 0.0
+    threshold: float = 0.0
+    matched_article: int | None = None
+    shared_terms: tuple[str, ...] = ()
+    merge_with: tuple[int, ...] = ()  # other clusters the article bridges into this one
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An article as a member of a cluster, with the evidence of its membership."""
+
+    article: Article
+    tier: Tier
+    similarity: float
+    threshold: float
+    shared_terms: tuple[str, ...]
+    matched_article: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """A set of articles reporting one event."""
+
+    id: int
+    created_at: datetime
+    updated_at: datetime
+    members: tuple[Member, ...]
+    pinned_article: int | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One source of a story, as listed under it."""
+
+    article_id: int
+    source: str
+    title: str
+    url: str | None
+    published_at: datetime
+    duplicate_of: int | None = None  # set when the article is a near-copy of another
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """The canonical merged story of one cluster, ready to render."""
+
+    cluster_id: int
+    guid: str
+    title: str
+    link: str | None
+    body: tuple[str, ...]  # paragraphs of the canonical article
+    additions: tuple[tuple[int, str], ...]  # (article id, sentence) that other members add
+    credits: tuple[Credit, ...]
+    published_at: datetime
+    updated_at: datetime
+    summary: str = field(default="")

@@ -1,0 +1,101 @@
+"""The feedparser adapter: feed bytes -> entries. feedparser's `bozo` flag stops here.
+
+A malformed feed that still yields entries is used and its problem reported; one that yields
+nothing raises ParseError for that source alone.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from .errors import ParseError
+from .model import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    entries: tuple[Entry, ...]
+    problem: str | None  # why the feed was not well-formed, when it was not
+    ttl_s: int | None = None
+
+
+def parse_feed(data: bytes, *, source: str, url: str | None = None) -> ParsedFeed:
+    """Entries of an RSS, Atom or JSON feed; ParseError when there are none to be had."""
+    try:
+        result = feedparser.parse(data, response_headers={"content-location": url or ""})
+    except Exception as exc:  # feedparser raises a zoo of errors on hostile input
+        raise ParseError(f"{source}: unreadable feed: {exc}") from exc
+    problem = _problem(result)
+    entries = tuple(e for e in (_entry(raw, source) for raw in result.entries) if e is not None)
+    if not entries:
+        if result.entries or not problem:
+            raise ParseError(f"{source}: feed has no usable entries")
+        raise ParseError(f"{source}: not a feed: {problem}")
+    feed = result.get("feed", {})
+    return ParsedFeed(title=feed.get("title"), entries=entries, problem=problem,
+                      ttl_s=_ttl(feed))
+
+
+def _problem(result: Any) -> str | None:
+    if not result.get("bozo"):
+        return None
+    exc = result.get("bozo_exception")
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200] if exc else "malformed feed"
+
+
+def _ttl(feed: Any) -> int | None:
+    try:
+        minutes = int(feed.get("ttl", ""))
+    except (TypeError, ValueError):
+        return None
+    return minutes * 60 if minutes > 0 else None
+
+
+def _entry(raw: Any, source: str) -> Entry | None:
+    content, content_type = _content(raw)
+    title = raw.get("title") or None
+    link = raw.get("link") or None
+    if not content and not title:
+        return None
+    guid = raw.get("id") or link or _digest(title or "", content)
+    return Entry(source=source, guid=str(guid), url=link, title=title, content=content,
+                 content_type=content_type, published_at=_published(raw),
+                 author=raw.get("author") or None)
+
+
+def _content(raw: Any) -> tuple[str, str]:
+    """The fullest text the entry carries: content over summary."""
+    best = ""
+    best_type = "text/plain"
+    for item in raw.get("content", ()) or ():
+        value = item.get("value") or ""
+        if len(value) > len(best):
+            best, best_type = value, item.get("type") or "text/html"
+    summary = raw.get("summary") or ""
+    if len(summary) > len(best):
+        detail = raw.get("summary_detail") or {}
+        best, best_type = summary, detail.get("type") or "text/html"
+    kind = "text/html" if "html" in best_type else "text/plain"
+    return best, kind
+
+
+def _published(raw: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = raw.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), UTC)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _digest(*parts: str) -> str:
+    return "sha256:" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]

@@ -1,0 +1,95 @@
+-- aggregator database schema, version 1. Migrations are applied by storage.py by user_version.
+-- Times are ISO 8601 UTC text ("2024-12-05T10:00:00+00:00"); they sort as they read.
+
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- 'directory' | 'feed'
+    location TEXT NOT NULL,          -- path or URL
+    last_success_at TEXT,
+    last_error_at TEXT,
+    last_error TEXT
+);
+
+CREATE TABLE IF NOT EXISTS articles (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    guid TEXT NOT NULL,
+    url TEXT,
+    canonical_url TEXT,
+    title TEXT NOT NULL,
+    raw TEXT NOT NULL,               -- the text or HTML as delivered
+    text TEXT NOT NULL,              -- after boilerplate removal
+    stripped TEXT NOT NULL DEFAULT '[]',  -- JSON [[line, reason], ...]
+    content_hash TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    UNIQUE (source, guid)
+);
+CREATE INDEX IF NOT EXISTS articles_content_hash ON articles (content_hash);
+CREATE INDEX IF NOT EXISTS articles_canonical_url ON articles (canonical_url);
+CREATE INDEX IF NOT EXISTS articles_published_at ON articles (published_at);
+
+-- MinHash of word shingles (NUM_PERM little-endian uint32 values) and the salient terms.
+CREATE TABLE IF NOT EXISTS signatures (
+    article_id INTEGER PRIMARY KEY REFERENCES articles (id),
+    minhash BLOB NOT NULL,
+    terms TEXT NOT NULL              -- JSON [[term, weight], ...], heaviest first
+);
+
+-- LSH buckets of the shingle MinHash: one row per (band, bucket) of an article.
+CREATE TABLE IF NOT EXISTS lsh_buckets (
+    bucket INTEGER NOT NULL,         -- 63-bit hash of (band number, band values)
+    article_id INTEGER NOT NULL REFERENCES articles (id)
+);
+CREATE INDEX IF NOT EXISTS lsh_buckets_bucket ON lsh_buckets (bucket);
+
+-- Inverted index of salient terms, the candidate generator of the same-event tier.
+CREATE TABLE IF NOT EXISTS postings (
+    term TEXT NOT NULL,
+    article_id INTEGER NOT NULL REFERENCES articles (id),
+    PRIMARY KEY (term, article_id)
+) WITHOUT ROWID;
+
+-- Document frequencies of the stream (the term-weight refinement of the wordfreq prior).
+CREATE TABLE IF NOT EXISTS term_df (
+    term TEXT PRIMARY KEY,
+    df INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS clusters (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,        -- last change of membership or text
+    last_seen_at TEXT NOT NULL,      -- newest member's publication time
+    centroid TEXT NOT NULL DEFAULT '{}',  -- JSON {term: weight}, the cluster as a whole
+    merged_into INTEGER REFERENCES clusters (id),
+    pinned_article INTEGER REFERENCES articles (id),
+    hidden INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters (last_seen_at);
+
+-- One row per article: where it is and why (the stored decision).
+CREATE TABLE IF NOT EXISTS memberships (
+    article_id INTEGER PRIMARY KEY REFERENCES articles (id),
+    cluster_id INTEGER NOT NULL REFERENCES clusters (id),
+    tier TEXT NOT NULL,              -- new | exact | duplicate | event | operator
+    similarity REAL NOT NULL,
+    threshold REAL NOT NULL,
+    matched_article INTEGER,
+    shared_terms TEXT NOT NULL DEFAULT '[]',
+    decided_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memberships_cluster ON memberships (cluster_id);
+
+-- Lines each source repeats across its articles (site chrome), by normalised text.
+CREATE TABLE IF NOT EXISTS source_lines (
+    source TEXT NOT NULL,
+    line TEXT NOT NULL,
+    articles INTEGER NOT NULL,
+    PRIMARY KEY (source, line)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,308 @@
+"""The only SQLite user: articles, signatures, indexes, clusters and decisions (sqlite-utils).
+
+WAL mode and a busy timeout let the admin CLI work while the daemon runs; every write is a
+short transaction. sqlite errors are translated into StorageError here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import NotFoundError, StorageError
+from .model import Article, Member, Tier
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def pack_minhash(values: Sequence[int]) -> bytes:
+    """MinHash values as little-endian uint32 (the hash function gives 32-bit values)."""
+    return struct.pack(f"<{len(values)}I", *values)
+
+
+def unpack_minhash(blob: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(blob) // 4}I", blob)
+
+
+class Storage:
+    """A connection to one aggregator database file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(conn)
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"{path}: cannot open database: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(f"{self.path}: database schema {version} is newer than this "
+                               f"program ({SCHEMA_VERSION}); upgrade aggregator")
+        if version < 1:
+            self.db.conn.executescript(
+                    "BEGIN IMMEDIATE;"
+                + resources.files("aggregator").joinpath("schema.sql").read_text()
+                + f"; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A short write transaction; sqlite errors become StorageError."""
+        conn = self.db.conn
+        try:
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from exc
+
+    def integrity_ok(self) -> bool:
+        return self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+
+    # --- sources -------------------------------------------------------------------------
+
+    def record_source(self, name: str, *, kind: str, location: str,
+                      error: str | None = None) -> None:
+        stamp = iso(now())
+        with self.transaction():
+            self.db["sources"].upsert({"name": name, "kind": kind, "location": location},
+                                      pk="name")
+            change = ({"last_error_at": stamp, "last_error": error} if error
+                      else {"last_success_at": stamp, "last_error": None})
+            self.db["sources"].update(name, change)
+
+    def sources(self) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM sources ORDER BY name")
+
+    # --- articles ------------------------------------------------------------------------
+
+    def has_article(self, source: str, guid: str) -> bool:
+        rows = self.query("SELECT 1 FROM articles WHERE source = ? AND guid = ?", [source, guid])
+        return bool(rows)
+
+    def insert_article(self, row: dict[str, Any]) -> int:
+        self.db["articles"].insert(row)
+        return int(self.db.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+    def article(self, article_id: int) -> Article:
+        rows = self.query("SELECT * FROM articles WHERE id = ?", [article_id])
+        if not rows:
+            raise NotFoundError(f"no such article: {article_id}")
+        return _article(rows[0])
+
+    def article_row(self, article_id: int) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM articles WHERE id = ?", [article_id])
+        if not rows:
+            raise NotFoundError(f"no such article: {article_id}")
+        return rows[0]
+
+    def find_exact(self, *, content_hash: str, canonical_url: str | None) -> int | None:
+        """An earlier article with the same cleaned-text hash or canonical URL."""
+        rows = self.query(
+            "SELECT a.id FROM articles a JOIN memberships m ON m.article_id = a.id "
+            "WHERE a.content_hash = ? OR (? IS NOT NULL AND a.canonical_url = ?) "
+            "ORDER BY a.id LIMIT 1", [content_hash, canonical_url, canonical_url])
+        return int(rows[0]["id"]) if rows else None
+
+    def count(self, table: str) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0])
+
+    # --- source lines (recurring chrome) -------------------------------------------------
+
+    def recurring_lines(self, source: str, *, min_articles: int) -> frozenset[str]:
+        rows = self.query("SELECT line FROM source_lines WHERE source = ? AND articles >= ?",
+                          [source, min_articles])
+        return frozenset(r["line"] for r in rows)
+
+    def count_lines(self, source: str, lines: Iterable[str]) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO source_lines (source, line, articles) VALUES (?, ?, 1) "
+            "ON CONFLICT (source, line) DO UPDATE SET articles = articles + 1",
+            [(source, line) for line in set(lines)])
+
+    # --- signatures and indexes ----------------------------------------------------------
+
+    def insert_signature(self, article_id: int, *, minhash: Sequence[int],
+                         terms: Sequence[tuple[str, float]], buckets: Iterable[int]) -> None:
+        conn = self.db.conn
+        conn.execute("INSERT INTO signatures (article_id, minhash, terms) VALUES (?, ?, ?)",
+                     [article_id, pack_minhash(minhash), json.dumps(terms)])
+        conn.executemany("INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
+                         [(b, article_id) for b in buckets])
+        conn.executemany("INSERT OR IGNORE INTO postings (term, article_id) VALUES (?, ?)",
+                         [(t, article_id) for t, _ in terms])
+
+    def signature(self, article_id: int) -> tuple[tuple[int, ...], dict[str, float]]:
+        rows = self.query("SELECT minhash, terms FROM signatures WHERE article_id = ?",
+                          [article_id])
+        if not rows:
+            raise NotFoundError(f"no signature for article: {article_id}")
+        return unpack_minhash(rows[0]["minhash"]), dict(json.loads(rows[0]["terms"]))
+
+    def bucket_neighbours(self, buckets: Sequence[int]) -> list[dict[str, Any]]:
+        """Clustered articles sharing an LSH bucket, with their MinHash."""
+        marks = ",".join("?" * len(buckets))
+        return self.query(
+            "SELECT DISTINCT s.article_id, s.minhash, m.cluster_id FROM lsh_buckets b "
+            "JOIN signatures s ON s.article_id = b.article_id "
+            f"JOIN memberships m ON m.article_id = b.article_id WHERE b.bucket IN ({marks})",
+            list(buckets))
+
+    def term_candidates(self, terms: Sequence[str], *, since: str, limit: int) -> list[int]:
+        """Live clusters whose members share salient terms, most shared first."""
+        marks = ",".join("?" * len(terms))
+        rows = self.query(
+            "SELECT c.id, count(*) AS shared FROM postings p "
+            "JOIN memberships m ON m.article_id = p.article_id "
+            "JOIN clusters c ON c.id = m.cluster_id "
+            f"WHERE p.term IN ({marks}) AND c.last_seen_at >= ? AND c.merged_into IS NULL "
+            "GROUP BY c.id ORDER BY shared DESC, c.id LIMIT ?", [*terms, since, limit])
+        return [int(r["id"]) for r in rows]
+
+    def term_stats(self) -> tuple[int, dict[str, int]]:
+        docs = self.count("signatures")
+        df = {r["term"]: r["df"] for r in self.query("SELECT term, df FROM term_df")}
+        return docs, df
+
+    def add_document_terms(self, terms: Iterable[str]) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO term_df (term, df) VALUES (?, 1) "
+            "ON CONFLICT (term) DO UPDATE SET df = df + 1", [(t,) for t in set(terms)])
+
+    # --- clusters ------------------------------------------------------------------------
+
+    def create_cluster(self, *, at: datetime, seen_at: datetime,
+                       centroid: dict[str, float]) -> int:
+        self.db.conn.execute(
+            "INSERT INTO clusters (created_at, updated_at, last_seen_at, centroid) "
+            "VALUES (?, ?, ?, ?)", [iso(at), iso(at), iso(seen_at), json.dumps(centroid)])
+        return int(self.db.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+    def cluster_row(self, cluster_id: int) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM clusters WHERE id = ?", [cluster_id])
+        if not rows or rows[0]["merged_into"] is not None:
+            raise NotFoundError(f"no such cluster: {cluster_id}")
+        return rows[0]
+
+    def cluster_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(ids))
+        return self.query(f"SELECT * FROM clusters WHERE id IN ({marks}) ORDER BY id", list(ids))
+
+    def live_clusters(self, *, include_hidden: bool = True) -> list[dict[str, Any]]:
+        hidden = "" if include_hidden else " AND hidden = 0"
+        return self.query("SELECT * FROM clusters WHERE merged_into IS NULL AND EXISTS "
+                          "(SELECT 1 FROM memberships m WHERE m.cluster_id = clusters.id)"
+                          f"{hidden} ORDER BY last_seen_at DESC, id DESC")
+
+    def set_membership(self, article_id: int, cluster_id: int, *, tier: Tier, similarity: float,
+                       threshold: float, matched_article: int | None,
+                       shared_terms: Sequence[str], at: datetime) -> None:
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO memberships (article_id, cluster_id, tier, similarity, "
+            "threshold, matched_article, shared_terms, decided_at) VALUES (?,?,?,?,?,?,?,?)",
+            [article_id, cluster_id, str(tier), round(similarity, 4), threshold,
+             matched_article, json.dumps(list(shared_terms)), iso(at)])
+
+    def update_cluster(self, cluster_id: int, **changes: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        values = [json.dumps(v) if isinstance(v, dict) else v for v in changes.values()]
+        self.db.conn.execute(f"UPDATE clusters SET {sets} WHERE id = ?", [*values, cluster_id])
+
+    def move_members(self, *, from_cluster: int, to_cluster: int) -> None:
+        self.db.conn.execute("UPDATE memberships SET cluster_id = ? WHERE cluster_id = ?",
+                             [to_cluster, from_cluster])
+        self.db.conn.execute("UPDATE clusters SET merged_into = ? WHERE id = ?",
+                             [to_cluster, from_cluster])
+
+    def member_ids(self, cluster_id: int) -> list[int]:
+        rows = self.query("SELECT article_id FROM memberships WHERE cluster_id = ? "
+                          "ORDER BY article_id", [cluster_id])
+        return [int(r["article_id"]) for r in rows]
+
+    def members(self, cluster_id: int) -> tuple[Member, ...]:
+        rows = self.query(
+            "SELECT a.*, m.tier, m.similarity, m.threshold, m.shared_terms, m.matched_article "
+            "FROM memberships m JOIN articles a ON a.id = m.article_id "
+            "WHERE m.cluster_id = ? ORDER BY a.published_at, a.id", [cluster_id])
+        return tuple(
+            Member(article=_article(r), tier=Tier(r["tier"]), similarity=r["similarity"],
+                   threshold=r["threshold"], shared_terms=tuple(json.loads(r["shared_terms"])),
+                   matched_article=r["matched_article"])
+            for r in rows)
+
+    def membership(self, article_id: int) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM memberships WHERE article_id = ?", [article_id])
+        return rows[0] if rows else None
+
+    def resolve_cluster(self, cluster_id: int) -> int:
+        """Follow merges: the live cluster an old id now lives in."""
+        seen = set()
+        while True:
+            rows = self.query("SELECT merged_into FROM clusters WHERE id = ?", [cluster_id])
+            if not rows:
+                raise NotFoundError(f"no such cluster: {cluster_id}")
+            target = rows[0]["merged_into"]
+            if target is None or target in seen:
+                return cluster_id
+            seen.add(cluster_id)
+            cluster_id = int(target)
+
+
+def _article(row: dict[str, Any]) -> Article:
+    return Article(
+        id=int(row["id"]), source=row["source"], guid=row["guid"], url=row["url"],
+        title=row["title"], text=row["text"], published_at=parse_time(row["published_at"]),
+        content_hash=row["content_hash"])

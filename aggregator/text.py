@@ -1,0 +1,79 @@
+"""Pure text helpers: normalising, tokenising, word shingles and sentence splitting."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterator
+
+_SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+# A sentence ends at . ! ? or … followed by closing quotes/brackets, then space and a capital,
+# digit or opening quote. Abbreviations are checked separately.
+_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-Ý])")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sen rep gov gen col lt sgt st jr sr inc ltd co corp vs etc no jan feb"
+    " mar apr jun jul aug sep sept oct nov dec u.s u.k u.n e.g i.e".split()
+)
+
+
+def normalise(text: str) -> str:
+    """NFC, single spaces within lines, no blank ends; never longer than the input."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(lines).strip()
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens; possessive 's is dropped so "Assad's" counts as "assad"."""
+    out = []
+    for token in _WORD.findall(text.translate(_QUOTES).lower()):
+        if token.endswith("'s"):
+            token = token[:-2]
+        out.append(token.replace("'", ""))
+    return out
+
+
+def shingles(tokens: list[str], size: int = 3) -> set[str]:
+    """Word n-grams joined by spaces; a text shorter than `size` gives its whole self."""
+    if len(tokens) < size:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
+
+
+def sentences(paragraph: str) -> Iterator[str]:
+    """Split a paragraph into sentences, not at common abbreviations."""
+    start = 0
+    for match in _BOUNDARY.finditer(paragraph):
+        head = paragraph[start : match.start()]
+        last = head.rsplit(" ", 1)[-1].rstrip(".").lower()
+        if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+            continue
+        if head.strip():
+            yield head.strip()
+        start = match.end()
+    tail = paragraph[start:].strip()
+    if tail:
+        yield tail
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text's words alone: equal for copies differing only in spacing or case."""
+    return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()[:32]
+
+
+_TRACKING = ("utm_", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "igshid",
+             "ref_src", "cmpid")
+
+
+def canonical_url(url: str) -> str:
+    """The URL without tracking parameters or fragment, scheme and host lower-cased."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not k.lower().startswith(_TRACKING)]
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))

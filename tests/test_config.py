@@ -1,0 +1,70 @@
+"""Settings: defaults, the TOML file, the environment; bad input named in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load, parse_duration
+from aggregator.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "a.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_default_config_loads_with_one_directory_source() -> None:
+    settings = load(ROOT / "config" / "aggregator.toml", environ={})
+    assert [(s.name, s.kind, s.location) for s in settings.sources] == [
+        ("seeds", "directory", "seeds")]
+    assert settings.database == Path("var/aggregator.db")
+    assert settings.server.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("colour = 1", "a.toml: colour: unknown key"),
+    ("[cluster]\nthreshold = 0.5", "a.toml: cluster.threshold: unknown key"),
+    ("interval = 'soon'", "a.toml: interval: not a duration: 'soon'"),
+    ("interval = '0s'", "a.toml: interval: must be positive"),
+    ("[[sources]]\nname = 'x'\nurl = 'ftp://example.com/feed'",
+     "a.toml: sources[0].url: not an http(s) URL: 'ftp://example.com/feed'"),
+    ("[[sources]]\nname = 'x'\npath = 'd'\nflavour = 1", "a.toml: sources[0].flavour: unknown key"),
+    ("[cluster]\nevent = 1.5", "a.toml: cluster.event: expected a number between 0 and 1"),
+    ("[server]\nport = 70000", "a.toml: server.port: not a TCP port"),
+    ("x = [", "a.toml: invalid TOML"),
+])
+def test_bad_config_is_rejected_naming_file_key_and_reason(
+        tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), environ={})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load(tmp_path / "nope.toml", environ={})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "database = 'a.db'\n[server]\nport = 8080\n")
+    settings = load(path, environ={"AGGREGATOR_SERVER_PORT": "9090",
+                                   "AGGREGATOR_DATABASE": "b.db"})
+    assert settings.server.port == 9090
+    assert settings.database == Path("b.db")
+
+
+def test_bad_environment_value_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="environment: server.port"):
+        load(write(tmp_path, ""), environ={"AGGREGATOR_SERVER_PORT": "-3"})
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("2h", 7200),
+                                               ("1d", 86400), (300, 300)])
+def test_durations(text: str | int, seconds: int) -> None:
+    assert parse_duration(text) == seconds

@@ -1,0 +1,66 @@
+"""A whole cycle on a real SQLite file: idempotent ingest, one broken source among good ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import feedparser
+
+from aggregator.config import load
+from aggregator.model import Source
+from aggregator.pipeline import run_cycle
+from aggregator.storage import Storage
+
+TABLES = ("articles", "signatures", "lsh_buckets", "postings", "clusters", "memberships",
+          "term_df", "source_lines")
+
+
+def counts(storage: Storage) -> dict[str, int]:
+    return {t: storage.count(t) for t in TABLES}
+
+
+def test_running_twice_adds_nothing_and_keeps_the_guid(workdir: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    first = run_cycle(storage, settings)
+    assert first.new == 5 and first.published == 1
+    before = counts(storage)
+    guid = feedparser.parse(settings.publish.rss_path.read_bytes()).entries[0].id
+    second = run_cycle(storage, settings)
+    assert second.new == 0
+    assert counts(storage) == before
+    assert feedparser.parse(settings.publish.rss_path.read_bytes()).entries[0].id == guid
+
+
+def test_a_broken_source_is_reported_and_the_others_still_ingest(workdir: Path) -> None:
+    settings = load(None, environ={})
+    broken = Source(name="gone", kind="directory", location=str(workdir / "missing"))
+    storage = Storage(settings.database)
+    report = run_cycle(storage, settings, sources=[broken, *settings.sources])
+    by_name = {r.source: r for r in report.sources}
+    assert by_name["gone"].error and "no such directory" in by_name["gone"].error
+    assert by_name["seeds"].new == 5
+    rows = {r["name"]: r for r in storage.sources()}
+    assert rows["gone"]["last_error"] and rows["seeds"]["last_success_at"]
+
+
+def test_a_feed_file_in_a_directory_source_is_ingested(workdir: Path) -> None:
+    folder = workdir / "inbox"
+    folder.mkdir()
+    (folder / "local.xml").write_text(
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>Local</title>"
+        "<item><title>Library reopens after flood repairs</title><guid>lib-1</guid>"
+        "<link>https://news.example/library?utm_source=x</link>"
+        "<description>&lt;p&gt;The town library reopened on Saturday after months of repairs "
+        "to flood damage.&lt;/p&gt;&lt;p&gt;Share this&lt;/p&gt;</description></item>"
+        "</channel></rss>")
+    (folder / "broken.xml").write_text("this is not a feed")
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    report = run_cycle(storage, settings, sources=[Source("inbox", "directory", str(folder))])
+    assert report.sources[0].new == 1
+    assert any("broken.xml" in p for p in report.sources[0].problems)
+    row = storage.query("SELECT * FROM articles")[0]
+    assert row["title"] == "Library reopens after flood repairs"
+    assert row["canonical_url"] == "https://news.example/library"
+    assert "Share this" not in row["text"]

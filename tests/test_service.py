@@ -1,0 +1,58 @@
+"""The daemon as a real subprocess: it ingests, publishes, serves, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import feedparser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, deadline: float = 60.0) -> bytes:
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return bytes(response.read())
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+
+
+def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Path) -> None:
+    port = free_port()
+    env = {"AGGREGATOR_SERVER_PORT": str(port), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = wait_for(f"http://127.0.0.1:{port}/feed.xml")
+        parsed = feedparser.parse(body)
+        assert len(parsed.entries) == 1
+        assert wait_for(f"http://127.0.0.1:{port}/healthz") == b"ok\n"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/feed.xml")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            etag = response.headers["ETag"]
+        request.add_header("If-None-Match", etag)
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError("expected 304")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 304
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped" in err and "published 1 story" in err
