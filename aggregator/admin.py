@@ -30,7 +30,7 @@ def show_cluster(storage: Storage, cluster_id: int) -> dict[str, Any]:
     """One cluster with every member and the evidence of its membership."""
     row = storage.cluster_row(storage.resolve_cluster(cluster_id))
     members = storage.members(row["id"])
-    centroid = json.loads(row["centroid"])
+    centroid = json.loads(row["centroid"]).get("t", {})
     return {
         "id": row["id"],
         "title": _headline(storage, row, members),
@@ -58,7 +58,8 @@ def _headline(storage: Storage, row: dict[str, Any], members: tuple[Member, ...]
     from .story import choose_canonical
 
     cluster = load_cluster(storage, row["id"])
-    vectors = {m.article.id: storage.signature(m.article.id)[1] for m in members}
-    canonical = choose_canonical(cluster, vectors=vectors, centroid=json.loads(row["centroid"]),
+    vectors = {m.article.id: storage.signature(m.article.id).term_dict() for m in members}
+    canonical = choose_canonical(cluster, vectors=vectors,
+                                 centroid=json.loads(row["centroid"]).get("t", {}),
                                  priorities={})
     return canonical.article.title

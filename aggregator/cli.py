@@ -150,6 +150,40 @@ def clusters_show(obj: Context, cluster_id: int, as_json: bool) -> None:
         click.echo(f"      {_evidence(a)}")
 
 
+@main.command("eval")
+@click.argument("labelled", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--assignments", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write one JSON line per article: {\"id\": ..., \"cluster\": ...}.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@pass_ctx
+def evaluate_command(obj: Context, labelled: Path, assignments: Path | None,
+                     as_json: bool) -> None:
+    """Score the clustering on a labelled JSON-lines file (B-cubed, pairwise F1, ARI).
+
+    The articles go through the daemon's own code path, in publication order, into a fresh
+    temporary database; the configured thresholds apply.
+
+    \b
+    Example:
+      aggregator eval ../shared/data/events/ecbplus.jsonl --assignments out.jsonl
+    """
+    from . import evaluate
+
+    items = evaluate.read_labelled(labelled)
+    with click.progressbar(length=len(items), label="clustering", file=sys.stderr,
+                           hidden=not sys.stderr.isatty()) as bar:
+        scores, assignment = evaluate.run(items, obj.settings, progress=lambda _: bar.update(1))
+    if assignments is not None:
+        with assignments.open("w", encoding="utf-8") as fh:
+            for item in items:
+                if item.id in assignment:
+                    fh.write(json.dumps({"id": item.id, "cluster": assignment[item.id]}) + "\n")
+    if as_json:
+        click.echo(json.dumps(scores.as_dict(), indent=2))
+    else:
+        click.echo(evaluate.report(scores))
+
+
 def _evidence(a: dict[str, Any]) -> str:
     tier = a["tier"]
     if tier == "new":

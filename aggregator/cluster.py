@@ -14,6 +14,7 @@ against each other, it bridges them: they merge into the oldest.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,11 +38,38 @@ class Neighbour:
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """The term-level picture of an article or a cluster: all salient terms, and those of them
+    that name things. A cluster's profile is the running sum of its members' vectors (cosine
+    ignores scale, so the sum stands for the mean), cut to its heaviest terms."""
+
+    terms: Mapping[str, float]
+    entities: Mapping[str, float]
+
+    @classmethod
+    def of(cls, terms: Mapping[str, float], entities: Iterable[str]) -> Profile:
+        names = {t: w for t, w in terms.items() if t in set(entities)}
+        norm = math.sqrt(sum(w * w for w in names.values())) or 1.0
+        return cls(terms=dict(terms), entities={t: w / norm for t, w in names.items()})
+
+    def plus(self, other: Profile, limit: int = CENTROID_TERMS) -> Profile:
+        return Profile(terms=_add(self.terms, other.terms, limit),
+                       entities=_add(self.entities, other.entities, limit))
+
+    def to_json(self) -> dict[str, dict[str, float]]:
+        return {"t": dict(self.terms), "e": dict(self.entities)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Mapping[str, float]]) -> Profile:
+        return cls(terms=dict(data.get("t", {})), entities=dict(data.get("e", {})))
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterView:
     """What the event tier needs of a live cluster."""
 
     id: int
-    centroid: Mapping[str, float]
+    profile: Profile
 
 
 def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
@@ -55,7 +83,7 @@ def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
     return keys
 
 
-def decide(terms: Mapping[str, float], minhash: tuple[int, ...], *, exact: tuple[int, int] | None,
+def decide(profile: Profile, minhash: tuple[int, ...], *, exact: tuple[int, int] | None,
            neighbours: Sequence[Neighbour], clusters: Sequence[ClusterView],
            settings: ClusterSettings) -> Decision:
     """Where an article goes. `exact` is (article id, cluster id) of an identical article."""
@@ -65,7 +93,7 @@ def decide(terms: Mapping[str, float], minhash: tuple[int, ...], *, exact: tuple
     duplicate = _nearest_copy(minhash, neighbours, settings.near_duplicate)
     if duplicate is not None:
         return duplicate
-    return _same_event(terms, clusters, settings)
+    return _same_event(profile, clusters, settings)
 
 
 def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
@@ -79,11 +107,11 @@ def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
                     matched_article=best.article_id)
 
 
-def _same_event(terms: Mapping[str, float], clusters: Sequence[ClusterView],
+def _same_event(profile: Profile, clusters: Sequence[ClusterView],
                 settings: ClusterSettings) -> Decision:
     passing = []
     for view in clusters:
-        score, shared = event_score(terms, view.centroid)
+        score, shared = event_score(profile, view.profile, settings.entity_weight)
         if score >= settings.event and len(shared) >= settings.min_shared_terms:
             passing.append((score, view, shared))
     if not passing:
@@ -91,22 +119,23 @@ def _same_event(terms: Mapping[str, float], clusters: Sequence[ClusterView],
     passing.sort(key=lambda p: (-p[0], p[1].id))
     score, best, shared = passing[0]
     bridged = tuple(sorted(
-        v.id for _, v, _ in passing[1:] if event_score(best.centroid, v.centroid)[0] >= settings.event))
+        v.id for _, v, _ in passing[1:]
+        if event_score(best.profile, v.profile, settings.entity_weight)[0] >= settings.event))
     return Decision(Tier.EVENT, best.id, similarity=score, threshold=settings.event,
                     shared_terms=shared, merge_with=bridged)
 
 
-def event_score(terms: Mapping[str, float], centroid: Mapping[str, float]) -> tuple[
-        float, tuple[str, ...]]:
-    """Cosine with the centroid, and the shared terms, heaviest (in the article) first."""
-    shared = sorted((t for t in terms if t in centroid), key=lambda t: -terms[t])
-    return cosine(terms, centroid), tuple(shared)
+def event_score(a: Profile, b: Profile, entity_weight: float) -> tuple[float, tuple[str, ...]]:
+    """Weighted cosine of the name vectors and of all salient terms; the shared terms, the
+    heaviest (in `a`) first. Names weigh in because two events of one kind (two quakes, two
+    firings of a coach) share their vocabulary but not their people, places and figures."""
+    score = (entity_weight * cosine(a.entities, b.entities)
+             + (1.0 - entity_weight) * cosine(a.terms, b.terms))
+    shared = sorted((t for t in a.terms if t in b.terms), key=lambda t: -a.terms[t])
+    return score, tuple(shared)
 
 
-def add_to_centroid(total: Mapping[str, float], vector: Mapping[str, float],
-                    limit: int = CENTROID_TERMS) -> dict[str, float]:
-    """The centroid after adding `vector`: a running sum of member vectors, cut to its `limit`
-    heaviest terms. Cosine ignores scale, so the sum stands for the mean without dividing."""
+def _add(total: Mapping[str, float], vector: Mapping[str, float], limit: int) -> dict[str, float]:
     merged = dict(total)
     for term, weight in vector.items():
         merged[term] = merged.get(term, 0.0) + weight

@@ -44,6 +44,7 @@ class ClusterSettings:
 
     near_duplicate: float = 0.55
     event: float = 0.30
+    entity_weight: float = 0.5
     min_shared_terms: int = 2
     window_s: int = 4 * 86400
     terms_per_article: int = 24
@@ -145,6 +146,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
     "cluster": {
         "near_duplicate": ("near_duplicate", _fraction),
         "event": ("event", _fraction),
+        "entity_weight": ("entity_weight", _fraction),
         "min_shared_terms": ("min_shared_terms", _int),
         "window": ("window_s", _duration),
         "terms_per_article": ("terms_per_article", _int),

@@ -71,6 +71,7 @@ class Signature:
 
     minhash: tuple[int, ...]
     terms: tuple[tuple[str, float], ...]  # (term, weight), L2-normalised, heaviest first
+    entities: frozenset[str] = frozenset()  # those terms that name things (see text.py)
 
     def term_dict(self) -> dict[str, float]:
         return dict(self.terms)

@@ -89,10 +89,11 @@ class Clusterer:
                 "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
                 "content_hash": digest, "published_at": iso(published), "ingested_at": iso(at)})
             buckets = clustering.lsh_buckets(sig.minhash)
-            decision = self._decide(sig.term_dict(), sig.minhash, digest, url, buckets, published)
+            profile = clustering.Profile.of(sig.term_dict(), sig.entities)
+            decision = self._decide(profile, sig.minhash, digest, url, buckets, published)
             self.storage.insert_signature(article_id, minhash=sig.minhash, terms=sig.terms,
-                                          buckets=buckets)
-            self._apply(article_id, decision, sig.term_dict(), published, at)
+                                          entities=sig.entities, buckets=buckets)
+            self._apply(article_id, decision, profile, published, at)
             terms = set(term_counts(cleaned.title, cleaned.text or cleaned.title))
             self.storage.add_document_terms(terms)
             if decision.tier not in (Tier.EXACT, Tier.DUPLICATE):
@@ -102,7 +103,7 @@ class Clusterer:
             self._df[term] = self._df.get(term, 0) + 1
         return article_id
 
-    def _decide(self, terms: dict[str, float], minhash: tuple[int, ...], digest: str,
+    def _decide(self, profile: clustering.Profile, minhash: tuple[int, ...], digest: str,
                 url: str | None, buckets: list[int], published: datetime) -> Decision:
         exact_id = self.storage.find_exact(content_hash=digest, canonical_url=url)
         exact = None
@@ -115,21 +116,23 @@ class Clusterer:
                                  minhash=_unpack(r["minhash"]))
             for r in self.storage.bucket_neighbours(buckets)]
         since = iso(published - timedelta(seconds=self.settings.window_s))
-        ids = self.storage.term_candidates(list(terms), since=since, limit=CANDIDATE_CLUSTERS)
-        views = [clustering.ClusterView(id=r["id"], centroid=json.loads(r["centroid"]))
+        ids = self.storage.term_candidates(list(profile.terms), since=since,
+                                           limit=CANDIDATE_CLUSTERS)
+        views = [clustering.ClusterView(id=r["id"], profile=_profile(r))
                  for r in self.storage.cluster_rows(ids)]
-        return clustering.decide(terms, minhash, exact=exact, neighbours=neighbours,
+        return clustering.decide(profile, minhash, exact=exact, neighbours=neighbours,
                                  clusters=views, settings=self.settings)
 
-    def _apply(self, article_id: int, decision: Decision, vector: dict[str, float],
+    def _apply(self, article_id: int, decision: Decision, profile: clustering.Profile,
                published: datetime, at: datetime) -> None:
         store = self.storage
         cluster_id = decision.cluster_id
         if cluster_id is None:
-            cluster_id = store.create_cluster(at=at, seen_at=published, centroid=vector)
+            cluster_id = store.create_cluster(at=at, seen_at=published,
+                                              centroid=profile.to_json())
         else:
             row = store.cluster_row(cluster_id)
-            total = clustering.add_to_centroid(json.loads(row["centroid"]), vector)
+            total = _profile(row).plus(profile).to_json()
             seen = max(parse_time(row["last_seen_at"]), published)
             store.update_cluster(cluster_id, centroid=total, updated_at=iso(at),
                                  last_seen_at=iso(seen))
@@ -137,8 +140,8 @@ class Clusterer:
                              similarity=decision.similarity, threshold=decision.threshold,
                              matched_article=decision.matched_article,
                              shared_terms=decision.shared_terms, at=at)
-        for other in decision.merge_with:
-            merge_clusters(store, [cluster_id, other], at=at)
+        if decision.merge_with:
+            merge_clusters(store, [cluster_id, *decision.merge_with], at=at)
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:
@@ -146,12 +149,15 @@ def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int
     keep, *others = sorted(set(ids))
     for other in others:
         row, kept = storage.cluster_row(other), storage.cluster_row(keep)
-        total = clustering.add_to_centroid(json.loads(kept["centroid"]),
-                                           json.loads(row["centroid"]))
+        total = _profile(kept).plus(_profile(row)).to_json()
         seen = max(kept["last_seen_at"], row["last_seen_at"])
         storage.move_members(from_cluster=other, to_cluster=keep)
         storage.update_cluster(keep, centroid=total, updated_at=iso(at), last_seen_at=seen)
     return keep
+
+
+def _profile(row: dict[str, object]) -> clustering.Profile:
+    return clustering.Profile.from_json(json.loads(str(row["centroid"])))
 
 
 def _unpack(blob: bytes) -> tuple[int, ...]:
@@ -297,9 +303,10 @@ def stories(storage: Storage, settings: Settings, *, at: datetime | None = None)
         if row["last_seen_at"] < oldest:
             continue
         cluster = load_cluster(storage, row["id"])
-        vectors = {m.article.id: storage.signature(m.article.id)[1] for m in cluster.members}
+        vectors = {m.article.id: storage.signature(m.article.id).term_dict()
+                   for m in cluster.members}
         out.append(build_story(cluster, namespace=namespace, vectors=vectors,
-                               centroid=json.loads(row["centroid"]), priorities=priorities))
+                               centroid=_profile(row).terms, priorities=priorities))
     return out
 
 

@@ -33,7 +33,8 @@ CREATE INDEX IF NOT EXISTS articles_published_at ON articles (published_at);
 CREATE TABLE IF NOT EXISTS signatures (
     article_id INTEGER PRIMARY KEY REFERENCES articles (id),
     minhash BLOB NOT NULL,
-    terms TEXT NOT NULL              -- JSON [[term, weight], ...], heaviest first
+    terms TEXT NOT NULL,             -- JSON [[term, weight], ...], heaviest first
+    entities TEXT NOT NULL DEFAULT '[]'  -- JSON [term, ...]: the terms that name things
 );
 
 -- LSH buckets of the shingle MinHash: one row per (band, bucket) of an article.
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS clusters (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,        -- last change of membership or text
     last_seen_at TEXT NOT NULL,      -- newest member's publication time
-    centroid TEXT NOT NULL DEFAULT '{}',  -- JSON {term: weight}, the cluster as a whole
+    centroid TEXT NOT NULL DEFAULT '{}',  -- JSON {"t": {term: w}, "e": {entity: w}}: sums
     merged_into INTEGER REFERENCES clusters (id),
     pinned_article INTEGER REFERENCES articles (id),
     hidden INTEGER NOT NULL DEFAULT 0

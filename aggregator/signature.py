@@ -19,7 +19,7 @@ import xxhash
 from datasketch import MinHash
 
 from .model import Signature
-from .text import shingles, words
+from .text import entity_tokens, shingles, words
 
 NUM_PERM = 128
 SHINGLE_SIZE = 3
@@ -80,9 +80,8 @@ def term_counts(title: str, text: str) -> Counter[str]:
 
 
 def _is_term(token: str) -> bool:
-    if token.isdigit():
-        return len(token) == 4  # a year; other bare numbers say little on their own
-    return len(token) >= MIN_TERM_CHARS
+    # figures (tolls, scores, amounts, years) tell one event from another of its kind
+    return len(token) >= MIN_TERM_CHARS or token.isdigit()
 
 
 def salient_terms(counts: Counter[str], stats: TermStats, *, limit: int) -> tuple[
@@ -98,10 +97,10 @@ def salient_terms(counts: Counter[str], stats: TermStats, *, limit: int) -> tupl
 def sign(title: str, text: str, *, stats: TermStats, terms: int) -> Signature:
     """The signature of an article from its cleaned headline and text."""
     body = text or title  # a feed may carry only a headline
-    return Signature(
-        minhash=minhash(words(body)),
-        terms=salient_terms(term_counts(title, body), stats, limit=terms),
-    )
+    weighted = salient_terms(term_counts(title, body), stats, limit=terms)
+    names = entity_tokens(f"{title}\n{body}")
+    return Signature(minhash=minhash(words(body)), terms=weighted,
+                     entities=frozenset(t for t, _ in weighted if t in names))
 
 
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import NotFoundError, StorageError
-from .model import Article, Member, Tier
+from .model import Article, Member, Signature, Tier
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -176,21 +176,26 @@ class Storage:
     # --- signatures and indexes ----------------------------------------------------------
 
     def insert_signature(self, article_id: int, *, minhash: Sequence[int],
-                         terms: Sequence[tuple[str, float]], buckets: Iterable[int]) -> None:
+                         terms: Sequence[tuple[str, float]], entities: Iterable[str],
+                         buckets: Iterable[int]) -> None:
         conn = self.db.conn
-        conn.execute("INSERT INTO signatures (article_id, minhash, terms) VALUES (?, ?, ?)",
-                     [article_id, pack_minhash(minhash), json.dumps(terms)])
+        conn.execute(
+            "INSERT INTO signatures (article_id, minhash, terms, entities) VALUES (?, ?, ?, ?)",
+            [article_id, pack_minhash(minhash), json.dumps(terms), json.dumps(sorted(entities))])
         conn.executemany("INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
                          [(b, article_id) for b in buckets])
         conn.executemany("INSERT OR IGNORE INTO postings (term, article_id) VALUES (?, ?)",
                          [(t, article_id) for t, _ in terms])
 
-    def signature(self, article_id: int) -> tuple[tuple[int, ...], dict[str, float]]:
-        rows = self.query("SELECT minhash, terms FROM signatures WHERE article_id = ?",
+    def signature(self, article_id: int) -> Signature:
+        rows = self.query("SELECT minhash, terms, entities FROM signatures WHERE article_id = ?",
                           [article_id])
         if not rows:
             raise NotFoundError(f"no signature for article: {article_id}")
-        return unpack_minhash(rows[0]["minhash"]), dict(json.loads(rows[0]["terms"]))
+        row = rows[0]
+        return Signature(minhash=unpack_minhash(row["minhash"]),
+                         terms=tuple((t, w) for t, w in json.loads(row["terms"])),
+                         entities=frozenset(json.loads(row["entities"])))
 
     def bucket_neighbours(self, buckets: Sequence[int]) -> list[dict[str, Any]]:
         """Clustered articles sharing an LSH bucket, with their MinHash."""
@@ -225,7 +230,7 @@ class Storage:
     # --- clusters ------------------------------------------------------------------------
 
     def create_cluster(self, *, at: datetime, seen_at: datetime,
-                       centroid: dict[str, float]) -> int:
+                       centroid: dict[str, Any]) -> int:
         self.db.conn.execute(
             "INSERT INTO clusters (created_at, updated_at, last_seen_at, centroid) "
             "VALUES (?, ?, ?, ?)", [iso(at), iso(at), iso(seen_at), json.dumps(centroid)])

@@ -59,6 +59,27 @@ def sentences(paragraph: str) -> Iterator[str]:
         yield tail
 
 
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?…:]['\"”’)]*\s+|\n)['\"“‘(]*$")
+
+
+def entity_tokens(text: str) -> set[str]:
+    """Tokens that name things: capitalised words not opening a sentence, acronyms, numbers.
+
+    Names, places, organisations, figures and dates are what tell one event from another of the
+    same kind (two earthquakes, two coach firings); a sentence's first word is capitalised
+    whatever it is, so it does not count.
+    """
+    found = {t for t in words(text) if any(ch.isdigit() for ch in t)}
+    for match in _NAME.finditer(text):
+        before = text[max(0, match.start() - 6) : match.start()]
+        if match.start() == 0 or _SENTENCE_START.search(before):
+            if not (match.group().isupper() and len(match.group()) > 1):
+                continue  # a sentence opener; acronyms count anywhere
+        found.update(words(match.group()))
+    return found
+
+
 def content_hash(text: str) -> str:
     """Hash of the text's words alone: equal for copies differing only in spacing or case."""
     return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()[:32]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.cluster import ClusterView, Neighbour, decide, lsh_buckets
+from aggregator.cluster import ClusterView, Neighbour, Profile, decide, lsh_buckets
 from aggregator.config import ClusterSettings, load
 from aggregator.model import Entry, Tier
 from aggregator.pipeline import Clusterer
@@ -23,7 +23,7 @@ UNRELATED = (
 
 
 def test_exact_match_wins_over_everything() -> None:
-    d = decide({}, (), exact=(7, 3), neighbours=[], clusters=[], settings=SETTINGS)
+    d = decide(Profile({}, {}), (), exact=(7, 3), neighbours=[], clusters=[], settings=SETTINGS)
     assert (d.tier, d.cluster_id, d.matched_article) == (Tier.EXACT, 3, 7)
 
 
@@ -31,28 +31,31 @@ def test_near_copy_is_a_duplicate_of_its_nearest_member() -> None:
     text = words(UNRELATED)
     copy = words(UNRELATED.replace("Wednesday", "Thursday"))
     a, b = minhash(text), minhash(copy)
-    d = decide({}, b, exact=None, neighbours=[Neighbour(4, 2, a)], clusters=[], settings=SETTINGS)
+    d = decide(Profile({}, {}), b, exact=None, neighbours=[Neighbour(4, 2, a)], clusters=[], settings=SETTINGS)
     assert d.tier is Tier.DUPLICATE and d.cluster_id == 2 and d.matched_article == 4
     assert d.similarity >= SETTINGS.near_duplicate
     assert set(lsh_buckets(a)) & set(lsh_buckets(b))  # LSH would have found it
 
 
 def test_same_event_needs_cosine_and_shared_terms() -> None:
-    terms = {"hama": 0.8, "rebels": 0.6}
-    near = ClusterView(id=5, centroid={"hama": 1.0, "rebels": 0.5, "assad": 0.4})
-    far = ClusterView(id=6, centroid={"bank": 1.0, "hama": 0.05})
+    terms = Profile.of({"hama": 0.8, "rebels": 0.6}, {"hama"})
+    near = ClusterView(id=5, profile=Profile.of({"hama": 1.0, "rebels": 0.5, "assad": 0.4},
+                                                {"hama", "assad"}))
+    far = ClusterView(id=6, profile=Profile.of({"bank": 1.0, "hama": 0.05}, {"hama"}))
     d = decide(terms, (), exact=None, neighbours=[], clusters=[far, near], settings=SETTINGS)
     assert d.tier is Tier.EVENT and d.cluster_id == 5
     assert d.shared_terms == ("hama", "rebels")
-    single = decide({"hama": 1.0}, (), exact=None, neighbours=[], clusters=[near],
+    single = decide(Profile.of({"hama": 1.0}, {"hama"}), (), exact=None, neighbours=[], clusters=[near],
                     settings=SETTINGS)
     assert single.tier is Tier.NEW  # one shared term is not enough evidence
 
 
 def test_an_article_bridging_two_similar_clusters_merges_them() -> None:
-    a = ClusterView(id=9, centroid={"hama": 1.0, "rebels": 0.6, "assad": 0.3})
-    b = ClusterView(id=4, centroid={"hama": 0.9, "rebels": 0.7, "homs": 0.3})
-    d = decide({"hama": 1.0, "rebels": 0.7}, (), exact=None, neighbours=[], clusters=[a, b],
+    a = ClusterView(id=9, profile=Profile.of({"hama": 1.0, "rebels": 0.6, "assad": 0.3},
+                                             {"hama", "assad"}))
+    b = ClusterView(id=4, profile=Profile.of({"hama": 0.9, "rebels": 0.7, "homs": 0.3},
+                                             {"hama", "homs"}))
+    d = decide(Profile.of({"hama": 1.0, "rebels": 0.7}, {"hama"}), (), exact=None, neighbours=[], clusters=[a, b],
                settings=SETTINGS)
     assert d.tier is Tier.EVENT and d.merge_with
 
