@@ -50,6 +50,7 @@ class SourceReport:
 class CycleReport:
     sources: tuple[SourceReport, ...] = field(default_factory=tuple)
     published: int = 0
+    publish_s: float = 0.0
 
     @property
     def new(self) -> int:
@@ -258,8 +259,10 @@ def run_cycle(storage: Storage, settings: Settings,
         report = ingest_source(clusterer, source)
         _log_report(report)
         reports.append(report)
+    started = time.perf_counter()
     published = publish(storage, settings)
-    return CycleReport(sources=tuple(reports), published=published)
+    return CycleReport(sources=tuple(reports), published=published,
+                       publish_s=time.perf_counter() - started)
 
 
 def _log_report(report: SourceReport) -> None:
@@ -299,9 +302,8 @@ def stories(storage: Storage, settings: Settings, *, at: datetime | None = None)
     namespace = instance_namespace(storage)
     priorities = {s.name: s.priority for s in settings.sources}
     out = []
-    for row in storage.live_clusters(include_hidden=False)[: settings.publish.max_items]:
-        if row["last_seen_at"] < oldest:
-            continue
+    for row in storage.live_clusters(include_hidden=False, seen_since=oldest,
+                                     limit=settings.publish.max_items):
         cluster = load_cluster(storage, row["id"])
         vectors = {m.article.id: storage.signature(m.article.id).term_dict()
                    for m in cluster.members}

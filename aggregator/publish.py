@@ -39,7 +39,8 @@ def story_html(story: Story) -> str:
     parts.append(f"<h4>Sources ({len(story.credits)})</h4><ul>")
     for credit in story.credits:
         title = html.escape(credit.title or "(untitled)")
-        label = f'<a href="{html.escape(credit.url)}">{title}</a>' if credit.url else title
+        url = safe_url(credit.url)
+        label = f'<a href="{html.escape(url)}">{title}</a>' if url else title
         copy = " (copy)" if credit.duplicate_of else ""
         when = credit.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         parts.append(f"<li>{label} — {html.escape(credit.source)}, {when}{copy}</li>")
@@ -49,6 +50,13 @@ def story_html(story: Story) -> str:
 
 def _outlet(credit: Credit) -> str:
     return f"{credit.source}: “{credit.title}”" if credit.title else credit.source
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is http(s); anything else (javascript:, data:, file:) is not published."""
+    if url and url.strip().lower().startswith(("http://", "https://")):
+        return url.strip()
+    return None
 
 
 def sanitise(fragment: str) -> str:
@@ -71,11 +79,12 @@ def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str
     for story in stories:
         item = ET.SubElement(channel, "item")
         _text(item, "title", story.title)
-        if story.link:
-            _text(item, "link", story.link)
+        if safe_url(story.link):
+            _text(item, "link", story.link or "")
         ET.SubElement(item, "guid", {"isPermaLink": "false"}).text = story.guid
         _text(item, "pubDate", format_datetime(story.published_at.astimezone(UTC), usegmt=True))
-        _text(item, "description", story.summary)
+        # RSS readers take description as HTML: escape, so text can never become markup
+        _text(item, "description", html.escape(story.summary, quote=False))
         _text(item, f"{{{CONTENT}}}encoded", story_html(story))
         for source in dict.fromkeys(c.source for c in story.credits):
             _text(item, "category", source)
@@ -99,8 +108,8 @@ def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: st
         _text(entry, f"{{{ATOM}}}id", story.guid)
         _text(entry, f"{{{ATOM}}}published", _rfc3339(story.published_at))
         _text(entry, f"{{{ATOM}}}updated", _rfc3339(story.updated_at))
-        if story.link:
-            ET.SubElement(entry, f"{{{ATOM}}}link", {"href": story.link, "rel": "alternate"})
+        if safe_url(story.link):
+            ET.SubElement(entry, f"{{{ATOM}}}link", {"href": story.link or "", "rel": "alternate"})
         _text(entry, f"{{{ATOM}}}summary", story.summary)
         ET.SubElement(entry, f"{{{ATOM}}}content", {"type": "html"}).text = story_html(story)
         for source in dict.fromkeys(c.source for c in story.credits):

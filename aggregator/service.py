@@ -51,6 +51,7 @@ class Daemon:
                 storage = Storage(self.settings.database)
                 try:
                     report = run_cycle(storage, self.settings)
+                    self._record(report, time.perf_counter() - started, storage)
                 finally:
                     storage.close()
             except AggregatorError as exc:
@@ -61,17 +62,21 @@ class Daemon:
                 log.exception("cycle failed with an internal error")
                 self.metrics.inc("aggregator_cycle_errors_total")
                 return None
-            self._record(report, time.perf_counter() - started)
             return report
 
-    def _record(self, report: CycleReport, seconds: float) -> None:
+    def _record(self, report: CycleReport, seconds: float, storage: Storage) -> None:
         self._last_publish = datetime.now(UTC)
         m = self.metrics
         m.inc("aggregator_articles_ingested_total", report.new)
         m.inc("aggregator_poll_errors_total", sum(1 for s in report.sources if s.error))
         m.set("aggregator_published_stories", report.published)
         m.set("aggregator_cycle_duration_seconds", seconds)
+        m.set("aggregator_publish_duration_seconds", report.publish_s)
         m.set("aggregator_last_publish_timestamp_seconds", self._last_publish.timestamp())
+        tiers = storage.tier_counts()
+        m.set("aggregator_articles", sum(tiers.values()))
+        m.set("aggregator_clusters", storage.count_live_clusters())
+        m.set("aggregator_duplicates", tiers.get("exact", 0) + tiers.get("duplicate", 0))
 
     def ready(self) -> dict[str, Any]:
         try:
@@ -152,4 +157,8 @@ def _metrics() -> Metrics:
     m.declare("aggregator_published_stories", "gauge", "Stories in the last published feed.")
     m.declare("aggregator_cycle_duration_seconds", "gauge", "Duration of the last cycle.")
     m.declare("aggregator_last_publish_timestamp_seconds", "gauge", "Unix time of last publish.")
+    m.declare("aggregator_publish_duration_seconds", "gauge", "Duration of the last publish.")
+    m.declare("aggregator_articles", "gauge", "Articles stored and clustered.")
+    m.declare("aggregator_clusters", "gauge", "Live clusters (stories).")
+    m.declare("aggregator_duplicates", "gauge", "Articles caught as exact or near copies.")
     return m

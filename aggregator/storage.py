@@ -246,11 +246,22 @@ class Storage:
         marks = ",".join("?" * len(ids))
         return self.query(f"SELECT * FROM clusters WHERE id IN ({marks}) ORDER BY id", list(ids))
 
-    def live_clusters(self, *, include_hidden: bool = True) -> list[dict[str, Any]]:
+    def live_clusters(self, *, include_hidden: bool = True, seen_since: str = "",
+                      limit: int = -1) -> list[dict[str, Any]]:
+        """Clusters with members, most recently seen first."""
         hidden = "" if include_hidden else " AND hidden = 0"
         return self.query("SELECT * FROM clusters WHERE merged_into IS NULL AND EXISTS "
                           "(SELECT 1 FROM memberships m WHERE m.cluster_id = clusters.id)"
-                          f"{hidden} ORDER BY last_seen_at DESC, id DESC")
+                          f" AND last_seen_at >= ?{hidden} ORDER BY last_seen_at DESC, id DESC"
+                          " LIMIT ?", [seen_since, limit])
+
+    def count_live_clusters(self) -> int:
+        return int(self.db.execute("SELECT count(DISTINCT cluster_id) FROM memberships")
+                   .fetchone()[0])
+
+    def tier_counts(self) -> dict[str, int]:
+        rows = self.query("SELECT tier, count(*) AS n FROM memberships GROUP BY tier")
+        return {r["tier"]: int(r["n"]) for r in rows}
 
     def set_membership(self, article_id: int, cluster_id: int, *, tier: Tier, similarity: float,
                        threshold: float, matched_article: int | None,

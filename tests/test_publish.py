@@ -66,3 +66,49 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     write_atomically(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
+
+
+BRIDGE = ("Old Mill bridge reopens after two years of repairs\n"
+          "The Old Mill bridge in Eastbrook reopened to traffic on Thursday after two years of "
+          "repairs costing 12 million euros. Mayor Ilse Brandt cut the ribbon at noon and "
+          "cyclists crossed the Old Mill bridge first.")
+BRIDGE_LATER = ("Eastbrook celebrates as Old Mill bridge opens again\n"
+                "Hundreds of Eastbrook residents walked across the Old Mill bridge on Thursday "
+                "as it reopened after repairs. Mayor Ilse Brandt said the 12 million euro "
+                "project finished on time; a cycle lane follows in March.")
+BANK = ("Central bank holds rates at 4.5 percent\n"
+        "The central bank kept its main rate at 4.5 percent on Wednesday as inflation eased "
+        "for a third month. Governor Tomas Alder said rates would stay high for now.")
+
+
+def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_moves(
+        workdir: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.model import Entry
+    from aggregator.pipeline import Clusterer, publish
+
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    clusterer = Clusterer(storage, settings)
+    t0 = datetime.now(UTC) - timedelta(hours=3)
+
+    def add(source: str, guid: str, text: str, at: datetime) -> None:
+        clusterer.add(Entry(source=source, guid=guid, url=f"https://{source}.example/{guid}",
+                            title=None, content=text, content_type="text/plain",
+                            published_at=at), at=at)
+
+    add("herald", "1", BRIDGE, t0)
+    add("money", "2", BANK, t0)
+    publish(storage, settings)
+    before = {e.id: e for e in feedparser.parse(settings.publish.atom_path.read_bytes()).entries}
+    add("gazette", "3", BRIDGE_LATER, t0 + timedelta(hours=1))
+    publish(storage, settings)
+    after = {e.id: e for e in feedparser.parse(settings.publish.atom_path.read_bytes()).entries}
+    assert set(after) == set(before) and len(after) == 2
+    changed = [i for i in after if after[i].updated != before[i].updated]
+    assert len(changed) == 1
+    story = after[changed[0]]
+    assert {t.term for t in story.tags} == {"herald", "gazette"}
+    untouched = next(i for i in after if i not in changed)
+    assert {t.term for t in after[untouched].tags} == {"money"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -42,6 +43,12 @@ def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Pat
         parsed = feedparser.parse(body)
         assert len(parsed.entries) == 1
         assert wait_for(f"http://127.0.0.1:{port}/healthz") == b"ok\n"
+        ready = json.loads(wait_for(f"http://127.0.0.1:{port}/readyz"))
+        assert ready["ok"] is True and ready["last_publish"]
+        metrics = wait_for(f"http://127.0.0.1:{port}/metrics").decode()
+        assert "aggregator_articles_ingested_total 5" in metrics
+        assert "aggregator_clusters 1" in metrics
+        assert "aggregator_publish_duration_seconds" in metrics
         request = urllib.request.Request(f"http://127.0.0.1:{port}/feed.xml")
         with urllib.request.urlopen(request, timeout=5) as response:
             etag = response.headers["ETag"]
