@@ -65,6 +65,41 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class Constraints:
+    """Operator decisions as article-level rules: groups that stay together, sets kept apart."""
+
+    together: tuple[frozenset[int], ...] = ()
+    apart: tuple[tuple[frozenset[int], frozenset[int]], ...] = ()
+
+    @property
+    def articles(self) -> frozenset[int]:
+        """Every article some rule names."""
+        named: set[int] = set()
+        for group in self.together:
+            named |= group
+        for a, b in self.apart:
+            named |= a | b
+        return frozenset(named)
+
+    def forbids(self, left: Iterable[int], right: Iterable[int]) -> bool:
+        """True when the two sets of articles may not share a cluster."""
+        left, right = set(left), set(right)
+        return any((left & a and right & b) or (left & b and right & a) for a, b in self.apart)
+
+    def partners(self, article_id: int) -> frozenset[int]:
+        """The articles an operator put together with this one."""
+        out: set[int] = set()
+        for group in self.together:
+            if article_id in group:
+                out |= group
+        out.discard(article_id)
+        return frozenset(out)
+
+
+NO_CONSTRAINTS = Constraints()
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterView:
     """What the event tier needs of a live cluster."""
 

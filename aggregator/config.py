@@ -278,7 +278,7 @@ def _apply_env(settings: Settings, environ: dict[str, str]) -> Settings:
     if not data:
         return settings
     overlay = _build(data, "environment")
-    merged = {"origin": settings.origin}
+    merged: dict[str, Any] = {"origin": settings.origin}
     for key in data:
         attr = _TOP[key][0] if key in _TOP else key
         if key in _SECTIONS:

@@ -8,7 +8,6 @@ absent) into a fresh temporary database, exactly as the daemon would take them.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -18,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .clusterer import Clusterer
 from .config import Settings
 from .errors import AggregatorError
 from .model import Entry
-from .pipeline import Clusterer
+from .pipeline import add_entry
 from .storage import Storage
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # stands for "no date": the whole set is one window
@@ -97,7 +97,7 @@ def run(items: Sequence[Labelled], settings: Settings, *,
             started = time.perf_counter()
             ids: dict[str, int] = {}
             for n, item in enumerate(items, 1):
-                article_id = clusterer.add(item.entry, at=item.entry.published_at or EPOCH)
+                article_id = add_entry(clusterer, item.entry, at=item.entry.published_at or EPOCH)
                 if article_id is not None:
                     ids[item.id] = article_id
                 if progress:

@@ -54,9 +54,10 @@ def extract_html(html: str | bytes, *, url: str | None = None,
 
     doc = trafilatura.bare_extraction(
         html, url=url, with_metadata=True, include_comments=False, include_tables=False)
-    if doc is None or not getattr(doc, "text", None):
+    text = getattr(doc, "text", None)
+    if not text:
         return Cleaned(title="", text="")
-    return clean(doc.text, title=getattr(doc, "title", None) or None, recurring=recurring)
+    return clean(text, title=getattr(doc, "title", None) or None, recurring=recurring)
 
 
 def clean(raw: str, *, title: str | None = None,

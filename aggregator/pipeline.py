@@ -6,35 +6,32 @@ one short transaction together with its signature, indexes and cluster decision.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import lxml.html
 
-from . import cluster as clustering
+from .clusterer import Clusterer, profile_of_row
 from .config import Settings
 from .errors import AggregatorError, SourceError
 from .extract import clean, extract_html, line_key
 from .fetch import Document, read_directory
-from .model import Cleaned, Cluster, Decision, Entry, Source, Story, Tier
+from .model import Cleaned, Cluster, Entry, Source, Story, Tier
 from .parse import parse_feed
 from .publish import render_atom, render_rss, write_atomically
-from .signature import TermStats, sign, term_counts
 from .storage import Storage, iso, now, parse_time
 from .story import build as build_story
-from .text import canonical_url, content_hash, normalise
+from .text import normalise
 
 log = logging.getLogger(__name__)
 
 RECURRING_MIN_ARTICLES = 3  # a line in three different articles of one source is site chrome
 RECURRING_MAX_WORDS = 20  # longer lines are counted too rarely to be worth tracking
-CANDIDATE_CLUSTERS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,114 +54,21 @@ class CycleReport:
         return sum(s.new for s in self.sources)
 
 
-class Clusterer:
-    """Adds entries to the database and places each in a cluster as it arrives."""
-
-    def __init__(self, storage: Storage, settings: Settings) -> None:
-        self.storage = storage
-        self.settings = settings.cluster
-        docs, df = storage.term_stats()
-        self._docs, self._df = docs, df
-
-    def add(self, entry: Entry, *, at: datetime | None = None) -> int | None:
-        """Store and cluster one entry; None when it was already stored or has no text."""
-        if self.storage.has_article(entry.source, entry.guid):
-            return None
-        recurring = self.storage.recurring_lines(entry.source,
-                                                 min_articles=RECURRING_MIN_ARTICLES)
-        cleaned = _clean(entry, recurring)
-        if not cleaned.text and not cleaned.title:
-            return None
-        return self._store(entry, cleaned, at or now())
-
-    def _store(self, entry: Entry, cleaned: Cleaned, at: datetime) -> int:
-        published = entry.published_at or at
-        stats = TermStats(docs=self._docs, df=self._df)
-        sig = sign(cleaned.title, cleaned.text, stats=stats, terms=self.settings.terms_per_article)
-        digest = content_hash(cleaned.text or cleaned.title)
-        url = canonical_url(entry.url) if entry.url else None
-        with self.storage.transaction():
-            article_id = self.storage.insert_article({
-                "source": entry.source, "guid": entry.guid, "url": entry.url,
-                "canonical_url": url, "title": cleaned.title, "raw": entry.content,
-                "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
-                "content_hash": digest, "published_at": iso(published), "ingested_at": iso(at)})
-            buckets = clustering.lsh_buckets(sig.minhash)
-            profile = clustering.Profile.of(sig.term_dict(), sig.entities)
-            decision = self._decide(profile, sig.minhash, digest, url, buckets, published)
-            self.storage.insert_signature(article_id, minhash=sig.minhash, terms=sig.terms,
-                                          entities=sig.entities, buckets=buckets)
-            self._apply(article_id, decision, profile, published, at)
-            terms = set(term_counts(cleaned.title, cleaned.text or cleaned.title))
-            self.storage.add_document_terms(terms)
-            if decision.tier not in (Tier.EXACT, Tier.DUPLICATE):
-                self.storage.count_lines(entry.source, _countable_lines(entry.content))
-        self._docs += 1
-        for term in terms:
-            self._df[term] = self._df.get(term, 0) + 1
-        return article_id
-
-    def _decide(self, profile: clustering.Profile, minhash: tuple[int, ...], digest: str,
-                url: str | None, buckets: list[int], published: datetime) -> Decision:
-        exact_id = self.storage.find_exact(content_hash=digest, canonical_url=url)
-        exact = None
-        if exact_id is not None:
-            membership = self.storage.membership(exact_id)
-            if membership:
-                exact = (exact_id, self.storage.resolve_cluster(membership["cluster_id"]))
-        neighbours = [
-            clustering.Neighbour(article_id=r["article_id"], cluster_id=r["cluster_id"],
-                                 minhash=_unpack(r["minhash"]))
-            for r in self.storage.bucket_neighbours(buckets)]
-        since = iso(published - timedelta(seconds=self.settings.window_s))
-        ids = self.storage.term_candidates(list(profile.terms), since=since,
-                                           limit=CANDIDATE_CLUSTERS)
-        views = [clustering.ClusterView(id=r["id"], profile=_profile(r))
-                 for r in self.storage.cluster_rows(ids)]
-        return clustering.decide(profile, minhash, exact=exact, neighbours=neighbours,
-                                 clusters=views, settings=self.settings)
-
-    def _apply(self, article_id: int, decision: Decision, profile: clustering.Profile,
-               published: datetime, at: datetime) -> None:
-        store = self.storage
-        cluster_id = decision.cluster_id
-        if cluster_id is None:
-            cluster_id = store.create_cluster(at=at, seen_at=published,
-                                              centroid=profile.to_json())
-        else:
-            row = store.cluster_row(cluster_id)
-            total = _profile(row).plus(profile).to_json()
-            seen = max(parse_time(row["last_seen_at"]), published)
-            store.update_cluster(cluster_id, centroid=total, updated_at=iso(at),
-                                 last_seen_at=iso(seen))
-        store.set_membership(article_id, cluster_id, tier=decision.tier,
-                             similarity=decision.similarity, threshold=decision.threshold,
-                             matched_article=decision.matched_article,
-                             shared_terms=decision.shared_terms, at=at)
-        if decision.merge_with:
-            merge_clusters(store, [cluster_id, *decision.merge_with], at=at)
-
-
-def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:
-    """Merge clusters into the oldest (lowest id), whose id and feed guid survive."""
-    keep, *others = sorted(set(ids))
-    for other in others:
-        row, kept = storage.cluster_row(other), storage.cluster_row(keep)
-        total = _profile(kept).plus(_profile(row)).to_json()
-        seen = max(kept["last_seen_at"], row["last_seen_at"])
-        storage.move_members(from_cluster=other, to_cluster=keep)
-        storage.update_cluster(keep, centroid=total, updated_at=iso(at), last_seen_at=seen)
-    return keep
-
-
-def _profile(row: dict[str, object]) -> clustering.Profile:
-    return clustering.Profile.from_json(json.loads(str(row["centroid"])))
-
-
-def _unpack(blob: bytes) -> tuple[int, ...]:
-    from .storage import unpack_minhash
-
-    return unpack_minhash(blob)
+def add_entry(clusterer: Clusterer, entry: Entry, *, at: datetime | None = None) -> int | None:
+    """Clean, store and cluster one entry; None when it was stored before or has no text."""
+    storage = clusterer.storage
+    if storage.has_article(entry.source, entry.guid):
+        return None
+    recurring = storage.recurring_lines(entry.source, min_articles=RECURRING_MIN_ARTICLES)
+    cleaned = _clean(entry, recurring)
+    if not cleaned.text and not cleaned.title:
+        return None
+    article_id = clusterer.add(entry, cleaned, at=at)
+    membership = storage.membership(article_id)
+    if membership and membership["tier"] not in (Tier.EXACT, Tier.DUPLICATE):
+        with storage.transaction():  # copies would make their own lines look like site chrome
+            storage.count_lines(entry.source, _countable_lines(entry.content))
+    return article_id
 
 
 def _clean(entry: Entry, recurring: frozenset[str]) -> Cleaned:
@@ -234,7 +138,7 @@ def ingest_source(clusterer: Clusterer, source: Source) -> SourceReport:
         entries, problems = source_entries(source)
         new = seen = 0
         for entry in entries:
-            added = clusterer.add(entry)
+            added = add_entry(clusterer, entry)
             new, seen = (new + 1, seen) if added is not None else (new, seen + 1)
         storage.record_source(source.name, kind=source.kind, location=source.location)
         return SourceReport(source.name, new=new, seen=seen, problems=tuple(problems))
@@ -308,7 +212,7 @@ def stories(storage: Storage, settings: Settings, *, at: datetime | None = None)
         vectors = {m.article.id: storage.signature(m.article.id).term_dict()
                    for m in cluster.members}
         out.append(build_story(cluster, namespace=namespace, vectors=vectors,
-                               centroid=_profile(row).terms, priorities=priorities))
+                               centroid=profile_of_row(row).terms, priorities=priorities))
     return out
 
 

@@ -94,3 +94,15 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Operator decisions, kept as decisions so that every later clustering step and every
+-- recluster applies them. Article ids, not cluster ids, carry the meaning: they survive
+-- reclustering.
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,              -- merge | split | never_merge | pin | hide | unhide
+    cluster_id INTEGER,              -- the cluster as the operator named it
+    articles TEXT NOT NULL DEFAULT '[]',        -- JSON ids: merged / moved / first side
+    other_articles TEXT NOT NULL DEFAULT '[]',  -- JSON ids: the other side (split, never_merge)
+    created_at TEXT NOT NULL
+);

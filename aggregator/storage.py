@@ -110,7 +110,7 @@ class Storage:
             raise StorageError(f"{self.path}: {exc}") from exc
 
     def integrity_ok(self) -> bool:
-        return self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+        return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
 
     # --- sources -------------------------------------------------------------------------
 
@@ -118,11 +118,11 @@ class Storage:
                       error: str | None = None) -> None:
         stamp = iso(now())
         with self.transaction():
-            self.db["sources"].upsert({"name": name, "kind": kind, "location": location},
-                                      pk="name")
+            self.db.table("sources").upsert(
+                {"name": name, "kind": kind, "location": location}, pk="name")
             change = ({"last_error_at": stamp, "last_error": error} if error
                       else {"last_success_at": stamp, "last_error": None})
-            self.db["sources"].update(name, change)
+            self.db.table("sources").update(name, change)
 
     def sources(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM sources ORDER BY name")
@@ -134,7 +134,7 @@ class Storage:
         return bool(rows)
 
     def insert_article(self, row: dict[str, Any]) -> int:
-        self.db["articles"].insert(row)
+        self.db.table("articles").insert(row)
         return int(self.db.execute("SELECT last_insert_rowid()").fetchone()[0])
 
     def article(self, article_id: int) -> Article:

@@ -73,9 +73,9 @@ def entity_tokens(text: str) -> set[str]:
     found = {t for t in words(text) if any(ch.isdigit() for ch in t)}
     for match in _NAME.finditer(text):
         before = text[max(0, match.start() - 6) : match.start()]
-        if match.start() == 0 or _SENTENCE_START.search(before):
-            if not (match.group().isupper() and len(match.group()) > 1):
-                continue  # a sentence opener; acronyms count anywhere
+        opener = match.start() == 0 or _SENTENCE_START.search(before)
+        if opener and not (match.group().isupper() and len(match.group()) > 1):
+            continue  # a sentence opener; acronyms count anywhere
         found.update(words(match.group()))
     return found
 

@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aggregator import evaluate  # noqa: E402
+from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
 from aggregator.model import Entry  # noqa: E402
-from aggregator.pipeline import Clusterer, publish  # noqa: E402
+from aggregator.pipeline import add_entry, publish  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
 
@@ -37,7 +38,8 @@ def synthetic_articles(n: int, seed: int = 7) -> list[Entry]:
         names = ["".join(rng.choices(syllables, k=3)).capitalize() for _ in range(6)]
         text = " ".join(
             f"{names[j % 6]} met {names[(j + 1) % 6]} in {names[(j + 2) % 6]} on day {i}, "
-            f"officials said, adding that {names[(j + 3) % 6]} would report later." for j in range(8))
+            f"officials said, adding that {names[(j + 3) % 6]} would report later."
+            for j in range(8))
         out.append(Entry(source=f"s{i % 20}", guid=f"g{i}", url=f"https://s{i % 20}.example/{i}",
                          title=f"{names[0]} and {names[1]} meet in {names[2]}", content=text,
                          content_type="text/plain", published_at=start + timedelta(seconds=i)))
@@ -53,7 +55,7 @@ def bench_publish(n: int = 1000) -> None:
         clusterer = Clusterer(storage, settings)
         started = time.perf_counter()
         for entry in synthetic_articles(n):
-            clusterer.add(entry)
+            add_entry(clusterer, entry)
         ingest = time.perf_counter() - started
         stories = storage.count_live_clusters()
         runs = []

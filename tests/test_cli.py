@@ -50,7 +50,7 @@ def test_human_output_of_list_and_show(workdir: Path) -> None:
 
 def test_unknown_cluster_is_one_line_and_exit_1(workdir: Path) -> None:
     invoke("run", "--once")
-    code, out, err = invoke("clusters", "show", "42")
+    code, _, err = invoke("clusters", "show", "42")
     assert code == 1
     assert err.strip() == "aggregator: error: no such cluster: 42"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from aggregator.cluster import ClusterView, Neighbour, Profile, decide, lsh_buckets
+from aggregator.clusterer import Clusterer
 from aggregator.config import ClusterSettings, load
 from aggregator.model import Entry, Tier
-from aggregator.pipeline import Clusterer
+from aggregator.pipeline import add_entry
 from aggregator.signature import EMPTY_STATS, minhash, sign
 from aggregator.storage import Storage
 from aggregator.text import words
@@ -31,7 +32,8 @@ def test_near_copy_is_a_duplicate_of_its_nearest_member() -> None:
     text = words(UNRELATED)
     copy = words(UNRELATED.replace("Wednesday", "Thursday"))
     a, b = minhash(text), minhash(copy)
-    d = decide(Profile({}, {}), b, exact=None, neighbours=[Neighbour(4, 2, a)], clusters=[], settings=SETTINGS)
+    d = decide(Profile({}, {}), b, exact=None, neighbours=[Neighbour(4, 2, a)], clusters=[],
+               settings=SETTINGS)
     assert d.tier is Tier.DUPLICATE and d.cluster_id == 2 and d.matched_article == 4
     assert d.similarity >= SETTINGS.near_duplicate
     assert set(lsh_buckets(a)) & set(lsh_buckets(b))  # LSH would have found it
@@ -45,8 +47,8 @@ def test_same_event_needs_cosine_and_shared_terms() -> None:
     d = decide(terms, (), exact=None, neighbours=[], clusters=[far, near], settings=SETTINGS)
     assert d.tier is Tier.EVENT and d.cluster_id == 5
     assert d.shared_terms == ("hama", "rebels")
-    single = decide(Profile.of({"hama": 1.0}, {"hama"}), (), exact=None, neighbours=[], clusters=[near],
-                    settings=SETTINGS)
+    single = decide(Profile.of({"hama": 1.0}, {"hama"}), (), exact=None, neighbours=[],
+                    clusters=[near], settings=SETTINGS)
     assert single.tier is Tier.NEW  # one shared term is not enough evidence
 
 
@@ -55,8 +57,8 @@ def test_an_article_bridging_two_similar_clusters_merges_them() -> None:
                                              {"hama", "assad"}))
     b = ClusterView(id=4, profile=Profile.of({"hama": 0.9, "rebels": 0.7, "homs": 0.3},
                                              {"hama", "homs"}))
-    d = decide(Profile.of({"hama": 1.0, "rebels": 0.7}, {"hama"}), (), exact=None, neighbours=[], clusters=[a, b],
-               settings=SETTINGS)
+    d = decide(Profile.of({"hama": 1.0, "rebels": 0.7}, {"hama"}), (), exact=None,
+               neighbours=[], clusters=[a, b], settings=SETTINGS)
     assert d.tier is Tier.EVENT and d.merge_with
 
 
@@ -64,8 +66,8 @@ def _ingest(storage: Storage, texts: dict[str, str]) -> list[int]:
     clusterer = Clusterer(storage, load(None, environ={}))
     ids = []
     for guid, text in texts.items():
-        article_id = clusterer.add(Entry(source="t", guid=guid, url=None, title=None,
-                                         content=text, content_type="text/plain"))
+        article_id = add_entry(clusterer, Entry(source="t", guid=guid, url=None, title=None,
+                                                content=text, content_type="text/plain"))
         assert article_id is not None
         ids.append(article_id)
     return ids

@@ -60,7 +60,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_bad_environment_value_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="environment: server.port"):
+    with pytest.raises(ConfigError, match=r"environment: server\.port"):
         load(write(tmp_path, ""), environ={"AGGREGATOR_SERVER_PORT": "-3"})
 
 

@@ -123,7 +123,8 @@ SEED_CHROME = {
             "An Islamist rebel charges with artillery ammunition on the outskirts of Hama.AFP",
             "Published by", "Topics:", "tracking"],
     "001": ["cfd54d01fd19295c3907706719a968a5",
-            "Anti-government fighters rest at a position in the northern outskirts of Hama on Dec 4",
+            "Anti-government fighters rest at a position in the northern outskirts of Hama "
+            "on Dec 4",
             "An anti-government fighter carries a rocket to be used against regime forces in the "
             "north of Hama",
             "Broaden your horizons with award-winning British journalism.",

@@ -85,8 +85,9 @@ def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_mov
         workdir: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from aggregator.clusterer import Clusterer
     from aggregator.model import Entry
-    from aggregator.pipeline import Clusterer, publish
+    from aggregator.pipeline import add_entry, publish
 
     settings = load(None, environ={})
     storage = Storage(settings.database)
@@ -94,7 +95,7 @@ def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_mov
     t0 = datetime.now(UTC) - timedelta(hours=3)
 
     def add(source: str, guid: str, text: str, at: datetime) -> None:
-        clusterer.add(Entry(source=source, guid=guid, url=f"https://{source}.example/{guid}",
+        add_entry(clusterer, Entry(source=source, guid=guid, url=f"https://{source}.example/{guid}",
                             title=None, content=text, content_type="text/plain",
                             published_at=at), at=at)
 

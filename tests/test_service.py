@@ -60,6 +60,6 @@ def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Pat
             assert exc.code == 304
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in err and "published 1 story" in err

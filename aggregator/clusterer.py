@@ -1,0 +1,194 @@
+"""The imperative shell around cluster.decide: candidates from storage, decisions written back.
+
+Each article is placed in one short transaction together with its signature and indexes.
+Operator decisions (see admin.py) are loaded as article-level constraints and applied to every
+placement: an article never joins, and clusters never merge, against a standing decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import cluster as clustering
+from .config import Settings
+from .model import Cleaned, Decision, Entry, Signature, Tier
+from .signature import TermStats, sign, term_counts
+from .storage import Storage, iso, now, parse_time, unpack_minhash
+from .text import canonical_url, content_hash
+
+CANDIDATE_CLUSTERS = 20  # event-tier candidates verified per article, most shared terms first
+
+Cleaner = Callable[[Entry, frozenset[str]], Cleaned]
+
+
+class Clusterer:
+    """Adds entries to the database and places each in a cluster as it arrives."""
+
+    def __init__(self, storage: Storage, settings: Settings) -> None:
+        self.storage = storage
+        self.settings = settings.cluster
+        self._docs, self._df = storage.term_stats()
+        self.constraints = load_constraints(storage)
+
+    def add(self, entry: Entry, cleaned: Cleaned, *, at: datetime | None = None) -> int:
+        """Store one cleaned entry with its signature and place it; returns the article id."""
+        at = at or now()
+        published = entry.published_at or at
+        stats = TermStats(docs=self._docs, df=self._df)
+        sig = sign(cleaned.title, cleaned.text, stats=stats, terms=self.settings.terms_per_article)
+        digest = content_hash(cleaned.text or cleaned.title)
+        url = canonical_url(entry.url) if entry.url else None
+        terms = set(term_counts(cleaned.title, cleaned.text or cleaned.title))
+        with self.storage.transaction():
+            article_id = self.storage.insert_article({
+                "source": entry.source, "guid": entry.guid, "url": entry.url,
+                "canonical_url": url, "title": cleaned.title, "raw": entry.content,
+                "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
+                "content_hash": digest, "published_at": iso(published), "ingested_at": iso(at)})
+            buckets = clustering.lsh_buckets(sig.minhash)
+            self.storage.insert_signature(article_id, minhash=sig.minhash, terms=sig.terms,
+                                          entities=sig.entities, buckets=buckets)
+            self.storage.add_document_terms(terms)
+            self.place(article_id, sig, digest=digest, url=url, published=published, at=at)
+        self._docs += 1
+        for term in terms:
+            self._df[term] = self._df.get(term, 0) + 1
+        return article_id
+
+    def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
+              published: datetime, at: datetime) -> Decision:
+        """Decide where a stored article goes and record it (inside the caller's transaction)."""
+        profile = clustering.Profile.of(sig.term_dict(), sig.entities)
+        decision = self._operator_placement(article_id)
+        if decision is None:
+            decision = self._decide(article_id, profile, sig.minhash, digest, url, published)
+        self._apply(article_id, decision, profile, published, at)
+        return decision
+
+    def _operator_placement(self, article_id: int) -> Decision | None:
+        """An article an operator grouped with others that are placed already joins them."""
+        for partner in sorted(self.constraints.partners(article_id)):
+            membership = self.storage.membership(partner)
+            if membership:
+                cluster_id = self.storage.resolve_cluster(membership["cluster_id"])
+                return Decision(Tier.OPERATOR, cluster_id, similarity=1.0, threshold=1.0,
+                                matched_article=partner)
+        return None
+
+    def _decide(self, article_id: int, profile: clustering.Profile, minhash: tuple[int, ...],
+                digest: str, url: str | None, published: datetime) -> Decision:
+        exact = self._exact(digest, url)
+        neighbours = [
+            clustering.Neighbour(article_id=r["article_id"], cluster_id=r["cluster_id"],
+                                 minhash=unpack_minhash(r["minhash"]))
+            for r in self.storage.bucket_neighbours(clustering.lsh_buckets(minhash))]
+        since = iso(published - timedelta(seconds=self.settings.window_s))
+        ids = self.storage.term_candidates(list(profile.terms), since=since,
+                                           limit=CANDIDATE_CLUSTERS)
+        views = [clustering.ClusterView(id=r["id"], profile=profile_of_row(r))
+                 for r in self.storage.cluster_rows(ids)]
+        if self.constraints.apart:
+            allowed = {v.id for v in views} | {n.cluster_id for n in neighbours}
+            if exact:
+                allowed.add(exact[1])
+            allowed = {c for c in allowed if self._may_join(article_id, c)}
+            views = [v for v in views if v.id in allowed]
+            neighbours = [n for n in neighbours if n.cluster_id in allowed]
+            exact = exact if exact and exact[1] in allowed else None
+        decision = clustering.decide(profile, minhash, exact=exact, neighbours=neighbours,
+                                     clusters=views, settings=self.settings)
+        return self._allowed_merges(decision)
+
+    def _exact(self, digest: str, url: str | None) -> tuple[int, int] | None:
+        exact_id = self.storage.find_exact(content_hash=digest, canonical_url=url)
+        if exact_id is None:
+            return None
+        membership = self.storage.membership(exact_id)
+        if not membership:
+            return None
+        return exact_id, self.storage.resolve_cluster(membership["cluster_id"])
+
+    def _may_join(self, article_id: int, cluster_id: int) -> bool:
+        return not self.constraints.forbids({article_id}, self.storage.member_ids(cluster_id))
+
+    def _allowed_merges(self, decision: Decision) -> Decision:
+        """Drop bridged merges that a never-merge or split decision forbids."""
+        if not decision.merge_with or not self.constraints.apart:
+            return decision
+        assert decision.cluster_id is not None
+        together = set(self.storage.member_ids(decision.cluster_id))
+        kept = []
+        for other in decision.merge_with:
+            members = self.storage.member_ids(other)
+            if not self.constraints.forbids(together, members):
+                kept.append(other)
+                together |= set(members)
+        return Decision(decision.tier, decision.cluster_id, similarity=decision.similarity,
+                        threshold=decision.threshold, matched_article=decision.matched_article,
+                        shared_terms=decision.shared_terms, merge_with=tuple(kept))
+
+    def _apply(self, article_id: int, decision: Decision, profile: clustering.Profile,
+               published: datetime, at: datetime) -> None:
+        store = self.storage
+        cluster_id = decision.cluster_id
+        if cluster_id is None:
+            cluster_id = store.create_cluster(at=at, seen_at=published,
+                                              centroid=profile.to_json())
+        else:
+            row = store.cluster_row(cluster_id)
+            total = profile_of_row(row).plus(profile).to_json()
+            seen = max(parse_time(row["last_seen_at"]), published)
+            store.update_cluster(cluster_id, centroid=total, updated_at=iso(at),
+                                 last_seen_at=iso(seen))
+        store.set_membership(article_id, cluster_id, tier=decision.tier,
+                             similarity=decision.similarity, threshold=decision.threshold,
+                             matched_article=decision.matched_article,
+                             shared_terms=decision.shared_terms, at=at)
+        if decision.merge_with:
+            merge_clusters(store, [cluster_id, *decision.merge_with], at=at)
+
+
+def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:
+    """Merge clusters into the oldest (lowest id), whose id and feed guid survive."""
+    keep, *others = sorted(set(ids))
+    for other in others:
+        row, kept = storage.cluster_row(other), storage.cluster_row(keep)
+        total = profile_of_row(kept).plus(profile_of_row(row)).to_json()
+        seen = max(kept["last_seen_at"], row["last_seen_at"])
+        storage.move_members(from_cluster=other, to_cluster=keep)
+        changes: dict[str, Any] = {"centroid": total, "updated_at": iso(at), "last_seen_at": seen}
+        if kept["pinned_article"] is None and row["pinned_article"] is not None:
+            changes["pinned_article"] = row["pinned_article"]
+        storage.update_cluster(keep, **changes)
+    return keep
+
+
+def profile_of_row(row: dict[str, Any]) -> clustering.Profile:
+    return clustering.Profile.from_json(json.loads(str(row["centroid"])))
+
+
+def profile_of_members(storage: Storage, article_ids: Iterable[int]) -> clustering.Profile:
+    """A cluster's profile rebuilt from its members' stored signatures."""
+    total = clustering.Profile(terms={}, entities={})
+    for article_id in article_ids:
+        sig = storage.signature(article_id)
+        total = total.plus(clustering.Profile.of(sig.term_dict(), sig.entities))
+    return total
+
+
+def load_constraints(storage: Storage) -> clustering.Constraints:
+    """The standing operator decisions as article-level constraints."""
+    together: list[frozenset[int]] = []
+    apart: list[tuple[frozenset[int], frozenset[int]]] = []
+    for row in storage.query("SELECT kind, articles, other_articles FROM decisions "
+                             "WHERE kind IN ('merge', 'split', 'never_merge') ORDER BY id"):
+        first = frozenset(json.loads(row["articles"]))
+        second = frozenset(json.loads(row["other_articles"]))
+        if row["kind"] in ("merge", "split") and len(first) > 1:
+            together.append(first)
+        if row["kind"] in ("split", "never_merge"):
+            apart.append((first, second))
+    return clustering.Constraints(together=tuple(together), apart=tuple(apart))
