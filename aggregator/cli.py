@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,27 @@ class Context:
 
 
 class _Group(click.Group):
-    """Maps the package's errors to a one-line message and exit code 1."""
+    """Our errors and bad arguments become one line on stderr and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
         try:
-            return super().invoke(ctx)
+            code = super().main(*args, **kwargs)
         except AggregatorError as exc:
             click.echo(f"aggregator: error: {exc}", err=True)
-            ctx.exit(1)
+            sys.exit(1)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message())  # a group named alone: its help, as asked
+            sys.exit(0)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            click.echo(f"aggregator: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(1)
+        except click.exceptions.Abort:
+            click.echo("aggregator: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -103,25 +117,47 @@ def clusters() -> None:
 
 
 @clusters.command("list")
+@click.option("--since", metavar="DURATION", help="Only clusters seen in this period (2h, 3d).")
+@click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Only clusters with at least this many articles.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 @pass_ctx
-def clusters_list(obj: Context, as_json: bool) -> None:
+def clusters_list(obj: Context, since: str | None, min_size: int, as_json: bool) -> None:
     """List live clusters, most recently seen first.
 
     \b
-    Example:
+    Examples:
+      aggregator clusters list --since 1d --min-size 2
       aggregator clusters list --json | jq '.[0].id'
     """
-    rows = _with_storage(obj, admin.list_clusters)
+    start = _since(since)
+    rows = _with_storage(obj, lambda s: admin.list_clusters(s, since=start, min_size=min_size))
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
-        click.echo("no clusters yet: run 'aggregator run --once' first")
+        click.echo("no clusters match" if since or min_size > 1
+                   else "no clusters yet: run 'aggregator run --once' first")
         return
-    click.echo(f"{'ID':>6}  {'SIZE':>4}  {'LAST SEEN':<20}  HEADLINE")
+    click.echo(f"{'ID':>6} {'SIZE':>4} {'SRC':>3}  {'FIRST SEEN':<16}  {'LAST SEEN':<16}  HEADLINE")
     for r in rows:
-        click.echo(f"{r['id']:>6}  {r['size']:>4}  {r['last_seen']:<20.19}  {r['title'][:80]}")
+        flag = " (hidden)" if r["hidden"] else ""
+        click.echo(f"{r['id']:>6} {r['size']:>4} {len(r['sources']):>3}  "
+                   f"{_short_time(r['first_seen'])}  {_short_time(r['last_seen'])}  "
+                   f"{r['title'][:70]}{flag}")
+
+
+def _short_time(text: str) -> str:
+    return text[:16].replace("T", " ")
+
+
+def _since(duration: str | None) -> datetime | None:
+    if duration is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=config.parse_duration(duration))
+    except AggregatorError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
 
 
 @clusters.command("show")
@@ -182,6 +218,232 @@ def evaluate_command(obj: Context, labelled: Path, assignments: Path | None,
         click.echo(json.dumps(scores.as_dict(), indent=2))
     else:
         click.echo(evaluate.report(scores))
+
+
+@clusters.command("merge")
+@click.argument("cluster_ids", type=int, nargs=-1, required=True)
+@pass_ctx
+def clusters_merge(obj: Context, cluster_ids: tuple[int, ...]) -> None:
+    """Merge clusters into the oldest one, whose id (and feed guid) survives.
+
+    \b
+    Example:
+      aggregator clusters merge 12 40 41
+    """
+    keep = _with_storage(obj, lambda s: admin.merge(s, cluster_ids))
+    click.echo(f"merged {', '.join(map(str, sorted(set(cluster_ids))))} into cluster {keep}")
+
+
+@clusters.command("split")
+@click.argument("cluster_id", type=int)
+@click.argument("article_ids", type=int, nargs=-1, required=True)
+@pass_ctx
+def clusters_split(obj: Context, cluster_id: int, article_ids: tuple[int, ...]) -> None:
+    """Move the named articles out of a cluster into a new cluster of their own.
+
+    The split is kept as a decision: the algorithm and `recluster` never put them back.
+
+    \b
+    Example:
+      aggregator clusters split 12 301 302
+    """
+    new_id = _with_storage(obj, lambda s: admin.split(s, cluster_id, article_ids))
+    click.echo(f"moved {len(set(article_ids))} article(s) from cluster {cluster_id} "
+               f"to new cluster {new_id}")
+
+
+@clusters.command("pin")
+@click.argument("cluster_id", type=int)
+@click.argument("article_id", type=int)
+@pass_ctx
+def clusters_pin(obj: Context, cluster_id: int, article_id: int) -> None:
+    """Make an article the canonical one (headline and body) of its cluster's story.
+
+    \b
+    Example:
+      aggregator clusters pin 12 301
+    """
+    _with_storage(obj, lambda s: admin.pin(s, cluster_id, article_id))
+    click.echo(f"article {article_id} is now the canonical article of cluster {cluster_id}")
+
+
+@clusters.command("never-merge")
+@click.argument("first", type=int)
+@click.argument("second", type=int)
+@pass_ctx
+def clusters_never_merge(obj: Context, first: int, second: int) -> None:
+    """A standing rule: these two clusters stay apart, whatever article arrives.
+
+    \b
+    Example:
+      aggregator clusters never-merge 12 40
+    """
+    _with_storage(obj, lambda s: admin.never_merge(s, first, second))
+    click.echo(f"clusters {first} and {second} will never be merged")
+
+
+@clusters.command("hide")
+@click.argument("cluster_id", type=int)
+@pass_ctx
+def clusters_hide(obj: Context, cluster_id: int) -> None:
+    """Leave a cluster out of the published feed (undo with `unhide`).
+
+    \b
+    Example:
+      aggregator clusters hide 12
+    """
+    _with_storage(obj, lambda s: admin.set_hidden(s, cluster_id, hidden=True))
+    click.echo(f"cluster {cluster_id} is hidden from the feed")
+
+
+@clusters.command("unhide")
+@click.argument("cluster_id", type=int)
+@pass_ctx
+def clusters_unhide(obj: Context, cluster_id: int) -> None:
+    """Publish a hidden cluster again.
+
+    \b
+    Example:
+      aggregator clusters unhide 12
+    """
+    _with_storage(obj, lambda s: admin.set_hidden(s, cluster_id, hidden=False))
+    click.echo(f"cluster {cluster_id} is published again")
+
+
+@main.command("recluster")
+@click.option("--since", metavar="DURATION", help="Only articles published in this period.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The plan as JSON.")
+@pass_ctx
+def recluster_command(obj: Context, since: str | None, dry_run: bool, as_json: bool) -> None:
+    """Rebuild clusters from stored articles, keeping every operator decision.
+
+    Runs on a snapshot, so the daemon may keep running; cluster ids (feed guids) are kept
+    wherever the rebuilt cluster holds most of an old cluster's articles.
+
+    \b
+    Examples:
+      aggregator recluster --since 3d --dry-run
+      aggregator recluster
+    """
+    from .recluster import recluster
+
+    start = _since(since)
+    bar = click.progressbar(length=1, label="reclustering", file=sys.stderr,
+                            hidden=not sys.stderr.isatty())
+
+    def total(n: int) -> None:
+        bar.length = max(n, 1)
+
+    with bar:
+        plan = _with_storage(obj, lambda s: recluster(
+            s, obj.settings, since=start, dry_run=dry_run, progress=lambda _: bar.update(1),
+            total=total))
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, **plan.as_dict()}, indent=2))
+        return
+    verb = "would" if dry_run else "did"
+    click.echo(f"re-decided {plan.articles} article(s)")
+    for into, clusters_ in plan.merges:
+        click.echo(f"  merge: clusters {', '.join(map(_label, clusters_))} {verb} merge "
+                   f"into {_label(into)}")
+    for cluster, parts in plan.splits:
+        click.echo(f"  split: cluster {cluster} {verb} split into {', '.join(map(_label, parts))}")
+    for article, old, new in plan.moves:
+        click.echo(f"  move: article {article} {verb} move from cluster {old} to {_label(new)}")
+    if not plan.changed:
+        click.echo("  no change")
+
+
+def _label(cluster: int) -> str:
+    return str(cluster) if cluster > 0 else "a new cluster"
+
+
+@main.group()
+def articles() -> None:
+    """Inspect stored articles and what cleaning removed from them."""
+
+
+@articles.command("list")
+@click.option("--source", help="Only articles of this source.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def articles_list(obj: Context, source: str | None, limit: int, as_json: bool) -> None:
+    """List the newest articles with their cluster and tier.
+
+    \b
+    Example:
+      aggregator articles list --source seeds
+    """
+    rows = _with_storage(obj, lambda s: admin.list_articles(s, source=source, limit=limit))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{'ID':>6} {'CLUSTER':>7} {'TIER':<9} {'SOURCE':<14} TITLE")
+    for r in rows:
+        click.echo(f"{r['id']:>6} {r['cluster_id'] or '-':>7} {r['tier'] or '-':<9} "
+                   f"{r['source'][:14]:<14} {r['title'][:70]}")
+
+
+@articles.command("show")
+@click.argument("article_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def articles_show(obj: Context, article_id: int, as_json: bool) -> None:
+    """Show an article: raw and cleaned text side by side, and what was stripped and why.
+
+    \b
+    Example:
+      aggregator articles show 3
+    """
+    data = _with_storage(obj, lambda s: admin.show_article(s, article_id))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"article {data['id']}: {data['title']}")
+    click.echo(f"  source {data['source']}, {data['published_at']}, cluster {data['cluster']} "
+               f"({data['tier']})" + (f", {data['url']}" if data["url"] else ""))
+    _side_by_side(data["raw"], data["text"])
+    click.echo(f"stripped as boilerplate ({len(data['stripped'])} line(s)):")
+    for item in data["stripped"]:
+        click.echo(f"  [{item['reason']}] {item['line'][:100]}")
+
+
+def _side_by_side(raw: str, cleaned: str, width: int = 60) -> None:
+    import textwrap
+
+    left = [w for line in raw.splitlines() for w in (textwrap.wrap(line, width) or [""])]
+    right = [w for line in cleaned.splitlines() for w in (textwrap.wrap(line, width) or [""])]
+    click.echo(f"{'RAW':<{width}} | CLEANED")
+    for n in range(max(len(left), len(right))):
+        a = left[n] if n < len(left) else ""
+        b = right[n] if n < len(right) else ""
+        click.echo(f"{a:<{width}} | {b}")
+
+
+@main.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def stats_command(obj: Context, as_json: bool) -> None:
+    """Articles, clusters, duplicate ratio, and per-source counts and errors.
+
+    \b
+    Example:
+      aggregator stats
+    """
+    data = _with_storage(obj, admin.stats)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    tiers = ", ".join(f"{k} {v}" for k, v in sorted(data["tiers"].items()))
+    click.echo(f"articles {data['articles']}, clusters {data['clusters']}, duplicate ratio "
+               f"{data['duplicate_ratio']:.1%}, operator decisions {data['decisions']}")
+    click.echo(f"by tier: {tiers or 'none'}")
+    for src in data["sources"]:
+        state = f"last error: {src['last_error']}" if src["last_error"] else "ok"
+        click.echo(f"  {src['name']}: {src['articles']} article(s), last success "
+                   f"{src['last_success_at'] or 'never'}; {state}")
 
 
 def _evidence(a: dict[str, Any]) -> str:

@@ -187,8 +187,9 @@ def load_constraints(storage: Storage) -> clustering.Constraints:
                              "WHERE kind IN ('merge', 'split', 'never_merge') ORDER BY id"):
         first = frozenset(json.loads(row["articles"]))
         second = frozenset(json.loads(row["other_articles"]))
-        if row["kind"] in ("merge", "split") and len(first) > 1:
-            together.append(first)
+        if row["kind"] in ("merge", "split"):
+            # a split confirms both sides: the moved articles together, the rest together
+            together.extend(g for g in (first, second) if len(g) > 1)
         if row["kind"] in ("split", "never_merge"):
             apart.append((first, second))
     return clustering.Constraints(together=tuple(together), apart=tuple(apart))

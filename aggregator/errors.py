@@ -5,7 +5,8 @@
     ├── SourceError        one source could not be read (network, file, HTTP status)
     │   └── ParseError     its bytes yielded no usable entries
     ├── StorageError       the database could not be opened or written
-    └── NotFoundError      an id names nothing (cluster, article, source)
+    ├── NotFoundError      an id names nothing (cluster, article, source)
+    └── UsageError         a request that cannot be carried out as asked
 """
 
 
@@ -31,3 +32,7 @@ class StorageError(AggregatorError):
 
 class NotFoundError(AggregatorError):
     """An id given by the user names nothing."""
+
+
+class UsageError(AggregatorError):
+    """An operator's request that cannot be carried out as asked (merge one cluster...)."""

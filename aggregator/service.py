@@ -27,7 +27,7 @@ from .storage import Storage, iso
 log = logging.getLogger(__name__)
 
 CYCLE_JOB = "cycle"
-JITTER_S = 30  # spread polls so restarts of many daemons do not align
+JITTER_S = 30  # spread polls so restarts of many daemons do not align (at most 10 % of a period)
 
 
 class Daemon:
@@ -96,7 +96,7 @@ class Daemon:
         log.info("aggregator starting: %s", describe(self.settings))
         self.cycle()
         server = self._start_server()
-        self.scheduler.add_job(self.cycle, "interval", id=CYCLE_JOB, jitter=JITTER_S,
+        self.scheduler.add_job(self.cycle, "interval", id=CYCLE_JOB, jitter=_jitter(self.settings),
                                seconds=self.settings.interval_s, max_instances=1, coalesce=True,
                                next_run_time=datetime.now(UTC)
                                + timedelta(seconds=self.settings.interval_s))
@@ -145,8 +145,12 @@ class Daemon:
         with self._cycle_lock:
             self.settings = settings
         self.scheduler.reschedule_job(CYCLE_JOB, trigger="interval", seconds=settings.interval_s,
-                                      jitter=JITTER_S)
+                                      jitter=_jitter(settings))
         log.info("configuration reloaded: %s", describe(settings))
+
+
+def _jitter(settings: config.Settings) -> int:
+    return min(JITTER_S, settings.interval_s // 10)
 
 
 def _metrics() -> Metrics:

@@ -43,7 +43,7 @@ def test_second_run_changes_nothing(workdir: Path) -> None:
 def test_human_output_of_list_and_show(workdir: Path) -> None:
     invoke("run", "--once")
     code, out, _ = invoke("clusters", "list")
-    assert code == 0 and "HEADLINE" in out and "Hama" in out
+    assert code == 0 and "HEADLINE" in out and "government forces" in out
     code, out, _ = invoke("clusters", "show", "1")
     assert code == 0 and "same event: cosine with the cluster" in out
 

@@ -63,3 +63,51 @@ def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Pat
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in err and "published 1 story" in err
+
+
+BANK = ("Central bank holds rates at 4.5 percent\n"
+        "The central bank kept its main rate at 4.5 percent on Wednesday as inflation eased "
+        "for a third month. Governor Tomas Alder said rates would stay high for now.")
+
+
+def cli(workdir: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "aggregator", *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "locked" not in done.stderr
+    return done.stdout
+
+
+def wait_for_items(url: str, count: int, deadline: float = 60.0) -> int:
+    end = time.monotonic() + deadline
+    while True:
+        items = len(feedparser.parse(wait_for(url)).entries)
+        if items == count or time.monotonic() > end:
+            return items
+        time.sleep(0.3)
+
+
+def test_cli_merge_and_split_while_the_daemon_runs(workdir: Path) -> None:
+    (workdir / "seeds" / "bank.txt").write_text(BANK)
+    port = free_port()
+    env = {"AGGREGATOR_SERVER_PORT": str(port), "AGGREGATOR_INTERVAL": "1s",
+           "PATH": "/usr/bin:/bin"}
+    url = f"http://127.0.0.1:{port}/feed.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_items(url, 2) == 2
+        rows = json.loads(cli(workdir, env, "clusters", "list", "--json"))
+        bank = next(r["id"] for r in rows if r["size"] == 1)
+        seeds = next(r["id"] for r in rows if r["size"] == 5)
+        cli(workdir, env, "clusters", "merge", str(seeds), str(bank))
+        assert wait_for_items(url, 1) == 1
+        shown = json.loads(cli(workdir, env, "clusters", "show", str(min(seeds, bank)), "--json"))
+        bank_article = next(a["id"] for a in shown["articles"] if "bank" in a["title"].lower())
+        cli(workdir, env, "clusters", "split", str(min(seeds, bank)), str(bank_article))
+        assert wait_for_items(url, 2) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "locked" not in err and "Traceback" not in err
