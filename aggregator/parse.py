@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,10 +27,22 @@ class ParsedFeed:
     ttl_s: int | None = None
 
 
-def parse_feed(data: bytes, *, source: str, url: str | None = None) -> ParsedFeed:
-    """Entries of an RSS, Atom or JSON feed; ParseError when there are none to be had."""
+def parse_feed(data: bytes, *, source: str, url: str | None = None,
+               content_type: str | None = None) -> ParsedFeed:
+    """Entries of an RSS, Atom or JSON feed; ParseError when there are none to be had.
+
+    `content_type` is the HTTP header when there was one; a body that opens with "{" is read
+    as JSON Feed (jsonfeed.org) whatever the header says: feedparser 6.0 does not read it.
+    """
+    if data.lstrip()[:1] == b"{":
+        return parse_json_feed(data, source=source)
+    headers = {}
+    if content_type:
+        headers["content-type"] = content_type
+    if url:
+        headers["content-location"] = url
     try:
-        result = feedparser.parse(data, response_headers={"content-location": url or ""})
+        result = feedparser.parse(data, response_headers=headers)
     except Exception as exc:  # feedparser raises a zoo of errors on hostile input
         raise ParseError(f"{source}: unreadable feed: {exc}") from exc
     problem = _problem(result)
@@ -41,6 +54,48 @@ def parse_feed(data: bytes, *, source: str, url: str | None = None) -> ParsedFee
     feed = result.get("feed", {})
     return ParsedFeed(title=feed.get("title"), entries=entries, problem=problem,
                       ttl_s=_ttl(feed))
+
+
+def parse_json_feed(data: bytes, *, source: str) -> ParsedFeed:
+    """Entries of a JSON Feed (versions 1 and 1.1)."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{source}: not a feed: invalid JSON: {exc}") from exc
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise ParseError(f"{source}: not a feed: JSON without an items list")
+    entries = tuple(e for e in (_json_entry(i, source) for i in items) if e is not None)
+    if not entries:
+        raise ParseError(f"{source}: feed has no usable entries")
+    title = doc.get("title")
+    return ParsedFeed(title=title if isinstance(title, str) else None, entries=entries,
+                      problem=None)
+
+
+def _json_entry(item: Any, source: str) -> Entry | None:
+    if not isinstance(item, dict):
+        return None
+    html, text = item.get("content_html"), item.get("content_text") or item.get("summary")
+    content, kind = (html, "text/html") if isinstance(html, str) and html else (
+        text if isinstance(text, str) else "", "text/plain")
+    title = item.get("title") if isinstance(item.get("title"), str) else None
+    url = item.get("url") if isinstance(item.get("url"), str) else None
+    if not content and not title:
+        return None
+    guid = str(item.get("id") or url or _digest(title or "", content))
+    return Entry(source=source, guid=guid, url=url, title=title, content=content,
+                 content_type=kind, published_at=_iso_date(item.get("date_published")))
+
+
+def _iso_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _problem(result: Any) -> str | None:
@@ -88,7 +143,7 @@ def _content(raw: Any) -> tuple[str, str]:
 
 def _published(raw: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = raw.get(key)
+        value = dict.get(raw, key)  # plain lookup: FeedParserDict's own aliasing warns
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
