@@ -152,12 +152,8 @@ def _short_time(text: str) -> str:
 
 
 def _since(duration: str | None) -> datetime | None:
-    if duration is None:
-        return None
-    try:
-        return datetime.now(UTC) - timedelta(seconds=config.parse_duration(duration))
-    except AggregatorError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    seconds = _duration(duration, "--since")
+    return None if seconds is None else datetime.now(UTC) - timedelta(seconds=seconds)
 
 
 @clusters.command("show")
@@ -444,6 +440,114 @@ def stats_command(obj: Context, as_json: bool) -> None:
         state = f"last error: {src['last_error']}" if src["last_error"] else "ok"
         click.echo(f"  {src['name']}: {src['articles']} article(s), last success "
                    f"{src['last_success_at'] or 'never'}; {state}")
+
+
+@main.group()
+def feeds() -> None:
+    """Manage feed sources: add, list, remove, import and export OPML."""
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", help="A short name for the feed [default: from its host].")
+@click.option("--interval", metavar="DURATION", help="Its own polling interval (e.g. 30m).")
+@pass_ctx
+def feeds_add(obj: Context, url: str, name: str | None, interval: str | None) -> None:
+    """Add a feed to poll; the running daemon picks it up at its next dispatch.
+
+    \b
+    Example:
+      aggregator feeds add https://example.com/rss.xml --interval 30m
+    """
+    from . import feeds as feeds_
+
+    seconds = _duration(interval, "--interval")
+    added = _with_storage(obj, lambda s: feeds_.add_feed(s, url, name=name, interval_s=seconds))
+    click.echo(f"added feed {added}: {url}")
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def feeds_list(obj: Context, as_json: bool) -> None:
+    """Every source with its last success, last error and next poll time.
+
+    \b
+    Example:
+      aggregator feeds list --json
+    """
+    from . import feeds as feeds_
+
+    rows = _with_storage(obj, lambda s: feeds_.feed_status(s, obj.settings))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{'NAME':<20} {'ARTICLES':>8}  {'LAST SUCCESS':<16}  {'NEXT POLL':<16}  STATE")
+    for r in rows:
+        state = f"error: {r['last_error']}" if r["last_error"] else (r["problem"] or "ok")
+        click.echo(f"{r['name'][:20]:<20} {r['articles']:>8}  "
+                   f"{_short_time(r['last_success_at'] or 'never'):<16}  "
+                   f"{_short_time(r['next_poll_at'] or 'now'):<16}  {state[:60]}")
+        click.echo(f"{'':<20} {r['location']}")
+
+
+@feeds.command("remove")
+@click.argument("name_or_url")
+@pass_ctx
+def feeds_remove(obj: Context, name_or_url: str) -> None:
+    """Stop polling a feed added from the command line (its articles stay).
+
+    \b
+    Example:
+      aggregator feeds remove example.com
+    """
+    from . import feeds as feeds_
+
+    name = _with_storage(obj, lambda s: feeds_.remove_feed(s, name_or_url))
+    click.echo(f"removed feed {name}; its articles stay")
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_ctx
+def feeds_import(obj: Context, opml: Path) -> None:
+    """Add every feed of an OPML file (feeds already present are skipped).
+
+    \b
+    Example:
+      aggregator feeds import subscriptions.opml
+    """
+    from . import feeds as feeds_
+
+    added, problems = _with_storage(obj, lambda s: feeds_.import_opml(s, opml))
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    click.echo(f"imported {len(added)} feed(s) from {opml}" +
+               (f"; {len(problems)} skipped" if problems else ""))
+
+
+@feeds.command("export")
+@pass_ctx
+def feeds_export(obj: Context) -> None:
+    """Write every feed source as OPML 2.0 to standard output.
+
+    \b
+    Example:
+      aggregator feeds export > subscriptions.opml
+    """
+    from . import feeds as feeds_
+
+    data = _with_storage(obj, lambda s: feeds_.export_opml(s, obj.settings))
+    click.echo(data.decode(), nl=False)
+
+
+def _duration(text: str | None, hint: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return config.parse_duration(text)
+    except AggregatorError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from exc
 
 
 def _evidence(a: dict[str, Any]) -> str:

@@ -51,7 +51,22 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """How the daemon talks to the web; see config/aggregator.toml."""
+
+    workers: int = 8  # sources polled at once
+    per_host: int = 2  # requests in flight per host name
+    connect_timeout_s: int = 10
+    read_timeout_s: int = 30
+    total_timeout_s: int = 60
+    max_bytes: int = 10 * 1024 * 1024
+    full_text_below: int = 600  # an entry with less text than this fetches its article page
+    max_backoff_s: int = 86400
+
+
+@dataclass(frozen=True, slots=True)
 class PublishSettings:
+    interval_s: int = 60  # how often the feed files are rebuilt when something changed
     rss_path: Path = Path("var/feed.xml")
     atom_path: Path = Path("var/atom.xml")
     title: str = "aggregator: merged news"
@@ -74,6 +89,7 @@ class Settings:
     interval_s: int = 900
     log_level: str = "INFO"
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     sources: tuple[Source, ...] = ()
@@ -99,6 +115,13 @@ def _int(v: Any, what: str) -> int:
     return v
 
 
+def _positive(v: Any, what: str) -> int:
+    number = _int(v, what)
+    if number < 1:
+        raise ConfigError(f"{what}: must be at least 1, got {v!r}")
+    return number
+
+
 def _port(v: Any, what: str) -> int:
     port = _int(v, what)
     if not 0 <= port <= 65535:
@@ -122,7 +145,7 @@ def _duration(v: Any, what: str) -> int:
     return parse_duration(v, what=what)
 
 
-def _url(v: Any, what: str) -> str:
+def check_url(v: Any, what: str) -> str:
     text = _str(v, what)
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -151,11 +174,22 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "window": ("window_s", _duration),
         "terms_per_article": ("terms_per_article", _int),
     },
+    "fetch": {
+        "workers": ("workers", _positive),
+        "per_host": ("per_host", _positive),
+        "connect_timeout": ("connect_timeout_s", _duration),
+        "read_timeout": ("read_timeout_s", _duration),
+        "total_timeout": ("total_timeout_s", _duration),
+        "max_bytes": ("max_bytes", _positive),
+        "full_text_below": ("full_text_below", _int),
+        "max_backoff": ("max_backoff_s", _duration),
+    },
     "publish": {
+        "interval": ("interval_s", _duration),
         "rss": ("rss_path", _path),
         "atom": ("atom_path", _path),
         "title": ("title", _str),
-        "link": ("link", _url),
+        "link": ("link", check_url),
         "max_items": ("max_items", _int),
         "max_age": ("max_age_s", _duration),
     },
@@ -166,7 +200,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "threads": ("threads", _int),
     },
 }
-_SOURCE_KEYS = {"name", "kind", "path", "url", "interval", "priority"}
+_SOURCE_KEYS = {"name", "kind", "path", "url", "interval", "priority", "allow_private"}
 
 
 def load(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
@@ -207,10 +241,11 @@ def _build(data: dict[str, Any], origin: str) -> Settings:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: expected a [{key}] table")
             top[key] = _section(getattr(settings, key), key, value, origin)
-        elif key == "sources":
-            top["sources"] = _sources(value, origin)
-        else:
+        elif key != "sources":
             raise ConfigError(f"{where}: unknown key")
+    if "sources" in data:
+        default = top.get("interval_s", settings.interval_s)
+        top["sources"] = _sources(data["sources"], origin, default_interval=default)
     return replace(settings, **top)
 
 
@@ -225,19 +260,19 @@ def _section(current: Any, name: str, table: dict[str, Any], origin: str) -> Any
     return replace(current, **changes)
 
 
-def _sources(value: Any, origin: str) -> tuple[Source, ...]:
+def _sources(value: Any, origin: str, *, default_interval: int) -> tuple[Source, ...]:
     if not isinstance(value, list):
         raise ConfigError(f"{origin}: sources: expected [[sources]] tables")
     sources: list[Source] = []
     for index, table in enumerate(value):
-        source = _source(table, f"{origin}: sources[{index}]")
+        source = _source(table, f"{origin}: sources[{index}]", default_interval)
         if any(s.name == source.name for s in sources):
             raise ConfigError(f"{origin}: sources[{index}].name: duplicate name {source.name!r}")
         sources.append(source)
     return tuple(sources)
 
 
-def _source(table: Any, where: str) -> Source:
+def _source(table: Any, where: str, default_interval: int) -> Source:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     unknown = sorted(set(table) - _SOURCE_KEYS)
@@ -250,14 +285,16 @@ def _source(table: Any, where: str) -> Source:
     if kind == "directory":
         location = str(_path(table.get("path"), f"{where}.path"))
     elif kind == "feed":
-        location = _url(table.get("url"), f"{where}.url")
+        location = check_url(table.get("url"), f"{where}.url")
     else:
         raise ConfigError(f"{where}.kind: expected 'directory' or 'feed', got {kind!r}")
-    interval = _duration(table.get("interval", 900), f"{where}.interval")
+    interval = _duration(table.get("interval", default_interval), f"{where}.interval")
     priority = table.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise ConfigError(f"{where}.priority: expected an integer, got {priority!r}")
-    return Source(name=name, kind=kind, location=location, interval_s=interval, priority=priority)
+    allow_private = _bool(table.get("allow_private", False), f"{where}.allow_private")
+    return Source(name=name, kind=kind, location=location, interval_s=interval, priority=priority,
+                  allow_private=allow_private)
 
 
 def _apply_env(settings: Settings, environ: dict[str, str]) -> Settings:

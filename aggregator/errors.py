@@ -3,6 +3,8 @@
     AggregatorError
     ├── ConfigError        the configuration file, environment or flags are invalid
     ├── SourceError        one source could not be read (network, file, HTTP status)
+    │   ├── FetchError     HTTP: network, time or size limit, redirects, error status
+    │   │                  (defined in fetch.py, with .status and .retry_after_s)
     │   └── ParseError     its bytes yielded no usable entries
     ├── StorageError       the database could not be opened or written
     ├── NotFoundError      an id names nothing (cluster, article, source)

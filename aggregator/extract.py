@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .model import Cleaned
+import lxml.html
+
+from .model import Cleaned, Entry
 from .text import normalise, sentences, words
 
 _TERMINAL = re.compile(r"[.!?…;][\"'”’»)\]]*$|[\"”’»]$")
@@ -58,6 +60,38 @@ def extract_html(html: str | bytes, *, url: str | None = None,
     if not text:
         return Cleaned(title="", text="")
     return clean(text, title=getattr(doc, "title", None) or None, recurring=recurring)
+
+
+def clean_entry(entry: Entry, recurring: frozenset[str] = frozenset()) -> Cleaned:
+    """The cleaned text of an entry: whole pages through trafilatura, feed HTML to text."""
+    if entry.content_type == "text/html":
+        if _is_page(entry.content):
+            cleaned = extract_html(entry.content, url=entry.url, recurring=recurring)
+            if entry.title and cleaned.text:
+                return clean(cleaned.text, title=entry.title, recurring=recurring)
+            return cleaned
+        return clean(html_to_text(entry.content), title=entry.title, recurring=recurring)
+    return clean(entry.content, title=entry.title, recurring=recurring)
+
+
+def _is_page(content: str) -> bool:
+    head = content[:2000].lower()
+    return "<html" in head or "<body" in head or "<!doctype" in head
+
+
+def html_to_text(fragment: str) -> str:
+    """Text of an HTML fragment (a feed entry's content), one block element per line."""
+    if not fragment.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (ValueError, lxml.etree.ParserError):
+        return normalise(fragment)
+    for bad in root.xpath("//script|//style|//noscript|//iframe|//figure|//figcaption"):
+        bad.drop_tree()
+    for block in root.xpath("//p|//div|//br|//li|//h1|//h2|//h3|//h4|//h5|//h6|//blockquote"):
+        block.tail = "\n" + (block.tail or "")
+    return normalise(root.text_content())
 
 
 def clean(raw: str, *, title: str | None = None,

@@ -1,14 +1,41 @@
-"""Getting the bytes of a source: files of a local directory (and, later, HTTP feeds).
+"""Getting the bytes of a source: files of a local directory, and HTTP feeds and pages.
 
-This module is the only one that reads sources from the outside world.
+This module is the only one that reads sources from the outside world; over HTTP it polls
+politely (conditional GET, per-host limits, hard time and size caps) and urllib3 errors become
+`FetchError` here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
+from urllib3 import PoolManager, Timeout
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    HTTPError,
+    LocationValueError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.response import BaseHTTPResponse
+
+from . import __version__
 from .errors import SourceError
 
 TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/plain",
@@ -54,3 +81,417 @@ def _read(file: Path, root: Path, kind: str) -> Document:
         raise SourceError(f"{file}: cannot read: {exc.strerror}") from exc
     return Document(name=file.relative_to(root).as_posix(), data=data, kind=kind,
                     modified_at=datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+USER_AGENT = f"aggregator/{__version__} (+https://github.com/aggregator; news deduplicator)"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT = frozenset({301, 308})
+_CHUNK = 64 * 1024  # decoded bytes per read: the size cap overshoots by at most this much
+_POOLS = 64  # hosts whose idle keep-alive connections are kept (at most per_host sockets each)
+_Address = IPv4Address | IPv6Address
+
+
+class FetchError(SourceError):
+    """An HTTP source could not be read: network, time or size limit, redirects, error status."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What the last good response said about itself, echoed back on the next poll."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None  # sha256 hex of the decoded body
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One successful HTTP poll of a URL, after its redirects."""
+
+    url: str  # as requested
+    final_url: str
+    status: int  # of the final response: a 2xx or 304
+    body: bytes | None  # decoded; None when not_modified
+    content_type: str | None
+    etag: str | None  # as the server sent them; on a 304 without them, the ones we sent
+    last_modified: str | None
+    not_modified: bool  # a 304, or a 2xx whose body hash equals the stored one
+    body_hash: str | None
+    permanent_redirect: str | None  # final_url when every hop was a 301 or 308: store it
+    redirects: tuple[str, ...] = ()  # every URL we were sent to, in order
+    retry_after_s: int | None = None
+
+    @property
+    def validators(self) -> Validators:
+        """What to store and pass to the next `Fetcher.get` of this source."""
+        return Validators(self.etag, self.last_modified, self.body_hash)
+
+
+def backoff_s(failures: int, *, base_s: int, cap_s: int = 86400,
+              retry_after_s: int | None = None) -> int:
+    """Seconds until the next poll after `failures` failures in a row: base_s doubled per
+    failure, at most cap_s (a failing feed is slowed, never dropped; a day by default), never
+    sooner than the server's Retry-After (itself capped), never sooner than base_s."""
+    if failures < 0 or base_s <= 0:
+        raise ValueError(f"backoff_s: need failures >= 0 and base_s > 0, got {failures}, {base_s}")
+    delay = min(base_s << min(failures, 32), cap_s)
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, cap_s))
+    return max(delay, base_s)
+
+
+class Fetcher:
+    """A polite, thread-safe HTTP client for feeds and the pages they link to.
+
+    Conditional GET, a descriptive User-Agent, at most `per_host` requests in flight per host
+    name, hard time and size limits, redirects followed (and recorded) one hop at a time.
+    """
+
+    def __init__(self, *, user_agent: str = USER_AGENT, connect_timeout_s: float = 10,
+                 read_timeout_s: float = 30, total_timeout_s: float = 60,
+                 max_bytes: int = MAX_FILE_BYTES, max_redirects: int = 5,
+                 per_host: int = 2) -> None:
+        self._user_agent = user_agent
+        self._connect_s, self._read_s = connect_timeout_s, read_timeout_s
+        self._total_s = total_timeout_s
+        self._max_bytes, self._max_redirects = max_bytes, max_redirects
+        self._slots = _HostSlots(per_host)
+        # allow_private -> pool manager; the other one checks the address it actually reached
+        self._pools = {True: _pool_manager(per_host, public_only=False),
+                       False: _pool_manager(per_host, public_only=True)}
+
+    def get(self, url: str, *, validators: Validators | None = None,
+            allow_private: bool = True) -> Fetched:
+        """GET `url` conditionally, following redirects; FetchError unless it ends in 2xx/304.
+
+        With allow_private=False, a URL that is not http(s) or whose host resolves to a
+        loopback, link-local, private, unspecified or multicast address is refused before any
+        request, at every hop. total_timeout_s bounds the whole call, redirects included.
+        """
+        deadline = time.monotonic() + self._total_s
+        headers = self._headers(validators)
+        hops: list[tuple[str, int]] = []
+        current = url
+        while True:
+            with self._open(current, headers, deadline, allow_private) as response:
+                target = _redirect_target(current, response)
+                if target is None:
+                    return self._finish(url, current, response, hops, validators, deadline)
+            hops.append((target, response.status))
+            self._check_hops(url, hops)
+            current = target
+
+    def close(self) -> None:
+        """Close the idle pooled connections (the fetcher stays usable)."""
+        for manager in self._pools.values():
+            manager.clear()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _headers(self, validators: Validators | None) -> dict[str, str]:
+        headers = {"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"}
+        if validators is not None and validators.etag is not None:
+            headers["If-None-Match"] = validators.etag
+        if validators is not None and validators.last_modified is not None:
+            headers["If-Modified-Since"] = validators.last_modified
+        return headers
+
+    @contextmanager
+    def _open(self, url: str, headers: dict[str, str], deadline: float,
+              allow_private: bool) -> Iterator[BaseHTTPResponse]:
+        """One request, holding a slot of its host until its response is settled."""
+        host = _checked_host(url, allow_private)
+        with self._slots.hold(host, deadline - time.monotonic()) as held:
+            if not held:
+                raise self._timed_out(url, f" waiting for a free connection to {host}")
+            response = self._request(url, headers, deadline, allow_private)
+            try:
+                yield response
+            finally:
+                _settle(response)
+
+    def _request(self, url: str, headers: dict[str, str], deadline: float,
+                 allow_private: bool) -> BaseHTTPResponse:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._timed_out(url)
+        timeout = Timeout(connect=min(self._connect_s, left), read=min(self._read_s, left))
+        try:
+            return self._pools[allow_private].urlopen(
+                "GET", url, headers=headers, timeout=timeout, redirect=False, retries=False,
+                preload_content=False, decode_content=True)
+        except HTTPError as exc:
+            raise self._failure(url, exc, deadline) from exc
+
+    def _finish(self, url: str, final: str, response: BaseHTTPResponse,
+                hops: list[tuple[str, int]], validators: Validators | None,
+                deadline: float) -> Fetched:
+        if response.status == 304:
+            response.drain_conn()  # a 304 has no body, so this reads nothing
+            return _result(url, final, response, hops, body=None, validators=validators)
+        if not 200 <= response.status < 300:
+            raise FetchError(f"{final}: HTTP {response.status}", status=response.status,
+                             retry_after_s=_retry_after(response.headers.get("Retry-After")))
+        body = self._read_body(final, response, deadline)
+        return _result(url, final, response, hops, body=body, validators=validators)
+
+    def _read_body(self, url: str, response: BaseHTTPResponse, deadline: float) -> bytes:
+        with _Watchdog(response, deadline - time.monotonic()) as watchdog:
+            try:
+                body = self._stream(url, response)
+            except HTTPError as exc:
+                raise self._failure(url, exc, deadline) from exc
+        if watchdog.fired.is_set():  # the cut may look like a clean end of a body of no length
+            response.close()
+            raise self._timed_out(url)
+        return body
+
+    def _stream(self, url: str, response: BaseHTTPResponse) -> bytes:
+        """The decoded body, counted as it is decoded, so a small gzip bomb is cut off too."""
+        chunks, size = [], 0
+        while chunk := response.read1(_CHUNK):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise FetchError(f"{url}: body larger than {self._max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _check_hops(self, url: str, hops: list[tuple[str, int]]) -> None:
+        target = hops[-1][0]
+        if target == url or target in (earlier for earlier, _ in hops[:-1]):
+            raise FetchError(f"{url}: redirect loop at {target}")
+        if len(hops) > self._max_redirects:
+            raise FetchError(f"{url}: more than {self._max_redirects} redirects")
+
+    def _failure(self, url: str, exc: HTTPError, deadline: float) -> FetchError:
+        if time.monotonic() >= deadline:
+            return self._timed_out(url)
+        return FetchError(f"{url}: {_reason(exc, url, self._connect_s, self._read_s)}")
+
+    def _timed_out(self, url: str, what: str = "") -> FetchError:
+        return FetchError(f"{url}: timed out after {self._total_s:g} s{what}")
+
+
+def _reason(exc: HTTPError, url: str, connect_s: float, read_s: float) -> str:
+    """The urllib3 error as an operator would put it."""
+    if isinstance(exc, _PrivatePeerError):
+        return f"refused: connected to {exc.peer}, not a public address"
+    if isinstance(exc, NameResolutionError):
+        return f"DNS lookup failed for {urlsplit(url).hostname}"
+    if isinstance(exc, NewConnectionError):
+        cause = exc.__cause__
+        return "connection refused" if isinstance(cause, ConnectionRefusedError) else (
+            f"cannot connect: {cause or exc}")
+    if isinstance(exc, ConnectTimeoutError):
+        return f"connect timed out after {connect_s:g} s"
+    if isinstance(exc, ReadTimeoutError):
+        return f"timed out after {read_s:g} s waiting for data"
+    if isinstance(exc, DecodeError):
+        return "cannot decode the compressed body"
+    if isinstance(exc, LocationValueError):
+        return "invalid URL"
+    return f"connection failed: {exc}"
+
+
+def _result(url: str, final: str, response: BaseHTTPResponse, hops: list[tuple[str, int]], *,
+            body: bytes | None, validators: Validators | None) -> Fetched:
+    """A 304 (body None) or a 2xx, compared with the stored validators."""
+    stored = validators or Validators()
+    digest = None if body is None else hashlib.sha256(body).hexdigest()
+    unchanged = body is None or digest == stored.body_hash
+    kept = stored if body is None else Validators()  # a 304 may leave its validators out
+    headers = response.headers
+    return Fetched(
+        url=url, final_url=final, status=response.status, body=None if unchanged else body,
+        content_type=headers.get("Content-Type"),
+        etag=headers.get("ETag", kept.etag),
+        last_modified=headers.get("Last-Modified", kept.last_modified),
+        not_modified=unchanged, body_hash=digest or stored.body_hash,
+        permanent_redirect=final if hops and all(s in PERMANENT for _, s in hops) else None,
+        redirects=tuple(target for target, _ in hops),
+        retry_after_s=_retry_after(headers.get("Retry-After")))
+
+
+def _redirect_target(url: str, response: BaseHTTPResponse) -> str | None:
+    location = response.headers.get("Location")
+    if response.status not in REDIRECTS or not location:
+        return None
+    try:
+        return urljoin(url, location)
+    except ValueError as exc:
+        raise FetchError(f"{url}: invalid redirect to {location!r}") from exc
+
+
+def _settle(response: BaseHTTPResponse) -> None:
+    """Give the connection back to the pool: as it is when the body was read to its end,
+    closed otherwise (a half-read connection cannot carry another request)."""
+    if not response.closed:
+        response.close()
+    response.release_conn()
+
+
+def _retry_after(value: str | None, *, now: datetime | None = None) -> int | None:
+    """Retry-After in seconds from now: delta-seconds or an HTTP-date; None if absent or bad."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": HTTP-dates are GMT anyway
+        when = when.replace(tzinfo=UTC)
+    return max(0, math.ceil((when - (now or datetime.now(UTC))).total_seconds()))
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Slot:
+    semaphore: threading.Semaphore
+    users: int = 0  # threads holding or waiting for it
+
+
+class _HostSlots:
+    """At most `limit` requests in flight to one host name; idle host names are forgotten."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._hosts: dict[str, _Slot] = {}
+
+    @contextmanager
+    def hold(self, host: str, timeout_s: float) -> Iterator[bool]:
+        """Waits up to `timeout_s` for a slot of `host`; yields whether it got one."""
+        slot = self._join(host)
+        held = timeout_s > 0 and slot.semaphore.acquire(timeout=timeout_s)
+        try:
+            yield held
+        finally:
+            if held:
+                slot.semaphore.release()
+            self._leave(host, slot)
+
+    def _join(self, host: str) -> _Slot:
+        with self._lock:
+            slot = self._hosts.get(host) or _Slot(threading.Semaphore(self._limit))
+            self._hosts[host] = slot
+            slot.users += 1
+            return slot
+
+    def _leave(self, host: str, slot: _Slot) -> None:
+        with self._lock:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._hosts[host]
+
+
+class _Watchdog:
+    """Shuts the response's socket for reading at the deadline, which ends the read in progress:
+    a read timeout alone never fires on a server that drips a byte now and then."""
+
+    def __init__(self, response: BaseHTTPResponse, seconds: float) -> None:
+        self.fired = threading.Event()
+        self._timer = threading.Timer(max(seconds, 0), self._fire, args=(response,))
+        self._timer.daemon = True
+
+    def _fire(self, response: BaseHTTPResponse) -> None:
+        self.fired.set()
+        with suppress(ValueError, RuntimeError, OSError):  # already released or closed
+            response.shutdown()
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        self._timer.join()
+
+
+# --- network safety ---------------------------------------------------------------------------
+
+def _checked_host(url: str, allow_private: bool) -> str:
+    """The URL's host name, once the URL is known to be one we may fetch."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises on a bad one
+    except ValueError as exc:
+        raise FetchError(f"{url}: invalid URL") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise FetchError(f"{url}: not an http(s) URL")
+    if not allow_private:
+        for address in _addresses(url, host):
+            if not _is_public(address):
+                raise FetchError(f"{url}: refused: {address} is not a public address")
+    return host
+
+
+def _addresses(url: str, host: str) -> set[_Address]:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(f"{url}: DNS lookup failed for {host}") from exc
+    return {ip_address(str(info[4][0])) for info in infos}
+
+
+def _is_public(address: _Address) -> bool:
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    local = (address.is_loopback or address.is_link_local or address.is_private
+             or address.is_unspecified or address.is_multicast or address.is_reserved)
+    return address.is_global and not local  # is_global alone lets multicast through
+
+
+class _PrivatePeerError(NewConnectionError):
+    """A guarded connection reached a non-public address: the name was checked, then resolved
+    again by the connection to something else (DNS rebinding)."""
+
+    def __init__(self, conn: HTTPConnection, peer: _Address) -> None:
+        super().__init__(conn, f"connected to {peer}, not a public address")
+        self.peer = peer
+
+
+def _public_peer(sock: socket.socket, conn: HTTPConnection) -> socket.socket:
+    peer = ip_address(str(sock.getpeername()[0]))
+    if not _is_public(peer):
+        sock.close()
+        raise _PrivatePeerError(conn, peer)
+    return sock
+
+
+class _PublicHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _public_peer(super()._new_conn(), self)
+
+
+class _PublicHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _public_peer(super()._new_conn(), self)
+
+
+class _PublicHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+def _pool_manager(per_host: int, *, public_only: bool) -> PoolManager:
+    manager = PoolManager(num_pools=_POOLS, maxsize=per_host, retries=False)
+    if public_only:
+        manager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
+    return manager

@@ -26,6 +26,8 @@ class Source:
     location: str  # a directory path or a URL
     interval_s: int = 900
     priority: int = 0  # higher wins when choosing a canonical article
+    origin: str = "config"  # "config" (the file) or "cli" (feeds add / import)
+    allow_private: bool = False  # may its article links point at private addresses?
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     problem: str | None  # why the feed was not well-formed, when it was not
     ttl_s: int | None = None
+    skip_hours: frozenset[int] = frozenset()  # UTC hours the feed asks not to be polled in
 
 
 def parse_feed(data: bytes, *, source: str, url: str | None = None,
@@ -53,7 +55,7 @@ def parse_feed(data: bytes, *, source: str, url: str | None = None,
         raise ParseError(f"{source}: not a feed: {problem}")
     feed = result.get("feed", {})
     return ParsedFeed(title=feed.get("title"), entries=entries, problem=problem,
-                      ttl_s=_ttl(feed))
+                      ttl_s=_ttl(feed), skip_hours=_skip_hours(data))
 
 
 def parse_json_feed(data: bytes, *, source: str) -> ParsedFeed:
@@ -103,6 +105,18 @@ def _problem(result: Any) -> str | None:
         return None
     exc = result.get("bozo_exception")
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:200] if exc else "malformed feed"
+
+
+_SKIP_HOURS = re.compile(rb"<skipHours>(.*?)</skipHours>", re.S | re.I)
+_HOUR = re.compile(rb"<hour>\s*(\d{1,2})\s*</hour>", re.I)
+
+
+def _skip_hours(data: bytes) -> frozenset[int]:
+    """RSS 2.0 skipHours (feedparser does not expose it): UTC hours 0-23 not to poll in."""
+    block = _SKIP_HOURS.search(data[:200_000])
+    if not block:
+        return frozenset()
+    return frozenset(h for h in (int(m) for m in _HOUR.findall(block.group(1))) if 0 <= h < 24)
 
 
 def _ttl(feed: Any) -> int | None:

@@ -9,20 +9,21 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import lxml.html
+from typing import Any
 
 from .clusterer import Clusterer, profile_of_row
 from .config import Settings
-from .errors import AggregatorError, SourceError
-from .extract import clean, extract_html, line_key
-from .fetch import Document, read_directory
+from .errors import AggregatorError
+from .extract import clean_entry, line_key
+from .feeds import all_sources
+from .fetch import Fetcher, Validators
 from .model import Cleaned, Cluster, Entry, Source, Story, Tier
-from .parse import parse_feed
+from .poll import PollContext, Polled, next_poll, poll
 from .publish import render_atom, render_rss, write_atomically
 from .storage import Storage, iso, now, parse_time
 from .story import build as build_story
@@ -41,6 +42,7 @@ class SourceReport:
     seen: int = 0
     error: str | None = None
     problems: tuple[str, ...] = ()
+    not_modified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,15 @@ def add_entry(clusterer: Clusterer, entry: Entry, *, at: datetime | None = None)
     storage = clusterer.storage
     if storage.has_article(entry.source, entry.guid):
         return None
-    recurring = storage.recurring_lines(entry.source, min_articles=RECURRING_MIN_ARTICLES)
-    cleaned = _clean(entry, recurring)
-    if not cleaned.text and not cleaned.title:
+    cleaned = clean_entry(entry, _recurring(storage, entry.source))
+    return store(clusterer, entry, cleaned, at=at)
+
+
+def store(clusterer: Clusterer, entry: Entry, cleaned: Cleaned, *,
+          at: datetime | None = None) -> int | None:
+    """Store and cluster one cleaned entry; None when stored before or without any text."""
+    storage = clusterer.storage
+    if (not cleaned.text and not cleaned.title) or storage.has_article(entry.source, entry.guid):
         return None
     article_id = clusterer.add(entry, cleaned, at=at)
     membership = storage.membership(article_id)
@@ -71,35 +79,8 @@ def add_entry(clusterer: Clusterer, entry: Entry, *, at: datetime | None = None)
     return article_id
 
 
-def _clean(entry: Entry, recurring: frozenset[str]) -> Cleaned:
-    if entry.content_type == "text/html":
-        if _is_page(entry.content):
-            cleaned = extract_html(entry.content, url=entry.url, recurring=recurring)
-            if entry.title and cleaned.text:
-                return clean(cleaned.text, title=entry.title, recurring=recurring)
-            return cleaned
-        return clean(html_to_text(entry.content), title=entry.title, recurring=recurring)
-    return clean(entry.content, title=entry.title, recurring=recurring)
-
-
-def _is_page(content: str) -> bool:
-    head = content[:2000].lower()
-    return "<html" in head or "<body" in head or "<!doctype" in head
-
-
-def html_to_text(fragment: str) -> str:
-    """Text of an HTML fragment (a feed entry's content), one block element per line."""
-    if not fragment.strip():
-        return ""
-    try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    except (ValueError, lxml.etree.ParserError):
-        return normalise(fragment)
-    for bad in root.xpath("//script|//style|//noscript|//iframe|//figure|//figcaption"):
-        bad.drop_tree()
-    for block in root.xpath("//p|//div|//br|//li|//h1|//h2|//h3|//h4|//h5|//h6|//blockquote"):
-        block.tail = "\n" + (block.tail or "")
-    return normalise(root.text_content())
+def _recurring(storage: Storage, source: str) -> frozenset[str]:
+    return storage.recurring_lines(source, min_articles=RECURRING_MIN_ARTICLES)
 
 
 def _countable_lines(raw: str) -> list[str]:
@@ -107,74 +88,121 @@ def _countable_lines(raw: str) -> list[str]:
     return [k for k in keys if k and len(k.split()) <= RECURRING_MAX_WORDS]
 
 
-# --- reading sources -------------------------------------------------------------------------
+# --- a cycle: workers poll, one writer stores ------------------------------------------------
 
-def source_entries(source: Source) -> tuple[list[Entry], list[str]]:
-    """The entries a source offers now, and the problems met on the way."""
-    if source.kind != "directory":
-        raise SourceError(f"{source.name}: source kind {source.kind!r} is not supported yet")
-    documents, problems = read_directory(Path(source.location))
-    entries: list[Entry] = []
-    for doc in documents:
-        try:
-            entries.extend(_document_entries(source.name, doc))
-        except AggregatorError as exc:
-            problems.append(f"{doc.name}: {exc}")
-    return entries, problems
+def run_cycle(storage: Storage, settings: Settings, sources: Sequence[Source] | None = None, *,
+              due_only: bool = False, publish_after: bool = True,
+              fetcher: Fetcher | None = None) -> CycleReport:
+    """Poll sources (all of them, or those due), store what is new, then publish.
 
-
-def _document_entries(source: str, doc: Document) -> list[Entry]:
-    if doc.kind == "feed":
-        return list(parse_feed(doc.data, source=f"{source}/{doc.name}").entries)
-    text = doc.data.decode("utf-8", errors="replace")
-    return [Entry(source=source, guid=doc.name, url=None, title=None, content=text,
-                  content_type=doc.kind, published_at=doc.modified_at)]
-
-
-def ingest_source(clusterer: Clusterer, source: Source) -> SourceReport:
-    """Read one source and add its new entries; any failure is reported, not raised."""
-    storage = clusterer.storage
+    Workers fetch, parse and clean in parallel; this thread alone writes to the database.
+    """
+    chosen = list(all_sources(storage, settings) if sources is None else sources)
+    if due_only:
+        chosen = _due(storage, chosen, now())
+    own = fetcher is None
+    fetcher = fetcher or make_fetcher(settings)
     try:
-        entries, problems = source_entries(source)
-        new = seen = 0
-        for entry in entries:
-            added = add_entry(clusterer, entry)
-            new, seen = (new + 1, seen) if added is not None else (new, seen + 1)
-        storage.record_source(source.name, kind=source.kind, location=source.location)
-        return SourceReport(source.name, new=new, seen=seen, problems=tuple(problems))
-    except AggregatorError as exc:
-        storage.record_source(source.name, kind=source.kind, location=source.location,
-                              error=str(exc))
-        return SourceReport(source.name, error=str(exc))
-    except Exception as exc:  # one broken source never stops the others
-        log.exception("source %s failed unexpectedly", source.name)
-        message = f"{source.name}: internal error: {type(exc).__name__}: {exc}"
-        storage.record_source(source.name, kind=source.kind, location=source.location,
-                              error=message)
-        return SourceReport(source.name, error=message)
-
-
-def run_cycle(storage: Storage, settings: Settings,
-              sources: Iterable[Source] | None = None) -> CycleReport:
-    """Poll every source once, then publish."""
-    clusterer = Clusterer(storage, settings)
-    reports = []
-    for source in settings.sources if sources is None else sources:
-        report = ingest_source(clusterer, source)
-        _log_report(report)
-        reports.append(report)
+        reports = _poll_all(storage, settings, chosen, fetcher)
+    finally:
+        if own:
+            fetcher.close()
+    if not publish_after:
+        return CycleReport(sources=tuple(reports))
     started = time.perf_counter()
     published = publish(storage, settings)
     return CycleReport(sources=tuple(reports), published=published,
                        publish_s=time.perf_counter() - started)
 
 
+def make_fetcher(settings: Settings) -> Fetcher:
+    conf = settings.fetch
+    return Fetcher(connect_timeout_s=conf.connect_timeout_s, read_timeout_s=conf.read_timeout_s,
+                   total_timeout_s=conf.total_timeout_s, max_bytes=conf.max_bytes,
+                   per_host=conf.per_host)
+
+
+def _due(storage: Storage, sources: list[Source], at: datetime) -> list[Source]:
+    rows = {r["name"]: r["next_poll_at"] for r in storage.query(
+        "SELECT name, next_poll_at FROM sources")}
+    return [s for s in sources if not rows.get(s.name) or rows[s.name] <= iso(at)]
+
+
+def _poll_all(storage: Storage, settings: Settings, sources: list[Source],
+              fetcher: Fetcher) -> list[SourceReport]:
+    clusterer = Clusterer(storage, settings)
+    validators = {s.name: storage.validators(s.name) for s in sources}
+    reports = []
+    with ThreadPoolExecutor(max_workers=max(1, settings.fetch.workers),
+                            thread_name_prefix="poll") as pool:
+        futures = [pool.submit(_poll_in_worker, s, validators[s.name], storage.path, settings,
+                               fetcher) for s in sources]
+        for future in as_completed(futures):
+            report = record(clusterer, future.result(), settings=settings)
+            _log_report(report)
+            reports.append(report)
+    return sorted(reports, key=lambda r: r.source)
+
+
+def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
+                    settings: Settings, fetcher: Fetcher) -> Polled:
+    try:
+        reader = Storage(path)
+    except AggregatorError as exc:
+        return Polled(source, error=str(exc))
+    try:
+        ctx = PollContext(fetcher=fetcher, settings=settings, is_stored=reader.has_article,
+                          recurring=lambda name: _recurring(reader, name))
+        return poll(source, validators, ctx)
+    except Exception as exc:  # one broken source never stops the others
+        log.exception("source %s: internal error while polling", source.name)
+        return Polled(source, error=f"{source.name}: internal error: {type(exc).__name__}: {exc}")
+    finally:
+        reader.close()
+
+
+def record(clusterer: Clusterer, polled: Polled, *, settings: Settings,
+           at: datetime | None = None) -> SourceReport:
+    """The writer's half of a poll: store the new entries and the source's state."""
+    at = at or now()
+    storage = clusterer.storage
+    new, problems = 0, list(polled.problems)
+    for entry, cleaned in polled.entries:
+        try:
+            if store(clusterer, entry, cleaned) is not None:
+                new += 1
+        except AggregatorError as exc:
+            problems.append(f"{entry.guid}: {exc}")
+    failures = storage.source_failures(polled.source.name) + 1 if polled.error else 0
+    state: dict[str, Any] = {
+        "last_poll_at": iso(at), "failures": failures, "last_status": polled.status,
+        "next_poll_at": iso(next_poll(polled, failures=failures, at=at, settings=settings))}
+    if polled.error:
+        state.update(last_error_at=iso(at), last_error=polled.error)
+    else:
+        state.update(last_success_at=iso(at), problem=polled.problem)
+        if polled.validators is not None:
+            v = polled.validators
+            state.update(etag=v.etag, last_modified=v.last_modified, body_hash=v.body_hash)
+        if polled.moved_to:
+            state["current_url"] = polled.moved_to
+        if polled.title:
+            state["title"] = polled.title
+    storage.update_source(polled.source, state)
+    return SourceReport(polled.source.name, new=new, seen=polled.seen + len(polled.entries) - new,
+                        error=polled.error, problems=tuple(problems),
+                        not_modified=polled.not_modified)
+
+
 def _log_report(report: SourceReport) -> None:
     if report.error:
         log.warning("source %s failed: %s", report.source, report.error)
         return
-    log.info("source %s: %d new article(s), %d already stored", report.source, report.new,
-             report.seen)
+    if report.not_modified:
+        log.info("source %s: not modified", report.source)
+    else:
+        log.info("source %s: %d new article(s), %d already stored", report.source, report.new,
+                 report.seen)
     for problem in report.problems:
         log.warning("source %s: %s", report.source, problem)
 

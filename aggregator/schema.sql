@@ -4,10 +4,22 @@
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     kind TEXT NOT NULL,              -- 'directory' | 'feed'
-    location TEXT NOT NULL,          -- path or URL
+    location TEXT NOT NULL,          -- path or URL, as configured or added
+    current_url TEXT,                -- where a permanent redirect (301/308) moved the feed
+    origin TEXT NOT NULL DEFAULT 'config',  -- 'config' (the file) | 'cli' (feeds add/import)
+    interval_s INTEGER,              -- own polling interval; NULL: the configured default
+    title TEXT,                      -- the feed's own title
+    etag TEXT,                       -- validators echoed on the next conditional GET
+    last_modified TEXT,
+    body_hash TEXT,                  -- sha256 of the last body: an unchanged body is not parsed
+    failures INTEGER NOT NULL DEFAULT 0,   -- consecutive failures (backoff)
+    next_poll_at TEXT,
+    last_poll_at TEXT,
+    last_status INTEGER,
     last_success_at TEXT,
     last_error_at TEXT,
-    last_error TEXT
+    last_error TEXT,
+    problem TEXT                     -- a malformed feed that still gave entries: what was wrong
 );
 
 CREATE TABLE IF NOT EXISTS articles (

@@ -1,7 +1,11 @@
-"""The daemon: a scheduled ingest cycle (APScheduler), signal handling and the HTTP server.
+"""The daemon: APScheduler dispatches due sources and republishes, signals, the HTTP server.
 
-SIGTERM and SIGINT stop it cleanly: the cycle in progress finishes its current article's
-transaction and the feed files are only ever replaced whole. SIGHUP reloads the configuration.
+Every few seconds the dispatcher polls the sources whose time has come (each on its own
+interval with jitter, backoff after failures; the schedule lives in the database so that a
+restart neither forgets a backoff nor re-polls everything at once). The publisher rebuilds the
+feed files when anything changed: new articles or an operator's correction from the CLI.
+SIGTERM and SIGINT stop it cleanly (the article in progress is one transaction; the feed files
+are only ever replaced whole); SIGHUP reloads the configuration.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +24,18 @@ from waitress.server import create_server
 from . import config
 from .config import describe
 from .errors import AggregatorError
-from .pipeline import CycleReport, run_cycle
+from .fetch import Fetcher
+from .pipeline import CycleReport, make_fetcher, publish, run_cycle
 from .serve import FeedApp, Metrics
 from .storage import Storage, iso
 
 log = logging.getLogger(__name__)
 
-CYCLE_JOB = "cycle"
-JITTER_S = 30  # spread polls so restarts of many daemons do not align (at most 10 % of a period)
+DISPATCH_S = 5  # how often due sources are looked for
 
 
 class Daemon:
-    """Runs ingest cycles on a schedule and serves the published feeds until stopped."""
+    """Polls due sources, republishes on change, and serves the feeds until stopped."""
 
     def __init__(self, settings: config.Settings, *, config_path: Path | None) -> None:
         self.settings = settings
@@ -39,39 +43,63 @@ class Daemon:
         self.metrics = _metrics()
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._cycle_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one writer: a dispatch and a publish never overlap
         self._last_publish: datetime | None = None
+        self._published_state: tuple[Any, ...] | None = None
+        self._fetcher: Fetcher = make_fetcher(settings)
         self.scheduler = BackgroundScheduler(timezone=UTC)
 
-    def cycle(self) -> CycleReport | None:
-        """One full cycle; never raises, so one bad cycle never stops the daemon."""
-        with self._cycle_lock:
+    def dispatch(self, *, due_only: bool = True) -> CycleReport | None:
+        """Poll the sources that are due; never raises, so one bad poll never stops us."""
+        with self._write_lock:
             started = time.perf_counter()
             try:
-                storage = Storage(self.settings.database)
-                try:
-                    report = run_cycle(storage, self.settings)
-                    self._record(report, time.perf_counter() - started, storage)
-                finally:
-                    storage.close()
-            except AggregatorError as exc:
-                log.error("cycle failed: %s", exc)
-                self.metrics.inc("aggregator_cycle_errors_total")
+                with _open(self.settings) as storage:
+                    report = run_cycle(storage, self.settings, due_only=due_only,
+                                       publish_after=False, fetcher=self._fetcher)
+            except Exception as exc:
+                self._failed("dispatch", exc)
                 return None
-            except Exception:
-                log.exception("cycle failed with an internal error")
-                self.metrics.inc("aggregator_cycle_errors_total")
-                return None
+            if report.sources:
+                self._count(report, time.perf_counter() - started)
             return report
 
-    def _record(self, report: CycleReport, seconds: float, storage: Storage) -> None:
-        self._last_publish = datetime.now(UTC)
+    def republish(self, *, force: bool = False) -> None:
+        """Rebuild the feed files if anything they show has changed."""
+        with self._write_lock:
+            try:
+                with _open(self.settings) as storage:
+                    state = storage.publish_state()
+                    if not force and state == self._published_state:
+                        return
+                    started = time.perf_counter()
+                    count = publish(storage, self.settings)
+                    self._published_state = state
+                    self._published(count, time.perf_counter() - started, storage)
+            except Exception as exc:
+                self._failed("publish", exc)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        if isinstance(exc, AggregatorError):
+            log.error("%s failed: %s", what, exc)
+        else:
+            log.exception("%s failed with an internal error", what)
+        self.metrics.inc("aggregator_cycle_errors_total")
+
+    def _count(self, report: CycleReport, seconds: float) -> None:
         m = self.metrics
+        m.inc("aggregator_polls_total", len(report.sources))
         m.inc("aggregator_articles_ingested_total", report.new)
         m.inc("aggregator_poll_errors_total", sum(1 for s in report.sources if s.error))
-        m.set("aggregator_published_stories", report.published)
-        m.set("aggregator_cycle_duration_seconds", seconds)
-        m.set("aggregator_publish_duration_seconds", report.publish_s)
+        m.inc("aggregator_polls_not_modified_total",
+              sum(1 for s in report.sources if s.not_modified))
+        m.set("aggregator_dispatch_duration_seconds", seconds)
+
+    def _published(self, count: int, seconds: float, storage: Storage) -> None:
+        self._last_publish = datetime.now(UTC)
+        m = self.metrics
+        m.set("aggregator_published_stories", count)
+        m.set("aggregator_publish_duration_seconds", seconds)
         m.set("aggregator_last_publish_timestamp_seconds", self._last_publish.timestamp())
         tiers = storage.tier_counts()
         m.set("aggregator_articles", sum(tiers.values()))
@@ -80,11 +108,8 @@ class Daemon:
 
     def ready(self) -> dict[str, Any]:
         try:
-            storage = Storage(self.settings.database)
-            try:
-                clusters = storage.count("clusters")
-            finally:
-                storage.close()
+            with _open(self.settings) as storage:
+                clusters = storage.count_live_clusters()
         except AggregatorError as exc:
             return {"ok": False, "error": str(exc)}
         last = iso(self._last_publish) if self._last_publish else None
@@ -94,25 +119,32 @@ class Daemon:
         """Serve until SIGTERM or SIGINT."""
         self._install_signals()
         log.info("aggregator starting: %s", describe(self.settings))
-        self.cycle()
+        self.dispatch()
+        self.republish(force=True)
         server = self._start_server()
-        self.scheduler.add_job(self.cycle, "interval", id=CYCLE_JOB, jitter=_jitter(self.settings),
-                               seconds=self.settings.interval_s, max_instances=1, coalesce=True,
-                               next_run_time=datetime.now(UTC)
-                               + timedelta(seconds=self.settings.interval_s))
+        self._schedule()
         self.scheduler.start()
-        log.info("next poll in %d s; press Ctrl-C to stop", self.settings.interval_s)
+        log.info("polling due sources every %d s, publishing on change every %d s; "
+                 "Ctrl-C stops", DISPATCH_S, self.settings.publish.interval_s)
         try:
             while not self._stop.wait(0.5):
                 if self._reload.is_set():
                     self._reload.clear()
                     self._reload_config()
         finally:
-            log.info("stopping: waiting for the current cycle to finish")
+            log.info("stopping: waiting for the work in progress to finish")
             self.scheduler.shutdown(wait=True)
             if server is not None:
                 server.close()
+            self._fetcher.close()
             log.info("stopped")
+
+    def _schedule(self) -> None:
+        self.scheduler.add_job(self.dispatch, "interval", id="dispatch", seconds=DISPATCH_S,
+                               max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.republish, "interval", id="publish",
+                               seconds=self.settings.publish.interval_s, max_instances=1,
+                               coalesce=True)
 
     def _start_server(self) -> Any:
         conf = self.settings.server
@@ -142,27 +174,42 @@ class Daemon:
         except AggregatorError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return
-        with self._cycle_lock:
+        with self._write_lock:
             self.settings = settings
-        self.scheduler.reschedule_job(CYCLE_JOB, trigger="interval", seconds=settings.interval_s,
-                                      jitter=_jitter(settings))
+            self._published_state = None
+        self.scheduler.reschedule_job("publish", trigger="interval",
+                                      seconds=settings.publish.interval_s)
         log.info("configuration reloaded: %s", describe(settings))
 
 
-def _jitter(settings: config.Settings) -> int:
-    return min(JITTER_S, settings.interval_s // 10)
+class _open:
+    """`with _open(settings) as storage:` a connection for one piece of work."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.storage = Storage(settings.database)
+
+    def __enter__(self) -> Storage:
+        return self.storage
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.storage.close()
 
 
 def _metrics() -> Metrics:
     m = Metrics()
-    m.declare("aggregator_articles_ingested_total", "counter", "Articles stored.")
-    m.declare("aggregator_poll_errors_total", "counter", "Source polls that failed.")
-    m.declare("aggregator_cycle_errors_total", "counter", "Cycles that failed as a whole.")
-    m.declare("aggregator_published_stories", "gauge", "Stories in the last published feed.")
-    m.declare("aggregator_cycle_duration_seconds", "gauge", "Duration of the last cycle.")
-    m.declare("aggregator_last_publish_timestamp_seconds", "gauge", "Unix time of last publish.")
-    m.declare("aggregator_publish_duration_seconds", "gauge", "Duration of the last publish.")
-    m.declare("aggregator_articles", "gauge", "Articles stored and clustered.")
-    m.declare("aggregator_clusters", "gauge", "Live clusters (stories).")
-    m.declare("aggregator_duplicates", "gauge", "Articles caught as exact or near copies.")
+    for name, kind, text in (
+        ("aggregator_polls_total", "counter", "Source polls made."),
+        ("aggregator_polls_not_modified_total", "counter", "Polls answered 304 or same body."),
+        ("aggregator_articles_ingested_total", "counter", "Articles stored."),
+        ("aggregator_poll_errors_total", "counter", "Source polls that failed."),
+        ("aggregator_cycle_errors_total", "counter", "Dispatches or publishes that failed."),
+        ("aggregator_dispatch_duration_seconds", "gauge", "Duration of the last dispatch."),
+        ("aggregator_published_stories", "gauge", "Stories in the last published feed."),
+        ("aggregator_publish_duration_seconds", "gauge", "Duration of the last publish."),
+        ("aggregator_last_publish_timestamp_seconds", "gauge", "Unix time of last publish."),
+        ("aggregator_articles", "gauge", "Articles stored and clustered."),
+        ("aggregator_clusters", "gauge", "Live clusters (stories)."),
+        ("aggregator_duplicates", "gauge", "Articles caught as exact or near copies."),
+    ):
+        m.declare(name, kind, text)
     return m

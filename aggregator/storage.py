@@ -19,7 +19,8 @@ from typing import Any
 import sqlite_utils
 
 from .errors import NotFoundError, StorageError
-from .model import Article, Member, Signature, Tier
+from .fetch import Validators
+from .model import Article, Member, Signature, Source, Tier
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -114,18 +115,31 @@ class Storage:
 
     # --- sources -------------------------------------------------------------------------
 
-    def record_source(self, name: str, *, kind: str, location: str,
-                      error: str | None = None) -> None:
-        stamp = iso(now())
-        with self.transaction():
-            self.db.table("sources").upsert(
-                {"name": name, "kind": kind, "location": location}, pk="name")
-            change = ({"last_error_at": stamp, "last_error": error} if error
-                      else {"last_success_at": stamp, "last_error": None})
-            self.db.table("sources").update(name, change)
-
     def sources(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM sources ORDER BY name")
+
+    def validators(self, name: str) -> Validators | None:
+        rows = self.query("SELECT etag, last_modified, body_hash FROM sources WHERE name = ?",
+                          [name])
+        if not rows or not any(rows[0].values()):
+            return None
+        r = rows[0]
+        return Validators(etag=r["etag"], last_modified=r["last_modified"],
+                          body_hash=r["body_hash"])
+
+    def source_failures(self, name: str) -> int:
+        rows = self.query("SELECT failures FROM sources WHERE name = ?", [name])
+        return int(rows[0]["failures"]) if rows else 0
+
+    def update_source(self, source: Source, changes: dict[str, Any]) -> None:
+        """Record a poll's outcome; the row is made if the source has none yet."""
+        with self.transaction():
+            self.execute("INSERT OR IGNORE INTO sources (name, kind, location, origin) "
+                         "VALUES (?, ?, ?, ?)",
+                         [source.name, source.kind, source.location, source.origin])
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            self.execute(f"UPDATE sources SET {sets} WHERE name = ?",
+                         [*changes.values(), source.name])
 
     # --- articles ------------------------------------------------------------------------
 
@@ -258,6 +272,14 @@ class Storage:
     def count_live_clusters(self) -> int:
         return int(self.db.execute("SELECT count(DISTINCT cluster_id) FROM memberships")
                    .fetchone()[0])
+
+    def publish_state(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of everything the published feed shows."""
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM memberships), (SELECT max(updated_at) FROM clusters), "
+            "(SELECT count(*) FROM clusters WHERE merged_into IS NULL), "
+            "(SELECT total(hidden) FROM clusters), (SELECT count(*) FROM decisions)").fetchone()
+        return tuple(row)
 
     def tier_counts(self) -> dict[str, int]:
         rows = self.query("SELECT tier, count(*) AS n FROM memberships GROUP BY tier")

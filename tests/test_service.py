@@ -90,7 +90,7 @@ def wait_for_items(url: str, count: int, deadline: float = 60.0) -> int:
 def test_cli_merge_and_split_while_the_daemon_runs(workdir: Path) -> None:
     (workdir / "seeds" / "bank.txt").write_text(BANK)
     port = free_port()
-    env = {"AGGREGATOR_SERVER_PORT": str(port), "AGGREGATOR_INTERVAL": "1s",
+    env = {"AGGREGATOR_SERVER_PORT": str(port), "AGGREGATOR_PUBLISH_INTERVAL": "1s",
            "PATH": "/usr/bin:/bin"}
     url = f"http://127.0.0.1:{port}/feed.xml"
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,

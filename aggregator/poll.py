@@ -1,0 +1,183 @@
+"""One poll of one source: read or fetch, parse, fetch full text, clean; and when to poll next.
+
+Runs in worker threads: it reads the database (what is stored already, the source's
+validators) but never writes; the single writer (pipeline.py) records what it returns.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import Settings
+from .errors import AggregatorError, SourceError
+from .extract import clean_entry, html_to_text
+from .fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
+from .model import Cleaned, Entry, Source
+from .parse import parse_feed
+
+MAX_JITTER_S = 60  # spread polls of feeds sharing an interval (at most 10 % of the interval)
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """What one poll found: prepared entries and the source's state to store."""
+
+    source: Source
+    entries: tuple[tuple[Entry, Cleaned], ...] = ()
+    seen: int = 0  # entries stored before
+    not_modified: bool = False
+    validators: Validators | None = None
+    moved_to: str | None = None  # a permanent redirect: poll here from now on
+    title: str | None = None
+    problem: str | None = None  # a malformed feed that still gave entries
+    problems: tuple[str, ...] = ()  # per-file or per-page problems that cost nothing else
+    error: str | None = None  # the poll failed as a whole
+    status: int | None = None
+    retry_after_s: int | None = None
+    ttl_s: int | None = None
+    skip_hours: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class PollContext:
+    """What a worker needs besides the source: the client and read-only questions."""
+
+    fetcher: Fetcher
+    settings: Settings
+    is_stored: Callable[[str, str], bool]  # (source, guid) -> already stored?
+    recurring: Callable[[str], frozenset[str]]  # source -> its recurring chrome lines
+
+
+def poll(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
+    """Poll one source; every failure comes back as a value."""
+    try:
+        if source.kind == "directory":
+            return _poll_directory(source, ctx)
+        return _poll_feed(source, validators, ctx)
+    except FetchError as exc:
+        return Polled(source, error=str(exc), status=exc.status, retry_after_s=exc.retry_after_s)
+    except AggregatorError as exc:
+        return Polled(source, error=str(exc))
+
+
+def _poll_directory(source: Source, ctx: PollContext) -> Polled:
+    documents, problems = read_directory(Path(source.location))
+    entries: list[Entry] = []
+    for doc in documents:
+        try:
+            entries.extend(_document_entries(source.name, doc))
+        except AggregatorError as exc:
+            problems.append(f"{doc.name}: {exc}")
+    return _prepared(source, entries, ctx, problems=problems)
+
+
+def _document_entries(source: str, doc: Document) -> list[Entry]:
+    if doc.kind == "feed":
+        return list(parse_feed(doc.data, source=f"{source}/{doc.name}").entries)
+    text = doc.data.decode("utf-8", errors="replace")
+    return [Entry(source=source, guid=doc.name, url=None, title=None, content=text,
+                  content_type=doc.kind, published_at=doc.modified_at)]
+
+
+def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
+    fetched = ctx.fetcher.get(source.location, validators=validators, allow_private=True)
+    state: dict[str, Any] = {"validators": fetched.validators, "status": fetched.status,
+                             "moved_to": fetched.permanent_redirect}
+    if fetched.not_modified or fetched.body is None:
+        return Polled(source, not_modified=True, **state)
+    feed = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
+                      content_type=fetched.content_type)
+    entries = [_with_source(e, source.name) for e in feed.entries]
+    prepared = _prepared(source, entries, ctx, feed_url=fetched.final_url)
+    return Polled(source, entries=prepared.entries, seen=prepared.seen, title=feed.title,
+                  problem=feed.problem, problems=prepared.problems, ttl_s=feed.ttl_s,
+                  skip_hours=feed.skip_hours, **state)
+
+
+def _with_source(entry: Entry, name: str) -> Entry:
+    if entry.source == name:
+        return entry
+    return Entry(source=name, guid=entry.guid, url=entry.url, title=entry.title,
+                 content=entry.content, content_type=entry.content_type,
+                 published_at=entry.published_at, author=entry.author)
+
+
+def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
+              feed_url: str | None = None, problems: list[str] | None = None) -> Polled:
+    """Entries not stored yet, with full text where the feed carried a summary, cleaned."""
+    out, seen, problems = [], 0, list(problems or [])
+    recurring = ctx.recurring(source.name)
+    for entry in entries:
+        if ctx.is_stored(entry.source, entry.guid):
+            seen += 1
+            continue
+        if feed_url is not None:
+            entry, problem = _full_text(entry, source, feed_url, ctx)
+            if problem:
+                problems.append(problem)
+        cleaned = clean_entry(entry, recurring)
+        if cleaned.text or cleaned.title:
+            out.append((entry, cleaned))
+    return Polled(source, entries=tuple(out), seen=seen, problems=tuple(problems))
+
+
+def _full_text(entry: Entry, source: Source, feed_url: str,
+               ctx: PollContext) -> tuple[Entry, str | None]:
+    """The article page in place of a short summary; the summary when the page fails."""
+    threshold = ctx.settings.fetch.full_text_below
+    if not entry.url or threshold <= 0:
+        return entry, None
+    summary = html_to_text(entry.content) if entry.content_type == "text/html" else entry.content
+    if len(summary) >= threshold:
+        return entry, None
+    same_host = urlsplit(entry.url).hostname == urlsplit(feed_url).hostname
+    try:
+        page = ctx.fetcher.get(entry.url, allow_private=source.allow_private or same_host)
+    except SourceError as exc:
+        return entry, f"full text of {entry.url}: {exc}; kept the feed's summary"
+    if not page.body:
+        return entry, None
+    html = page.body.decode(_charset(page.content_type), errors="replace")
+    candidate = Entry(source=entry.source, guid=entry.guid, url=entry.url, title=entry.title,
+                      content=html, content_type="text/html", published_at=entry.published_at,
+                      author=entry.author)
+    if len(clean_entry(candidate).text) <= len(summary):
+        return entry, None
+    return candidate, None
+
+
+def _charset(content_type: str | None) -> str:
+    if content_type and "charset=" in content_type:
+        charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"')
+        try:
+            "".encode(charset)
+            return charset
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def next_poll(polled: Polled, *, failures: int, at: datetime, settings: Settings,
+              rng: random.Random | None = None) -> datetime:
+    """When to poll again: the interval (or the feed's ttl) plus jitter; after a failure,
+    exponential backoff capped at max_backoff, never sooner than Retry-After; skipHours
+    honoured. A failing source is slowed down, never given up."""
+    base = max(polled.source.interval_s, polled.ttl_s or 0)
+    if polled.error is not None:
+        delay = backoff_s(max(failures - 1, 0), base_s=polled.source.interval_s,
+                          cap_s=settings.fetch.max_backoff_s, retry_after_s=polled.retry_after_s)
+    else:
+        delay = base
+    jitter = (rng or random).uniform(0, min(MAX_JITTER_S, base / 10))
+    moment = at + timedelta(seconds=delay + jitter)
+    for _ in range(24):
+        if moment.hour not in polled.skip_hours:
+            break
+        moment = (moment + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return moment

@@ -1,0 +1,435 @@
+"""The HTTP fetcher against a real server on 127.0.0.1: conditional GET, redirects, limits."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator import fetch
+from aggregator.errors import SourceError
+from aggregator.fetch import Fetcher, FetchError, Validators, backoff_s
+
+ETAG = 'W/"feed-v1"'
+MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    server: Server
+
+    def do_GET(self) -> None:
+        self.server.enter(self)
+        try:
+            self.server.routes.get(self.path, not_found)(self)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
+            self.close_connection = True
+        finally:
+            self.server.leave()
+
+    def send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+Route = Callable[[Handler], None]
+
+
+def not_found(handler: Handler) -> None:
+    handler.send(404, b"no such page")
+
+
+class Server(ThreadingHTTPServer):
+    """Routes by exact path; records every request and the most requests in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.stop = threading.Event()
+        self.barrier: threading.Barrier | None = None
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.max_in_flight = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def enter(self, handler: Handler) -> None:
+        with self._lock:
+            self.requests.append((handler.path, dict(handler.headers.items())))
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up early here
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.stop.set()
+        srv.shutdown()
+        thread.join()
+        srv.server_close()  # joins the handler threads
+
+
+@pytest.fixture
+def fetcher(server: Server) -> Iterator[Fetcher]:
+    with Fetcher() as f:  # closed before the server: its keep-alive connections end first
+        yield f
+
+
+def redirect(status: int, to: str) -> Route:
+    return lambda h: h.send(status, headers={"Location": to})
+
+
+def error_of(call: Callable[[], object]) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        call()
+    return info.value
+
+
+# --- conditional GET --------------------------------------------------------------------------
+
+def conditional_feed(handler: Handler) -> None:
+    if (handler.headers.get("If-None-Match") == ETAG
+            and handler.headers.get("If-Modified-Since") == MODIFIED):
+        handler.send(304, headers={"ETag": ETAG})
+    else:
+        handler.send(200, FEED, {"Content-Type": "application/rss+xml", "ETag": ETAG,
+                                 "Last-Modified": MODIFIED})
+
+
+def test_a_200_then_a_conditional_request_answered_304(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/feed"] = conditional_feed
+    first = fetcher.get(server.url("/feed"))
+    assert (first.status, first.body, first.not_modified) == (200, FEED, False)
+    assert (first.etag, first.last_modified) == (ETAG, MODIFIED)
+    assert first.content_type == "application/rss+xml" and first.body_hash
+    second = fetcher.get(server.url("/feed"), validators=first.validators)
+    assert (second.status, second.body, second.not_modified) == (304, None, True)
+    assert second.validators == first.validators  # nothing new to store
+    headers = server.requests[-1][1]
+    assert headers["If-None-Match"] == ETAG and headers["If-Modified-Since"] == MODIFIED
+    assert headers["User-Agent"] == fetch.USER_AGENT
+    assert "If-None-Match" not in server.requests[0][1]
+
+
+def test_the_same_body_again_is_not_modified_by_its_hash(server: Server,
+                                                         fetcher: Fetcher) -> None:
+    server.routes["/plain"] = lambda h: h.send(200, FEED)
+    first = fetcher.get(server.url("/plain"))
+    again = fetcher.get(server.url("/plain"), validators=first.validators)
+    assert (again.status, again.not_modified, again.body) == (200, True, None)
+    assert again.body_hash == first.body_hash
+    server.routes["/plain"] = lambda h: h.send(200, FEED + b" ")
+    changed = fetcher.get(server.url("/plain"), validators=first.validators)
+    assert not changed.not_modified and changed.body == FEED + b" "
+
+
+def test_a_304_without_validators_keeps_the_stored_ones(server: Server,
+                                                        fetcher: Fetcher) -> None:
+    server.routes["/bare"] = lambda h: h.send(304)
+    stored = Validators(etag='"abc"', last_modified=None, body_hash="0" * 64)
+    got = fetcher.get(server.url("/bare"), validators=stored)
+    assert got.not_modified and got.validators == stored
+    assert "If-Modified-Since" not in server.requests[0][1]
+
+
+@pytest.mark.parametrize(("encoding", "compress"), [("gzip", gzip.compress),
+                                                   ("deflate", zlib.compress)])
+def test_a_compressed_body_is_decoded(server: Server, fetcher: Fetcher, encoding: str,
+                                      compress: Callable[[bytes], bytes]) -> None:
+    server.routes["/z"] = lambda h: h.send(200, compress(FEED), {"Content-Encoding": encoding})
+    assert fetcher.get(server.url("/z")).body == FEED
+    assert "gzip" in server.requests[0][1]["Accept-Encoding"]
+
+
+# --- redirects --------------------------------------------------------------------------------
+
+def test_a_chain_of_permanent_redirects_is_recorded(server: Server, fetcher: Fetcher) -> None:
+    server.routes |= {"/old": redirect(301, "/mid"), "/mid": redirect(308, server.url("/new")),
+                      "/new": lambda h: h.send(200, FEED)}
+    got = fetcher.get(server.url("/old"))
+    assert got.body == FEED and got.url == server.url("/old")
+    assert got.final_url == got.permanent_redirect == server.url("/new")
+    assert got.redirects == (server.url("/mid"), server.url("/new"))
+
+
+def test_one_temporary_hop_makes_the_chain_not_permanent(server: Server,
+                                                         fetcher: Fetcher) -> None:
+    server.routes |= {"/old": redirect(301, "/tmp"), "/tmp": redirect(302, "/new"),
+                      "/new": lambda h: h.send(200, FEED)}
+    got = fetcher.get(server.url("/old"))
+    assert got.final_url == server.url("/new") and got.permanent_redirect is None
+    assert len(got.redirects) == 2
+
+
+def test_a_redirect_loop_raises(server: Server, fetcher: Fetcher) -> None:
+    server.routes |= {"/a": redirect(302, "/b"), "/b": redirect(301, "/a")}
+    error = error_of(lambda: fetcher.get(server.url("/a")))
+    assert "redirect loop" in str(error) and server.url("/a") in str(error)
+    assert server.paths() == ["/a", "/b"]
+
+
+def test_too_many_redirects_raise(server: Server) -> None:
+    server.routes |= {f"/{i}": redirect(302, f"/{i + 1}") for i in range(10)}
+    with Fetcher(max_redirects=3) as fetcher:
+        error = error_of(lambda: fetcher.get(server.url("/0")))
+    assert "more than 3 redirects" in str(error)
+    assert server.paths() == ["/0", "/1", "/2", "/3"]
+
+
+# --- error statuses ---------------------------------------------------------------------------
+
+def test_429_carries_retry_after_seconds(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/busy"] = lambda h: h.send(429, b"slow down", {"Retry-After": "120"})
+    error = error_of(lambda: fetcher.get(server.url("/busy")))
+    assert (error.status, error.retry_after_s) == (429, 120)
+    assert str(error) == f"{server.url('/busy')}: HTTP 429"
+    assert isinstance(error, SourceError)
+
+
+def test_503_carries_an_http_date_retry_after(server: Server, fetcher: Fetcher) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    server.routes["/down"] = lambda h: h.send(503, headers={"Retry-After": when})
+    error = error_of(lambda: fetcher.get(server.url("/down")))
+    assert error.status == 503
+    assert error.retry_after_s is not None and 100 <= error.retry_after_s <= 121
+
+
+def test_404_has_no_retry_after(server: Server, fetcher: Fetcher) -> None:
+    error = error_of(lambda: fetcher.get(server.url("/nothing")))
+    assert (error.status, error.retry_after_s) == (404, None)
+
+
+def test_connection_refused_and_dns_failure_are_fetch_errors(
+        fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:  # a port nobody listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert "connection refused" in str(error_of(lambda: fetcher.get(f"http://127.0.0.1:{port}/")))
+
+    def no_dns(*args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    error = error_of(lambda: fetcher.get("http://feed.invalid/rss"))
+    assert str(error) == "http://feed.invalid/rss: DNS lookup failed for feed.invalid"
+
+
+# --- time and size limits ---------------------------------------------------------------------
+
+def drip(handler: Handler) -> None:
+    """Headers at once, then a byte every 50 ms for up to 10 s: no read ever times out."""
+    handler.send_response(200)
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.close_connection = True
+    for _ in range(200):
+        if handler.server.stop.wait(0.05):
+            return
+        handler.wfile.write(b"x")
+        handler.wfile.flush()
+
+
+def test_a_dripping_server_is_cut_off_at_the_total_timeout(server: Server) -> None:
+    server.routes["/drip"] = drip
+    started = time.monotonic()
+    with Fetcher(total_timeout_s=1, read_timeout_s=5) as fetcher:
+        error = error_of(lambda: fetcher.get(server.url("/drip")))
+    assert "timed out after 1 s" in str(error)
+    assert time.monotonic() - started < 10  # generous: only that the limit holds at all
+
+
+def test_a_silent_server_hits_the_read_timeout(server: Server) -> None:
+    def silent(handler: Handler) -> None:
+        handler.server.stop.wait(10)
+
+    server.routes["/silent"] = silent
+    with Fetcher(read_timeout_s=0.5) as fetcher:
+        error = error_of(lambda: fetcher.get(server.url("/silent")))
+    assert "timed out after 0.5 s" in str(error)
+
+
+def test_a_body_over_max_bytes_is_refused(server: Server) -> None:
+    server.routes["/big"] = lambda h: h.send(200, b"x" * (2 * 1024 * 1024))
+    with Fetcher(max_bytes=1024 * 1024) as fetcher:
+        error = error_of(lambda: fetcher.get(server.url("/big")))
+    assert str(error) == f"{server.url('/big')}: body larger than 1048576 bytes"
+
+
+def test_a_gzip_bomb_is_cut_off_by_its_decoded_size(server: Server) -> None:
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))
+    assert len(bomb) < 100 * 1024  # small on the wire
+    server.routes["/bomb"] = lambda h: h.send(200, bomb, {"Content-Encoding": "gzip"})
+    with Fetcher(max_bytes=1024 * 1024) as fetcher:
+        error = error_of(lambda: fetcher.get(server.url("/bomb")))
+    assert "body larger than 1048576 bytes" in str(error)
+
+
+# --- network safety ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/x", "http://localhost:{port}/x",
+                                 "http://[::1]:{port}/x", "http://10.1.2.3/x",
+                                 "http://169.254.169.254/latest/meta-data/",
+                                 "http://224.0.0.1/x", "http://0.0.0.0/x"])
+def test_private_addresses_are_refused_without_a_request(server: Server, fetcher: Fetcher,
+                                                         url: str) -> None:
+    url = url.format(port=server.server_address[1])
+    error = error_of(lambda: fetcher.get(url, allow_private=False))
+    assert "not a public address" in str(error)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/feed", "/feed"])
+def test_other_schemes_are_refused(fetcher: Fetcher, url: str, allow_private: bool) -> None:
+    error = error_of(lambda: fetcher.get(url, allow_private=allow_private))
+    assert str(error) == f"{url}: not an http(s) URL"
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://127.0.0.1:99999/x"])
+def test_malformed_urls_are_fetch_errors(fetcher: Fetcher, url: str) -> None:
+    assert str(error_of(lambda: fetcher.get(url))) == f"{url}: invalid URL"
+
+
+def test_a_malformed_redirect_is_a_fetch_error(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/bad"] = redirect(302, "http://[::1/x")
+    assert "invalid redirect to 'http://[::1/x'" in str(error_of(
+        lambda: fetcher.get(server.url("/bad"))))
+
+
+def test_every_redirect_hop_is_checked(server: Server, fetcher: Fetcher,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch, "_is_public", lambda address: str(address) == "127.0.0.1")
+    server.routes["/hop"] = redirect(302, "http://10.0.0.1/admin")
+    error = error_of(lambda: fetcher.get(server.url("/hop"), allow_private=False))
+    assert str(error) == "http://10.0.0.1/admin: refused: 10.0.0.1 is not a public address"
+    assert server.paths() == ["/hop"]
+
+
+def test_a_name_that_resolves_again_to_a_private_address_is_refused(
+        server: Server, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the check saw a public address, the connection reaches loopback."""
+    monkeypatch.setattr(fetch, "_addresses", lambda url, host: {ip_address("93.184.216.34")})
+    server.routes["/x"] = lambda h: h.send(200, FEED)
+    error = error_of(lambda: fetcher.get(server.url("/x"), allow_private=False))
+    assert "connected to 127.0.0.1, not a public address" in str(error)
+    assert server.requests == []
+    assert fetcher.get(server.url("/x")).body == FEED  # the open pool is not guarded
+
+
+def test_allow_private_is_the_default_for_configured_feeds(server: Server,
+                                                           fetcher: Fetcher) -> None:
+    server.routes["/feed"] = lambda h: h.send(200, FEED)
+    assert fetcher.get(server.url("/feed")).body == FEED
+
+
+# --- per-host limit ---------------------------------------------------------------------------
+
+def in_parallel(fetcher: Fetcher, urls: list[str]) -> list[object]:
+    results: list[object] = [None] * len(urls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = fetcher.get(urls[i])
+        except FetchError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(urls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def slow_ok(handler: Handler) -> None:
+    handler.server.stop.wait(0.3)
+    handler.send(200, FEED)
+
+
+def test_per_host_one_means_one_request_at_a_time(server: Server) -> None:
+    server.routes["/slow"] = slow_ok
+    with Fetcher(per_host=1) as fetcher:
+        results = in_parallel(fetcher, [server.url("/slow")] * 3)
+    assert all(isinstance(r, fetch.Fetched) for r in results)
+    assert server.max_in_flight == 1
+
+
+def test_per_host_two_lets_two_run_together(server: Server) -> None:
+    barrier = threading.Barrier(2, timeout=5)  # passes only if both requests are in at once
+
+    def meet(handler: Handler) -> None:
+        barrier.wait()
+        handler.send(200, FEED)
+
+    server.routes["/meet"] = meet
+    with Fetcher(per_host=2) as fetcher:
+        results = in_parallel(fetcher, [server.url("/meet")] * 2)
+    assert all(isinstance(r, fetch.Fetched) for r in results)
+    assert server.max_in_flight == 2
+
+
+# --- backoff ----------------------------------------------------------------------------------
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    assert [backoff_s(n, base_s=900) for n in range(4)] == [900, 1800, 3600, 7200]
+    assert backoff_s(1000, base_s=900) == 86400
+    assert backoff_s(1, base_s=900, retry_after_s=7200) == 7200
+    assert backoff_s(1, base_s=900, retry_after_s=10) == 1800
+    assert backoff_s(0, base_s=900, retry_after_s=10**9) == 86400  # a server cannot stop us
+
+
+@given(st.integers(0, 10_000), st.integers(1, 10**6), st.integers(1, 10**6),
+       st.none() | st.integers(0, 10**9))
+def test_backoff_stays_between_base_and_cap_and_never_shrinks(
+        failures: int, base_s: int, cap_s: int, retry_after_s: int | None) -> None:
+    delay = backoff_s(failures, base_s=base_s, cap_s=cap_s, retry_after_s=retry_after_s)
+    assert base_s <= delay <= max(base_s, cap_s)
+    assert delay <= backoff_s(failures + 1, base_s=base_s, cap_s=cap_s,
+                              retry_after_s=retry_after_s)
+    if retry_after_s is not None:
+        assert delay >= min(retry_after_s, cap_s)
+
+
+def test_backoff_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        backoff_s(-1, base_s=60)
+    with pytest.raises(ValueError):
+        backoff_s(1, base_s=0)
