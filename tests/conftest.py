@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.feedserver import server  # noqa: F401  (the loopback HTTP server fixture)
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 

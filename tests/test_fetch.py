@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gzip
 import socket
-import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 
 import pytest
@@ -22,89 +20,11 @@ from aggregator import fetch
 from aggregator.errors import SourceError
 from aggregator.fetch import Fetcher, FetchError, Validators, backoff_s
 
+from .feedserver import Handler, Route, Server
+
 ETAG = 'W/"feed-v1"'
 MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    server: Server
-
-    def do_GET(self) -> None:
-        self.server.enter(self)
-        try:
-            self.server.routes.get(self.path, not_found)(self)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
-            self.close_connection = True
-        finally:
-            self.server.leave()
-
-    def send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-Route = Callable[[Handler], None]
-
-
-def not_found(handler: Handler) -> None:
-    handler.send(404, b"no such page")
-
-
-class Server(ThreadingHTTPServer):
-    """Routes by exact path; records every request and the most requests in flight at once."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.stop = threading.Event()
-        self.barrier: threading.Barrier | None = None
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self.max_in_flight = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def enter(self, handler: Handler) -> None:
-        with self._lock:
-            self.requests.append((handler.path, dict(handler.headers.items())))
-            self._in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
-
-    def leave(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up early here
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.stop.set()
-        srv.shutdown()
-        thread.join()
-        srv.server_close()  # joins the handler threads
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import feedparser
 
+from .feedserver import Server
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -111,3 +113,32 @@ def test_cli_merge_and_split_while_the_daemon_runs(workdir: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "locked" not in err and "Traceback" not in err
+
+
+def test_daemon_polls_a_feed_server_publishes_and_stops_on_sigterm(
+        workdir: Path, server: Server) -> None:
+    story = ("Eastbrook council backs a footbridge over the River Lume after a decade of "
+             "argument; Councillor Mara Voss said it would open in spring 2026.")
+    feed = ("<?xml version='1.0'?><rss version='2.0'><channel><title>Eastbrook Post</title>"
+            f"<item><title>Council backs footbridge</title><guid>fb-1</guid>"
+            f"<link>{server.url('/fb-1')}</link><description>{story}</description></item>"
+            "</channel></rss>").encode()
+    server.routes["/feed.xml"] = lambda h: h.send(200, feed, {"Content-Type": "application/xml"})
+    server.routes["/fb-1"] = lambda h: h.send(404)
+    config = workdir / "config" / "aggregator.toml"
+    config.write_text(config.read_text() + (
+        f'\n[[sources]]\nname = "post"\nurl = "{server.url("/feed.xml")}"\ninterval = "1h"\n'))
+    port = free_port()
+    env = {"AGGREGATOR_SERVER_PORT": str(port), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        titles = {e.title for e in feedparser.parse(
+            wait_for(f"http://127.0.0.1:{port}/feed.xml")).entries}
+        assert "Council backs footbridge" in titles and len(titles) == 2
+        assert "/feed.xml" in server.paths()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "source post: 1 new article(s)" in err and "stopped" in err

@@ -1,0 +1,173 @@
+"""Polling feeds end to end against a real server on 127.0.0.1: the writer's view."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.config import Settings, load
+from aggregator.feeds import add_feed
+from aggregator.model import Source
+from aggregator.pipeline import run_cycle
+from aggregator.poll import Polled, next_poll
+from aggregator.storage import Storage
+
+from .feedserver import Handler, Server
+
+ARTICLE = ("The Eastbrook council voted on Tuesday to build a new footbridge over the River Lume, "
+           "ending a decade of argument about the crossing. Councillor Mara Voss said the "
+           "bridge would open in spring. Construction will cost 4 million euros and start in "
+           "March, the council said in a statement. Residents had petitioned for the crossing "
+           "since a flood destroyed the old ferry landing in 2014.")
+
+
+def page(title: str, text: str) -> bytes:
+    paragraphs = "".join(f"<p>{s}.</p>" for s in text.split(". "))
+    return (f"<html><head><title>{title}</title></head><body><nav><a href='/'>Home</a></nav>"
+            f"<article><h1>{title}</h1>{paragraphs}</article><footer>© Eastbrook Post"
+            "</footer></body></html>").encode()
+
+
+def rss(server: Server, items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(
+        f"<item><title>{t}</title><link>{server.url(path)}</link><guid>{path}</guid>"
+        f"<description>{summary}</description></item>" for t, path, summary in items)
+    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Eastbrook Post</title>"
+            f"{body}</channel></rss>").encode()
+
+
+def serve_feed(server: Server, data: bytes, etag: str = '"v1"') -> None:
+    def route(h: Handler) -> None:
+        if h.headers.get("If-None-Match") == etag:
+            h.send(304, headers={"ETag": etag})
+        else:
+            h.send(200, data, {"Content-Type": "application/rss+xml", "ETag": etag})
+    server.routes["/feed.xml"] = route
+
+
+def settings_for(workdir: Path) -> Settings:
+    return load(None, environ={})
+
+
+def feed_source(server: Server, name: str = "post", path: str = "/feed.xml") -> Source:
+    return Source(name=name, kind="feed", location=server.url(path), interval_s=900,
+                  allow_private=True)
+
+
+def test_summary_only_entries_get_their_text_from_the_page(workdir: Path, server: Server) -> None:
+    serve_feed(server, rss(server, [("Council backs footbridge", "/a1",
+                                     "Council backs a footbridge.")]))
+    server.routes["/a1"] = lambda h: h.send(200, page("Council backs footbridge", ARTICLE),
+                                            {"Content-Type": "text/html; charset=utf-8"})
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    report = run_cycle(storage, settings, sources=[feed_source(server)])
+    assert report.sources[0].new == 1, report
+    row = storage.query("SELECT * FROM articles")[0]
+    assert "Councillor Mara Voss said the bridge would open in spring." in row["text"]
+    assert "Home" not in row["text"] and "©" not in row["text"]
+
+
+def test_the_feed_summary_is_kept_when_the_page_fails(workdir: Path, server: Server) -> None:
+    serve_feed(server, rss(server, [("Council backs footbridge", "/gone",
+                                     "Council backs a footbridge over the Lume.")]))
+    server.routes["/gone"] = lambda h: h.send(500, b"oops")
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    report = run_cycle(storage, settings, sources=[feed_source(server)])
+    assert report.sources[0].new == 1
+    assert any("HTTP 500" in p and "kept the feed's summary" in p
+               for p in report.sources[0].problems)
+    assert storage.query("SELECT text FROM articles")[0]["text"] == (
+        "Council backs a footbridge over the Lume.")
+
+
+def test_second_poll_is_a_304_that_costs_no_parse(workdir: Path, server: Server) -> None:
+    serve_feed(server, rss(server, [("Footbridge", "/a1", ARTICLE)]))
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    run_cycle(storage, settings, sources=[feed_source(server)])
+    second = run_cycle(storage, settings, sources=[feed_source(server)])
+    assert second.sources[0].not_modified and second.sources[0].new == 0
+    assert server.requests[-1][1].get("If-None-Match") == '"v1"'
+    row = storage.query("SELECT * FROM sources WHERE name = 'post'")[0]
+    assert row["etag"] == '"v1"' and row["failures"] == 0 and row["last_status"] == 304
+
+
+def test_a_429_backs_off_until_retry_after_and_others_still_poll(
+        workdir: Path, server: Server) -> None:
+    server.routes["/busy.xml"] = lambda h: h.send(429, b"slow down", {"Retry-After": "7200"})
+    serve_feed(server, rss(server, [("Footbridge", "/a1", ARTICLE)]))
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    before = datetime.now(UTC)
+    report = run_cycle(storage, settings, sources=[feed_source(server, "busy", "/busy.xml"),
+                                                   feed_source(server)])
+    by_name = {r.source: r for r in report.sources}
+    assert "HTTP 429" in (by_name["busy"].error or "") and by_name["post"].new == 1
+    row = storage.query("SELECT * FROM sources WHERE name = 'busy'")[0]
+    assert row["failures"] == 1 and "HTTP 429" in row["last_error"]
+    assert datetime.fromisoformat(row["next_poll_at"]) >= before + timedelta(seconds=7200)
+    due = run_cycle(storage, settings, sources=[feed_source(server, "busy", "/busy.xml")],
+                    due_only=True)
+    assert due.sources == ()  # not due again before Retry-After
+
+
+def test_a_301_moves_the_stored_feed_url(workdir: Path, server: Server) -> None:
+    serve_feed(server, rss(server, [("Footbridge", "/a1", ARTICLE)]))
+    server.routes["/old.xml"] = lambda h: h.send(301, headers={"Location": "/feed.xml"})
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    name = add_feed(storage, server.url("/old.xml"))
+    run_cycle(storage, settings)
+    row = storage.query("SELECT * FROM sources WHERE name = ?", [name])[0]
+    assert row["current_url"] == server.url("/feed.xml")
+    run_cycle(storage, replace(settings, sources=()))
+    assert server.paths().count("/old.xml") == 1  # the next poll went to the new address
+
+
+def test_an_html_error_page_is_a_parse_error_for_that_feed_alone(
+        workdir: Path, server: Server) -> None:
+    server.routes["/broken.xml"] = lambda h: h.send(
+        200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"})
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    report = run_cycle(storage, settings, sources=[feed_source(server, "broken", "/broken.xml"),
+                                                   *settings.sources])
+    by_name = {r.source: r for r in report.sources}
+    assert by_name["broken"].error and by_name["seeds"].new == 5
+
+
+def test_backoff_grows_is_capped_and_honours_skip_hours() -> None:
+    settings = load(None, environ={})
+    source = Source(name="x", kind="feed", location="https://example.com/f", interval_s=600)
+    at = datetime(2024, 12, 5, 10, 0, tzinfo=UTC)
+    rng = random.Random(1)
+    delays = [(next_poll(Polled(source, error="down"), failures=n, at=at, settings=settings,
+                         rng=rng) - at).total_seconds() for n in range(1, 12)]
+    assert all(b >= a - 60 for a, b in itertools.pairwise(delays))  # jitter
+    assert 600 <= delays[0] < 700 and 2400 <= delays[2] < 2500
+    assert 86400 <= delays[-1] <= 86400 + 60  # capped at a day, never given up
+    ok = next_poll(Polled(source, skip_hours=frozenset({10, 11})), failures=0, at=at,
+                   settings=settings, rng=rng)
+    assert ok.hour == 12
+
+
+def test_feeds_list_shows_state(workdir: Path, server: Server) -> None:
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    server.routes["/busy.xml"] = lambda h: h.send(503, b"", {"Retry-After": "60"})
+    storage = Storage(load(None, environ={}).database)
+    add_feed(storage, server.url("/busy.xml"), name="busy")
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", "--once"]).exit_code == 0
+    rows = {r["name"]: r for r in json.loads(runner.invoke(main, ["feeds", "list", "--json"])
+                                             .stdout)}
+    assert rows["seeds"]["last_success_at"] and rows["seeds"]["articles"] == 5
+    assert "HTTP 503" in rows["busy"]["last_error"] and rows["busy"]["next_poll_at"]
