@@ -1,8 +1,9 @@
 """Benchmarks: commands that print figures. `make bench` runs them all.
 
-    python bench/run.py [publish] [eval]
+    python bench/run.py [publish] [poll] [eval]
 
 publish  ingest N synthetic unrelated articles (one story each), then time a publish
+poll     poll 100-item feeds from a loopback server: new, changed-but-known, and 304 polls/s
 eval     stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: articles/s
 """
 
@@ -12,9 +13,11 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from aggregator import evaluate  # noqa: E402
 from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
-from aggregator.model import Entry  # noqa: E402
-from aggregator.pipeline import add_entry, publish  # noqa: E402
+from aggregator.model import Entry, Source  # noqa: E402
+from aggregator.pipeline import add_entry, publish, run_cycle  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
 
@@ -69,6 +72,76 @@ def bench_publish(n: int = 1000) -> None:
               f"ingest of {n} synthetic articles {n / ingest:.0f} articles/s")
 
 
+class _Feeds(ThreadingHTTPServer):
+    """Serves /f<n>.xml, 100 items each, with an ETag that changes with `version`."""
+
+    daemon_threads = True
+
+    def __init__(self, feeds: int) -> None:
+        super().__init__(("127.0.0.1", 0), _FeedHandler)
+        self.version = 1
+        self.bodies = {f"/f{n}.xml": self._feed(n) for n in range(feeds)}
+
+    def _feed(self, n: int) -> bytes:
+        entries = synthetic_articles(100, seed=n)
+        items = "".join(
+            f"<item><title>{e.title}</title><guid>f{n}-{e.guid}</guid>"
+            f"<link>https://example.com/{n}/{e.guid}</link><description>{e.content}</description>"
+            "</item>" for e in entries)
+        return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Feed {n}</title>"
+                f"{items}</channel></rss>").encode()
+
+
+class _FeedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Feeds
+
+    def do_GET(self) -> None:
+        etag = f'"v{self.server.version}"'
+        body = self.server.bodies.get(self.path)
+        if body is None:
+            self.send_response(404)
+            body = b""
+        elif self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            body = b""
+        else:
+            self.send_response(200)
+            body = body.replace(b"<channel>", f"<channel><!-- {etag} -->".encode(), 1)
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def bench_poll(feeds: int = 40) -> None:
+    server = _Feeds(feeds)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    sources = [Source(name=f"f{n}", kind="feed", location=f"http://127.0.0.1:{port}/f{n}.xml",
+                      allow_private=True) for n in range(feeds)]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load(None, environ={})
+        settings = replace(settings, database=Path(tmp) / "b.db",
+                           fetch=replace(settings.fetch, full_text_below=0))
+        storage = Storage(settings.database)
+        for label in ("new (100 new items each)", "changed body, items known", "unchanged (304)"):
+            if label.startswith("changed"):
+                server.version += 1
+            started = time.perf_counter()
+            report = run_cycle(storage, settings, sources=sources, publish_after=False)
+            took = time.perf_counter() - started
+            print(f"poll {label}: {feeds / took:.1f} polls/s ({feeds} feeds in {took:.2f} s, "
+                  f"{report.new} new articles, "
+                  f"{sum(r.not_modified for r in report.sources)} not modified)")
+    server.shutdown()
+    server.server_close()
+
+
 def bench_eval() -> None:
     data = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data"))
     path = data / "events" / "ecbplus.jsonl"
@@ -81,6 +154,6 @@ def bench_eval() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["publish", "eval"]
+    chosen = sys.argv[1:] or ["publish", "poll", "eval"]
     for name in chosen:
-        {"publish": bench_publish, "eval": bench_eval}[name]()
+        {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval}[name]()
