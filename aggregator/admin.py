@@ -163,6 +163,7 @@ def set_hidden(storage: Storage, cluster_id: int, *, hidden: bool) -> None:
 
 def _record(storage: Storage, kind: str, cluster_id: int, articles: Sequence[int],
             other: Sequence[int] = ()) -> None:
+    storage.bump_generation()
     storage.execute(
         "INSERT INTO decisions (kind, cluster_id, articles, other_articles, created_at) "
         "VALUES (?, ?, ?, ?, ?)",

@@ -4,12 +4,15 @@ Tiers, strongest first:
   exact      the same canonical URL or the same cleaned-text hash as a clustered article;
   duplicate  a near-copy: the MinHash estimate of word-shingle Jaccard with one member is at
              least `near_duplicate` (LSH buckets find the candidates);
-  event      a different write-up of the same event: the cosine between the article's salient
-             terms and the cluster's centroid (the cluster as a whole, so a chain of weak
-             pairwise links cannot snowball) is at least `event`, with at least
-             `min_shared_terms` salient terms in common.
-When an article passes the event test for several clusters whose centroids also pass it
-against each other, it bridges them: they merge into the oldest.
+  event      a different write-up of the same event. Each candidate member is scored by a link:
+             a weighted mean of the cosine of the two articles' name vectors and of their
+             salient-term vectors. A cluster scores the mean of its `links` best links,
+             counting members without a link as 0, so one similar member is not enough to join
+             a large cluster and chains of weak pairwise links do not snowball. The article
+             joins the best cluster scoring at least `event`, sharing at least
+             `min_shared_terms` salient terms with its best-linked member.
+An article that also scores at least `bridge` with a second cluster bridges them: they merge
+into the oldest (the older id, and so the feed guid, survives).
 """
 
 from __future__ import annotations
@@ -100,11 +103,20 @@ NO_CONSTRAINTS = Constraints()
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterView:
-    """What the event tier needs of a live cluster."""
+class Candidate:
+    """A recent member of a live cluster that shares salient terms with the new article."""
 
-    id: int
+    article_id: int
+    cluster_id: int
     profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterScore:
+    cluster_id: int
+    score: float
+    best: Candidate  # the member with the strongest link
+    shared: tuple[str, ...]  # salient terms shared with that member
 
 
 def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
@@ -119,8 +131,8 @@ def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
 
 
 def decide(profile: Profile, minhash: tuple[int, ...], *, exact: tuple[int, int] | None,
-           neighbours: Sequence[Neighbour], clusters: Sequence[ClusterView],
-           settings: ClusterSettings) -> Decision:
+           neighbours: Sequence[Neighbour], candidates: Sequence[Candidate],
+           sizes: Mapping[int, int], settings: ClusterSettings) -> Decision:
     """Where an article goes. `exact` is (article id, cluster id) of an identical article."""
     if exact is not None:
         return Decision(Tier.EXACT, exact[1], similarity=1.0, threshold=1.0,
@@ -128,7 +140,7 @@ def decide(profile: Profile, minhash: tuple[int, ...], *, exact: tuple[int, int]
     duplicate = _nearest_copy(minhash, neighbours, settings.near_duplicate)
     if duplicate is not None:
         return duplicate
-    return _same_event(profile, clusters, settings)
+    return _same_event(profile, candidates, sizes, settings)
 
 
 def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
@@ -142,22 +154,36 @@ def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
                     matched_article=best.article_id)
 
 
-def _same_event(profile: Profile, clusters: Sequence[ClusterView],
+def _same_event(profile: Profile, candidates: Sequence[Candidate], sizes: Mapping[int, int],
                 settings: ClusterSettings) -> Decision:
-    passing = []
-    for view in clusters:
-        score, shared = event_score(profile, view.profile, settings.entity_weight)
-        if score >= settings.event and len(shared) >= settings.min_shared_terms:
-            passing.append((score, view, shared))
-    if not passing:
+    scored = [c for c in score_clusters(profile, candidates, sizes, settings)
+              if len(c.shared) >= settings.min_shared_terms]
+    if not scored or scored[0].score < settings.event:
         return Decision(Tier.NEW, None, threshold=settings.event)
-    passing.sort(key=lambda p: (-p[0], p[1].id))
-    score, best, shared = passing[0]
-    bridged = tuple(sorted(
-        v.id for _, v, _ in passing[1:]
-        if event_score(best.profile, v.profile, settings.entity_weight)[0] >= settings.event))
-    return Decision(Tier.EVENT, best.id, similarity=score, threshold=settings.event,
-                    shared_terms=shared, merge_with=bridged)
+    best = scored[0]
+    bridged = tuple(sorted(c.cluster_id for c in scored[1:] if c.score >= settings.bridge))
+    return Decision(Tier.EVENT, best.cluster_id, similarity=best.score,
+                    threshold=settings.event, matched_article=best.best.article_id,
+                    shared_terms=best.shared, merge_with=bridged)
+
+
+def score_clusters(profile: Profile, candidates: Sequence[Candidate], sizes: Mapping[int, int],
+                   settings: ClusterSettings) -> list[ClusterScore]:
+    """Every candidate cluster with its score, best first."""
+    links: dict[int, list[tuple[float, Candidate]]] = {}
+    for candidate in candidates:
+        score, _ = event_score(profile, candidate.profile, settings.entity_weight)
+        links.setdefault(candidate.cluster_id, []).append((score, candidate))
+    out = []
+    for cluster_id, scored in links.items():
+        scored.sort(key=lambda sc: (-sc[0], sc[1].article_id))
+        k = max(1, min(settings.links, sizes.get(cluster_id, 1)))
+        mean = sum(score for score, _ in scored[:k]) / k
+        best = scored[0][1]
+        shared = event_score(profile, best.profile, settings.entity_weight)[1]
+        out.append(ClusterScore(cluster_id, mean, best, shared))
+    out.sort(key=lambda c: (-c.score, c.cluster_id))
+    return out
 
 
 def event_score(a: Profile, b: Profile, entity_weight: float) -> tuple[float, tuple[str, ...]]:

@@ -8,18 +8,18 @@ placement: an article never joins, and clusters never merge, against a standing 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import cluster as clustering
 from .config import Settings
+from .index import EventIndex
 from .model import Cleaned, Decision, Entry, Signature, Tier
 from .signature import TermStats, sign, term_counts
 from .storage import Storage, iso, now, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
-
-CANDIDATE_CLUSTERS = 20  # event-tier candidates verified per article, most shared terms first
 
 Cleaner = Callable[[Entry, frozenset[str]], Cleaned]
 
@@ -27,11 +27,26 @@ Cleaner = Callable[[Entry, frozenset[str]], Cleaned]
 class Clusterer:
     """Adds entries to the database and places each in a cluster as it arrives."""
 
-    def __init__(self, storage: Storage, settings: Settings) -> None:
+    def __init__(self, storage: Storage, settings: Settings, *,
+                 index_since: datetime | None = None) -> None:
         self.storage = storage
         self.settings = settings.cluster
         self._docs, self._df = storage.term_stats()
         self.constraints = load_constraints(storage)
+        self.generation = storage.generation()
+        window = timedelta(seconds=self.settings.window_s)
+        self._index_since = index_since or now() - window - window
+        self._index: EventIndex | None = None
+
+    @property
+    def index(self) -> EventIndex:
+        if self._index is None:
+            self._index = EventIndex.load(self.storage, since=self._index_since)
+        return self._index
+
+    def is_current(self) -> bool:
+        """False when another process changed clusters since this clusterer loaded them."""
+        return self.storage.generation() == self.generation
 
     def add(self, entry: Entry, cleaned: Cleaned, *, at: datetime | None = None) -> int:
         """Store one cleaned entry with its signature and place it; returns the article id."""
@@ -42,7 +57,7 @@ class Clusterer:
         digest = content_hash(cleaned.text or cleaned.title)
         url = canonical_url(entry.url) if entry.url else None
         terms = set(term_counts(cleaned.title, cleaned.text or cleaned.title))
-        with self.storage.transaction():
+        with self._rollback_resets_index(), self.storage.transaction():
             article_id = self.storage.insert_article({
                 "source": entry.source, "guid": entry.guid, "url": entry.url,
                 "canonical_url": url, "title": cleaned.title, "raw": entry.content,
@@ -60,13 +75,27 @@ class Clusterer:
 
     def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
               published: datetime, at: datetime) -> Decision:
-        """Decide where a stored article goes and record it (inside the caller's transaction)."""
+        """Decide where a stored article goes and record it (inside the caller's transaction;
+        if that transaction fails, call `forget_index`)."""
         profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         decision = self._operator_placement(article_id)
         if decision is None:
             decision = self._decide(article_id, profile, sig.minhash, digest, url, published)
-        self._apply(article_id, decision, profile, published, at)
+        cluster_id = self._apply(article_id, decision, profile, published, at)
+        self.index.add(article_id, cluster_id, published, profile)
         return decision
+
+    def forget_index(self) -> None:
+        """Drop the in-memory index (it is rebuilt from the database when next needed)."""
+        self._index = None
+
+    @contextmanager
+    def _rollback_resets_index(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.forget_index()
+            raise
 
     def _operator_placement(self, article_id: int) -> Decision | None:
         """An article an operator grouped with others that are placed already joins them."""
@@ -85,21 +114,19 @@ class Clusterer:
             clustering.Neighbour(article_id=r["article_id"], cluster_id=r["cluster_id"],
                                  minhash=unpack_minhash(r["minhash"]))
             for r in self.storage.bucket_neighbours(clustering.lsh_buckets(minhash))]
-        since = iso(published - timedelta(seconds=self.settings.window_s))
-        ids = self.storage.term_candidates(list(profile.terms), since=since,
-                                           limit=CANDIDATE_CLUSTERS)
-        views = [clustering.ClusterView(id=r["id"], profile=profile_of_row(r))
-                 for r in self.storage.cluster_rows(ids)]
+        window = timedelta(seconds=self.settings.window_s)
+        candidates = self.index.candidates(profile, since=published - window)
         if self.constraints.apart:
-            allowed = {v.id for v in views} | {n.cluster_id for n in neighbours}
+            allowed = {c.cluster_id for c in candidates} | {n.cluster_id for n in neighbours}
             if exact:
                 allowed.add(exact[1])
             allowed = {c for c in allowed if self._may_join(article_id, c)}
-            views = [v for v in views if v.id in allowed]
+            candidates = [c for c in candidates if c.cluster_id in allowed]
             neighbours = [n for n in neighbours if n.cluster_id in allowed]
             exact = exact if exact and exact[1] in allowed else None
         decision = clustering.decide(profile, minhash, exact=exact, neighbours=neighbours,
-                                     clusters=views, settings=self.settings)
+                                     candidates=candidates, sizes=self.index.sizes,
+                                     settings=self.settings)
         return self._allowed_merges(decision)
 
     def _exact(self, digest: str, url: str | None) -> tuple[int, int] | None:
@@ -131,7 +158,7 @@ class Clusterer:
                         shared_terms=decision.shared_terms, merge_with=tuple(kept))
 
     def _apply(self, article_id: int, decision: Decision, profile: clustering.Profile,
-               published: datetime, at: datetime) -> None:
+               published: datetime, at: datetime) -> int:
         store = self.storage
         cluster_id = decision.cluster_id
         if cluster_id is None:
@@ -148,7 +175,11 @@ class Clusterer:
                              matched_article=decision.matched_article,
                              shared_terms=decision.shared_terms, at=at)
         if decision.merge_with:
-            merge_clusters(store, [cluster_id, *decision.merge_with], at=at)
+            keep = merge_clusters(store, [cluster_id, *decision.merge_with], at=at)
+            for other in {cluster_id, *decision.merge_with} - {keep}:
+                self.index.merged(other, keep)
+            return keep
+        return cluster_id
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:

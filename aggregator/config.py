@@ -43,11 +43,13 @@ class ClusterSettings:
     """Clustering thresholds; see config/aggregator.toml for where each number came from."""
 
     near_duplicate: float = 0.55
-    event: float = 0.30
+    event: float = 0.22
+    bridge: float = 0.40
+    links: int = 3
     entity_weight: float = 0.5
     min_shared_terms: int = 2
     window_s: int = 4 * 86400
-    terms_per_article: int = 24
+    terms_per_article: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,8 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
     "cluster": {
         "near_duplicate": ("near_duplicate", _fraction),
         "event": ("event", _fraction),
+        "bridge": ("bridge", _fraction),
+        "links": ("links", _positive),
         "entity_weight": ("entity_weight", _fraction),
         "min_shared_terms": ("min_shared_terms", _int),
         "window": ("window_s", _duration),

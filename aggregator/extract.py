@@ -17,7 +17,7 @@ import lxml.html
 from .model import Cleaned, Entry
 from .text import normalise, sentences, words
 
-_TERMINAL = re.compile(r"[.!?…;][\"'”’»)\]]*$|[\"”’»]$")
+_TERMINAL = re.compile(r"[.!?…;:][\"'”’»)\]]*$|[\"”’»]$")
 _DOMAIN = re.compile(r"\b[\w-]+\.(?:com|org|net|us|uk|co|in|io|info|news|tv|fr|de|es|ru)\b", re.I)
 _HASH = re.compile(r"^(?:[0-9a-f]{16,}|[A-Za-z0-9+/=_-]{24,})$")
 _URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
@@ -47,6 +47,9 @@ _JOINERS = frozenset(
 MAX_SHORT_WORDS = 3  # an unpunctuated line this short is a label, tag or navigation item
 MAX_HEADING_WORDS = 8  # an unpunctuated line up to this long may be a sub-heading; longer: caption
 MAX_TITLE_WORDS = 30
+MAX_LABEL_WORDS = 6  # "Topics:", "Last Updated:", "- Location :"; longer lines lead into text
+MAX_CAPTION_WORDS = 40  # longer unpunctuated lines are story text that lost its full stop
+MAX_PROMO_WORDS = 60  # a promotion is a line or two; a long paragraph with "offer" is news
 
 
 def extract_html(html: str | bytes, *, url: str | None = None,
@@ -177,7 +180,7 @@ def _find_title(lines: list[str]) -> tuple[str, list[str], list[tuple[str, str]]
 
 def _chrome_before_title(line: str) -> str | None:
     n = len(line.split())
-    if line.endswith(":") or re.search(r"\s:$", line):
+    if line.endswith(":") and n <= MAX_LABEL_WORDS:
         return "label"
     if _DOMAIN.search(line) and not _TERMINAL.search(line):
         return "outlet name"
@@ -205,7 +208,7 @@ def _hard_reason(line: str) -> str | None:
         return "copyright"
     if _READ_MORE.match(line):
         return "read more"
-    if len(_PROMO_CUES.findall(line)) >= 2:
+    if len(_PROMO_CUES.findall(line)) >= 2 and len(line.split()) <= MAX_PROMO_WORDS:
         return "promotion"
     return None
 
@@ -224,7 +227,7 @@ def _boilerplate_reason(line: str, lines: list[str], index: int, *, title: str,
         return "byline"
     if re.fullmatch(r"\([^()]{0,80}\)", line) and n <= 8:
         return "credit"
-    if line.endswith(":") or re.search(r"\s:$", line):
+    if line.endswith(":") and n <= MAX_LABEL_WORDS:
         return "label"
     if _is_sentence(line):
         return None
@@ -235,7 +238,8 @@ def _boilerplate_reason(line: str, lines: list[str], index: int, *, title: str,
     if n <= MAX_SHORT_WORDS:
         return "short line"
     if n > MAX_HEADING_WORDS:
-        return "caption"
+        # a caption is one unpunctuated sentence; several sentences are story text
+        return "caption" if n <= MAX_CAPTION_WORDS and len(list(sentences(line))) == 1 else None
     if _repeated_elsewhere(line, lines, index):
         return "caption"
     return None  # a sub-heading

@@ -92,7 +92,7 @@ def _countable_lines(raw: str) -> list[str]:
 
 def run_cycle(storage: Storage, settings: Settings, sources: Sequence[Source] | None = None, *,
               due_only: bool = False, publish_after: bool = True,
-              fetcher: Fetcher | None = None) -> CycleReport:
+              fetcher: Fetcher | None = None, clusterer: Clusterer | None = None) -> CycleReport:
     """Poll sources (all of them, or those due), store what is new, then publish.
 
     Workers fetch, parse and clean in parallel; this thread alone writes to the database.
@@ -103,7 +103,7 @@ def run_cycle(storage: Storage, settings: Settings, sources: Sequence[Source] | 
     own = fetcher is None
     fetcher = fetcher or make_fetcher(settings)
     try:
-        reports = _poll_all(storage, settings, chosen, fetcher)
+        reports = _poll_all(clusterer or Clusterer(storage, settings), settings, chosen, fetcher)
     finally:
         if own:
             fetcher.close()
@@ -128,9 +128,9 @@ def _due(storage: Storage, sources: list[Source], at: datetime) -> list[Source]:
     return [s for s in sources if not rows.get(s.name) or rows[s.name] <= iso(at)]
 
 
-def _poll_all(storage: Storage, settings: Settings, sources: list[Source],
+def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
               fetcher: Fetcher) -> list[SourceReport]:
-    clusterer = Clusterer(storage, settings)
+    storage = clusterer.storage
     validators = {s.name: storage.validators(s.name) for s in sources}
     reports = []
     with ThreadPoolExecutor(max_workers=max(1, settings.fetch.workers),

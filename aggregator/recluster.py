@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from .clusterer import Clusterer, profile_of_members
 from .config import Settings
 from .errors import StorageError
 from .storage import Storage, iso, now, parse_time
+
+_EPOCH = datetime(1971, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,8 @@ def _replay(scratch: Storage, settings: Settings, *, since: datetime | None,
     if total:
         total(len(ids))
     _unplace(scratch, ids)
-    clusterer = Clusterer(scratch, settings)
+    window = timedelta(seconds=settings.cluster.window_s)
+    clusterer = Clusterer(scratch, settings, index_since=(since or _EPOCH) - window)
     at = now()
     for n, row in enumerate(rows, 1):
         with scratch.transaction():
@@ -195,6 +198,7 @@ def _apply(storage: Storage, scratch: Storage, plan: Plan) -> None:
             final = ids.get(target, target)
             storage.move_members(from_cluster=old, to_cluster=final)  # late arrivals follow
         _fix_pins(storage, list(ids.values()))
+        storage.bump_generation()
 
 
 def _ensure_cluster(storage: Storage, label: int, articles: list[int], at: datetime) -> int:

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from waitress.server import create_server
 
 from . import config
+from .clusterer import Clusterer
 from .config import describe
 from .errors import AggregatorError
 from .fetch import Fetcher
@@ -47,16 +48,28 @@ class Daemon:
         self._last_publish: datetime | None = None
         self._published_state: tuple[Any, ...] | None = None
         self._fetcher: Fetcher = make_fetcher(settings)
+        self._writer: Storage | None = None  # the one writing connection, and its clusterer
+        self._clusterer: Clusterer | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
+
+    def _current_clusterer(self) -> Clusterer:
+        """The long-lived clusterer (its index stays in memory), renewed after an operator's
+        change from the CLI or a configuration reload."""
+        if self._writer is None:
+            self._writer = Storage(self.settings.database)
+        if self._clusterer is None or not self._clusterer.is_current():
+            self._clusterer = Clusterer(self._writer, self.settings)
+        return self._clusterer
 
     def dispatch(self, *, due_only: bool = True) -> CycleReport | None:
         """Poll the sources that are due; never raises, so one bad poll never stops us."""
         with self._write_lock:
             started = time.perf_counter()
             try:
-                with _open(self.settings) as storage:
-                    report = run_cycle(storage, self.settings, due_only=due_only,
-                                       publish_after=False, fetcher=self._fetcher)
+                clusterer = self._current_clusterer()
+                report = run_cycle(clusterer.storage, self.settings, due_only=due_only,
+                                   publish_after=False, fetcher=self._fetcher,
+                                   clusterer=clusterer)
             except Exception as exc:
                 self._failed("dispatch", exc)
                 return None
@@ -137,6 +150,8 @@ class Daemon:
             if server is not None:
                 server.close()
             self._fetcher.close()
+            if self._writer is not None:
+                self._writer.close()
             log.info("stopped")
 
     def _schedule(self) -> None:
@@ -177,6 +192,7 @@ class Daemon:
         with self._write_lock:
             self.settings = settings
             self._published_state = None
+            self._clusterer = None
         self.scheduler.reschedule_job("publish", trigger="interval",
                                       seconds=settings.publish.interval_s)
         log.info("configuration reloaded: %s", describe(settings))

@@ -71,9 +71,10 @@ def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
-def term_counts(title: str, text: str) -> Counter[str]:
-    """Occurrences of each candidate term in the article, headline words boosted."""
-    counts = Counter(t for t in words(text) if _is_term(t))
+def term_counts(title: str, text: str, *, tokens: list[str] | None = None) -> Counter[str]:
+    """Occurrences of each candidate term in the article, headline words boosted.
+    `tokens`, when given, are `words(text)` already computed."""
+    counts = Counter(t for t in (words(text) if tokens is None else tokens) if _is_term(t))
     for term in {t for t in words(title) if _is_term(t)}:
         counts[term] += TITLE_BOOST
     return counts
@@ -97,9 +98,10 @@ def salient_terms(counts: Counter[str], stats: TermStats, *, limit: int) -> tupl
 def sign(title: str, text: str, *, stats: TermStats, terms: int) -> Signature:
     """The signature of an article from its cleaned headline and text."""
     body = text or title  # a feed may carry only a headline
-    weighted = salient_terms(term_counts(title, body), stats, limit=terms)
+    tokens = words(body)
+    weighted = salient_terms(term_counts(title, body, tokens=tokens), stats, limit=terms)
     names = entity_tokens(f"{title}\n{body}")
-    return Signature(minhash=minhash(words(body)), terms=weighted,
+    return Signature(minhash=minhash(tokens), terms=weighted,
                      entities=frozenset(t for t, _ in weighted if t in names))
 
 

@@ -220,17 +220,6 @@ class Storage:
             f"JOIN memberships m ON m.article_id = b.article_id WHERE b.bucket IN ({marks})",
             list(buckets))
 
-    def term_candidates(self, terms: Sequence[str], *, since: str, limit: int) -> list[int]:
-        """Live clusters whose members share salient terms, most shared first."""
-        marks = ",".join("?" * len(terms))
-        rows = self.query(
-            "SELECT c.id, count(*) AS shared FROM postings p "
-            "JOIN memberships m ON m.article_id = p.article_id "
-            "JOIN clusters c ON c.id = m.cluster_id "
-            f"WHERE p.term IN ({marks}) AND c.last_seen_at >= ? AND c.merged_into IS NULL "
-            "GROUP BY c.id ORDER BY shared DESC, c.id LIMIT ?", [*terms, since, limit])
-        return [int(r["id"]) for r in rows]
-
     def term_stats(self) -> tuple[int, dict[str, int]]:
         docs = self.count("signatures")
         df = {r["term"]: r["df"] for r in self.query("SELECT term, df FROM term_df")}
@@ -280,6 +269,15 @@ class Storage:
             "(SELECT count(*) FROM clusters WHERE merged_into IS NULL), "
             "(SELECT total(hidden) FROM clusters), (SELECT count(*) FROM decisions)").fetchone()
         return tuple(row)
+
+    def generation(self) -> int:
+        """A counter bumped by every operator change, so long-lived readers know to reload."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_generation(self) -> None:
+        self.execute("INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT (key) "
+                     "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
     def tier_counts(self) -> dict[str, int]:
         rows = self.query("SELECT tier, count(*) AS n FROM memberships GROUP BY tier")

@@ -8,7 +8,8 @@ import unicodedata
 from collections.abc import Iterator
 
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
-_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_TOKEN = re.compile(r"\w+")
+_POSSESSIVE = re.compile(r"(?<=\w)'s\b")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 # A sentence ends at . ! ? or … followed by closing quotes/brackets, then space and a capital,
 # digit or opening quote. Abbreviations are checked separately.
@@ -27,13 +28,13 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens; possessive 's is dropped so "Assad's" counts as "assad"."""
-    out = []
-    for token in _WORD.findall(text.translate(_QUOTES).lower()):
-        if token.endswith("'s"):
-            token = token[:-2]
-        out.append(token.replace("'", ""))
-    return out
+    """Lower-cased word tokens; possessive 's is dropped so "Assad's" counts as "assad", and
+    inner apostrophes go ("O'Brien" -> "obrien")."""
+    return _TOKEN.findall(_fold(text))
+
+
+def _fold(text: str) -> str:
+    return _POSSESSIVE.sub("", text.translate(_QUOTES).lower()).replace("'", "")
 
 
 def shingles(tokens: list[str], size: int = 3) -> set[str]:
@@ -60,6 +61,7 @@ def sentences(paragraph: str) -> Iterator[str]:
 
 
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*")
+_FIGURE = re.compile(r"\b\w*\d\w*\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?…:]['\"”’)]*\s+|\n)['\"“‘(]*$")
 
 
@@ -70,13 +72,15 @@ def entity_tokens(text: str) -> set[str]:
     same kind (two earthquakes, two coach firings); a sentence's first word is capitalised
     whatever it is, so it does not count.
     """
-    found = {t for t in words(text) if any(ch.isdigit() for ch in t)}
+    found = set(_FIGURE.findall(_fold(text)))
+    names = []
     for match in _NAME.finditer(text):
-        before = text[max(0, match.start() - 6) : match.start()]
-        opener = match.start() == 0 or _SENTENCE_START.search(before)
-        if opener and not (match.group().isupper() and len(match.group()) > 1):
+        start, name = match.start(), match.group()
+        opener = start == 0 or _SENTENCE_START.search(text, max(0, start - 6), start)
+        if opener and not (name.isupper() and len(name) > 1):
             continue  # a sentence opener; acronyms count anywhere
-        found.update(words(match.group()))
+        names.append(name)
+    found.update(words(" ".join(names)))
     return found
 
 

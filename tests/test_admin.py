@@ -156,28 +156,27 @@ def test_every_command_has_help_with_an_example() -> None:
 
 
 def _separate_then_bridge(storage: Storage, *, never_merge: bool) -> tuple[int, int]:
-    """Seeds 0-1 and seed 2 as separate clusters (a strict threshold), optionally ruled apart;
-    then seeds 3-4 arrive under the normal threshold and would bridge them."""
+    """Seed 0 and seed 2 as separate clusters (a strict threshold), optionally ruled apart;
+    then an article made of half of each arrives under the normal threshold and bridges them."""
     settings = load(None, environ={})
     strict = replace(settings, cluster=replace(settings.cluster, event=0.99))
     texts = [p.read_text() for p in SEEDS]
 
-    def add(clusterer: Clusterer, n: int) -> int:
-        article_id = add_entry(clusterer, Entry(source="t", guid=str(n), url=None, title=None,
-                                                content=texts[n], content_type="text/plain"))
+    def add(clusterer: Clusterer, guid: str, text: str) -> int:
+        article_id = add_entry(clusterer, Entry(source="t", guid=guid, url=None, title=None,
+                                                content=text, content_type="text/plain"))
         assert article_id is not None
         return article_id
 
     first = Clusterer(storage, strict)
-    a, b = add(first, 0), add(first, 2)
+    a, b = add(first, "0", texts[0]), add(first, "2", texts[2])
     cluster_a = storage.membership(a)["cluster_id"]  # type: ignore[index]
     cluster_b = storage.membership(b)["cluster_id"]  # type: ignore[index]
     assert cluster_a != cluster_b
     if never_merge:
         admin.never_merge(storage, cluster_a, cluster_b)
-    normal = Clusterer(storage, settings)
-    for n in (1, 3, 4):
-        add(normal, n)
+    halves = [t[: len(t) // 2].rsplit("\n", 1)[0] for t in (texts[0], texts[2])]
+    add(Clusterer(storage, settings), "both", "\n".join(halves))  # a copy of neither
     return (storage.resolve_cluster(cluster_a), storage.resolve_cluster(cluster_b))
 
 

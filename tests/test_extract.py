@@ -164,3 +164,23 @@ def test_cleaning_never_grows_the_text() -> None:
     for path in SEEDS.glob("*.txt"):
         raw = path.read_text()
         assert len(clean(raw).text) <= len(raw)
+
+
+def test_a_long_paragraph_without_a_final_full_stop_is_story_not_caption() -> None:
+    paragraph = ("The council approved the budget on Monday. Members voted seven to two in favour "
+                 "of the plan, which raises spending on parks and libraries. The mayor said the "
+                 "vote was a turning point for the city and its residents")
+    result = clean(paragraph, title="Council approves budget")
+    assert result.text == paragraph and not result.stripped
+
+
+def test_a_long_paragraph_with_offer_and_join_is_not_a_promotion() -> None:
+    paragraph = ("The union said it would join the talks on Monday after the company raised its "
+                 "offer to a 6 percent pay rise over two years. " * 4).strip()
+    assert clean(paragraph, title="Union joins talks").text == paragraph
+
+
+def test_a_long_sentence_ending_in_a_colon_is_not_a_label() -> None:
+    line = ("The phone will not reach store shelves this month, according to the press release "
+            "the company sent on Tuesday, which said:")
+    assert line in clean(f"Phone maker delays its new handset\n{STORY}\n{line}").text
