@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from .cluster import Profile, event_score
 from .clusterer import load_constraints, merge_clusters, profile_of_members
+from .config import ClusterSettings
 from .errors import UsageError
 from .model import Member, Tier
+from .signature import jaccard
 from .storage import Storage, iso, now
 
 
@@ -226,3 +229,70 @@ def stats(storage: Storage) -> dict[str, Any]:
         "decisions": storage.count("decisions"),
         "sources": per_source,
     }
+
+
+# --- explanations --------------------------------------------------------------------------
+
+def explain(storage: Storage, settings: ClusterSettings, first: int, second: int) -> dict[str, Any]:
+    """Why two articles are, or are not, in the same cluster: the pair's own evidence (copy
+    test, event link, shared terms), each one's membership, and any operator decision."""
+    a, b = storage.article(first), storage.article(second)
+    ma, mb = storage.membership(a.id), storage.membership(b.id)
+    ca = storage.resolve_cluster(ma["cluster_id"]) if ma else None
+    cb = storage.resolve_cluster(mb["cluster_id"]) if mb else None
+    sa, sb = storage.signature(a.id), storage.signature(b.id)
+    pa, pb = Profile.of(sa.term_dict(), sa.entities), Profile.of(sb.term_dict(), sb.entities)
+    link, shared = event_score(pa, pb, settings.entity_weight)
+    copy = jaccard(sa.minhash, sb.minhash)
+    apart = load_constraints(storage).forbids({a.id}, {b.id})
+    gap = abs((a.published_at - b.published_at).total_seconds())
+    pair = {
+        "exact_copy": a.content_hash == b.content_hash,
+        "shingle_jaccard": round(copy, 3), "near_duplicate_threshold": settings.near_duplicate,
+        "event_link": round(link, 3), "event_threshold": settings.event,
+        "shared_terms": list(shared[:15]), "hours_apart": round(gap / 3600, 1),
+        "window_hours": settings.window_s / 3600, "operator_keeps_apart": apart,
+    }
+    return {"articles": [_explained(a.id, a.title, ma, ca), _explained(b.id, b.title, mb, cb)],
+            "together": ca is not None and ca == cb, "cluster": ca if ca == cb else None,
+            "pair": pair, "verdict": _verdict(ca == cb and ca is not None, pair)}
+
+
+def _explained(article_id: int, title: str, membership: dict[str, Any] | None,
+               cluster: int | None) -> dict[str, Any]:
+    m = membership or {}
+    return {"id": article_id, "title": title, "cluster": cluster, "tier": m.get("tier"),
+            "similarity": m.get("similarity"), "threshold": m.get("threshold"),
+            "matched_article": m.get("matched_article"),
+            "shared_terms": json.loads(m.get("shared_terms") or "[]")[:10]}
+
+
+def _verdict(together: bool, pair: dict[str, Any]) -> str:
+    copy = pair["shingle_jaccard"] >= pair["near_duplicate_threshold"]
+    linked = pair["event_link"] >= pair["event_threshold"]
+    if pair["exact_copy"]:
+        evidence = "they are exact copies (same cleaned text)"
+    elif copy:
+        evidence = (f"they are near-duplicates (shingle Jaccard {pair['shingle_jaccard']:.2f} "
+                    f">= {pair['near_duplicate_threshold']:.2f})")
+    elif linked:
+        evidence = (f"they report the same event by their salient terms (link "
+                    f"{pair['event_link']:.2f} >= {pair['event_threshold']:.2f})")
+    else:
+        evidence = (f"they share little: shingle Jaccard {pair['shingle_jaccard']:.2f} < "
+                    f"{pair['near_duplicate_threshold']:.2f} and event link "
+                    f"{pair['event_link']:.2f} < {pair['event_threshold']:.2f}")
+    if together:
+        if not (copy or linked or pair["exact_copy"]):
+            return (f"together, though {evidence}: each joined through other members of the "
+                    "cluster (see their memberships) or by an operator's decision")
+        return f"together: {evidence}"
+    if pair["operator_keeps_apart"]:
+        return f"apart: an operator's decision keeps them apart ({evidence})"
+    if pair["hours_apart"] > pair["window_hours"]:
+        return (f"apart: published {pair['hours_apart']:.0f} h apart, beyond the "
+                f"{pair['window_hours']:.0f} h window ({evidence})")
+    if copy or linked:
+        return (f"apart, although {evidence}: a cluster is joined on its best links taken "
+                "together, and the other members did not support this pair")
+    return f"apart: {evidence}"

@@ -355,6 +355,30 @@ def _label(cluster: int) -> str:
     return str(cluster) if cluster > 0 else "a new cluster"
 
 
+@main.command("explain")
+@click.argument("first", type=int)
+@click.argument("second", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def explain_command(obj: Context, first: int, second: int, as_json: bool) -> None:
+    """Say why two articles are, or are not, in the same cluster.
+
+    \b
+    Example:
+      aggregator explain 3 7
+    """
+    data = _with_storage(obj, lambda s: admin.explain(s, obj.settings.cluster, first, second))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(data["verdict"])
+    pair = data["pair"]
+    click.echo(f"  shared salient terms: {', '.join(pair['shared_terms']) or 'none'}")
+    for a in data["articles"]:
+        click.echo(f"  [{a['id']}] {a['title'][:70]}")
+        click.echo(f"      cluster {a['cluster']}: {_evidence(a)}")
+
+
 @main.group()
 def articles() -> None:
     """Inspect stored articles and what cleaning removed from them."""
@@ -561,8 +585,9 @@ def _evidence(a: dict[str, Any]) -> str:
                 f"{a['similarity']:.2f} >= {a['threshold']:.2f}")
     if tier == "event":
         terms = ", ".join(a["shared_terms"][:8])
-        return (f"same event: cosine with the cluster {a['similarity']:.2f} >= "
-                f"{a['threshold']:.2f}; shared terms: {terms}")
+        return (f"same event: link to the cluster {a['similarity']:.2f} >= "
+                f"{a['threshold']:.2f} (strongest with article {a['matched_article']}); "
+                f"shared terms: {terms}")
     return f"placed by an operator ({tier})"
 
 

@@ -122,6 +122,8 @@ class ClusterScore:
 def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
     """One 63-bit bucket key per band: equal keys mean the band's values are all equal."""
     rows = len(minhash) // bands
+    if not rows:
+        return []
     keys = []
     for band in range(bands):
         chunk = minhash[band * rows : (band + 1) * rows]
@@ -171,8 +173,11 @@ def score_clusters(profile: Profile, candidates: Sequence[Candidate], sizes: Map
                    settings: ClusterSettings) -> list[ClusterScore]:
     """Every candidate cluster with its score, best first."""
     links: dict[int, list[tuple[float, Candidate]]] = {}
+    w = settings.entity_weight
     for candidate in candidates:
-        score, _ = event_score(profile, candidate.profile, settings.entity_weight)
+        other = candidate.profile
+        score = w * _dot(profile.entities, other.entities) + (1 - w) * _dot(profile.terms,
+                                                                             other.terms)
         links.setdefault(candidate.cluster_id, []).append((score, candidate))
     out = []
     for cluster_id, scored in links.items():
@@ -194,6 +199,14 @@ def event_score(a: Profile, b: Profile, entity_weight: float) -> tuple[float, tu
              + (1.0 - entity_weight) * cosine(a.terms, b.terms))
     shared = sorted((t for t in a.terms if t in b.terms), key=lambda t: -a.terms[t])
     return score, tuple(shared)
+
+
+def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """Dot product; the cosine of two article vectors, which are unit length already."""
+    if len(a) > len(b):
+        a, b = b, a
+    get = b.get
+    return sum(w * get(t, 0.0) for t, w in a.items())
 
 
 def _add(total: Mapping[str, float], vector: Mapping[str, float], limit: int) -> dict[str, float]:

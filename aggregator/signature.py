@@ -59,6 +59,8 @@ def _prior_df(term: str) -> float:
 
 def minhash(tokens: list[str]) -> tuple[int, ...]:
     """MinHash of the word shingles: its agreement rate estimates their Jaccard similarity."""
+    if not tokens:
+        return ()  # no text, no signature: an empty set is a copy of nothing
     m = _TEMPLATE.copy()
     m.update_batch([s.encode() for s in shingles(tokens, SHINGLE_SIZE)])
     return tuple(int(v) for v in m.hashvalues)

@@ -1,10 +1,12 @@
 """Benchmarks: commands that print figures. `make bench` runs them all.
 
-    python bench/run.py [publish] [poll] [eval]
+    python bench/run.py [eval] [neardup] [assign] [publish] [poll]
 
 publish  ingest N synthetic unrelated articles (one story each), then time a publish
 poll     poll 100-item feeds from a loopback server: new, changed-but-known, and 304 polls/s
 eval     stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: articles/s
+neardup  the copy tier on the extraction benchmark: body vs extracted page, and false pairs
+assign   median per-article cost of store + sign + assign as the window fills
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator import evaluate  # noqa: E402
+from aggregator import evaluate, neardup  # noqa: E402
 from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
 from aggregator.model import Entry, Source  # noqa: E402
@@ -142,6 +144,36 @@ def bench_poll(feeds: int = 40) -> None:
     server.server_close()
 
 
+def bench_neardup() -> None:
+    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    if not (folder / "ground-truth.json").is_file():
+        print(f"neardup: skipped, {folder} not found")
+        return
+    settings = load(ROOT / "config" / "aggregator.toml", environ={})
+    print("neardup (extraction benchmark):",
+          neardup.evaluate(folder, threshold=settings.cluster.near_duplicate).report())
+
+
+def bench_assign(total: int = 6000, block: int = 1000) -> None:
+    """Per-article cost of store + sign + assign as the window fills (one window, no expiry)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = replace(load(None, environ={}), database=Path(tmp) / "b.db")
+        storage = Storage(settings.database)
+        clusterer = Clusterer(storage, settings)
+        entries = synthetic_articles(total)
+        medians = []
+        for start in range(0, total, block):
+            times = []
+            for entry in entries[start : start + block]:
+                began = time.perf_counter()
+                add_entry(clusterer, entry)
+                times.append(time.perf_counter() - began)
+            times.sort()
+            medians.append(times[len(times) // 2] * 1000)
+        print("assign: median ms per article by 1,000 already in the window: " +
+              ", ".join(f"{n * block // 1000}k: {m:.1f}" for n, m in enumerate(medians)))
+
+
 def bench_eval() -> None:
     data = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data"))
     path = data / "events" / "ecbplus.jsonl"
@@ -154,6 +186,7 @@ def bench_eval() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["publish", "poll", "eval"]
+    chosen = sys.argv[1:] or ["eval", "neardup", "assign", "publish", "poll"]
     for name in chosen:
-        {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval}[name]()
+        {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
+         "neardup": bench_neardup, "assign": bench_assign}[name]()

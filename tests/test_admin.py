@@ -149,7 +149,7 @@ def test_every_command_has_help_with_an_example() -> None:
     commands = [["clusters", c] for c in ("list", "show", "merge", "split", "pin",
                                           "never-merge", "hide", "unhide")]
     commands += [["recluster"], ["articles", "list"], ["articles", "show"], ["stats"],
-                 ["eval"], ["run"]]
+                 ["eval"], ["run"], ["explain"]]
     for args in commands:
         out = ok(*args, "--help")
         assert "Example" in out, args
@@ -195,3 +195,23 @@ def test_the_next_publish_reflects_a_correction(seeded: Path) -> None:
     storage = Storage(settings.database)
     publish(storage, settings)
     assert len(feedparser.parse(settings.publish.rss_path.read_bytes()).entries) == 2
+
+
+BANK_TEXT = ("Central bank holds rates at 4.5 percent\nThe central bank kept its main rate at "
+             "4.5 percent on Wednesday as inflation eased for a third month. Governor Tomas "
+             "Alder said rates would stay high for now.")
+
+
+def test_explain_says_why_together_and_why_apart(workdir: Path) -> None:
+    (workdir / "seeds" / "zz-bank.txt").write_text(BANK_TEXT)
+    ok("run", "--once")
+    together = json.loads(ok("explain", "1", "2", "--json"))
+    assert together["together"] and together["verdict"].startswith("together")
+    assert "hama" in together["pair"]["shared_terms"]
+    assert together["pair"]["event_link"] >= together["pair"]["event_threshold"]
+    apart = json.loads(ok("explain", "1", "6", "--json"))
+    assert not apart["together"] and apart["verdict"].startswith("apart: they share little")
+    ok("clusters", "split", "1", "2")
+    ruled = json.loads(ok("explain", "1", "2", "--json"))
+    assert ruled["verdict"].startswith("apart: an operator's decision")
+    assert "same event" in ok("explain", "1", "3")

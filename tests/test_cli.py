@@ -45,7 +45,7 @@ def test_human_output_of_list_and_show(workdir: Path) -> None:
     code, out, _ = invoke("clusters", "list")
     assert code == 0 and "HEADLINE" in out and "government forces" in out
     code, out, _ = invoke("clusters", "show", "1")
-    assert code == 0 and "same event: cosine with the cluster" in out
+    assert code == 0 and "same event: link to the cluster" in out
 
 
 def test_unknown_cluster_is_one_line_and_exit_1(workdir: Path) -> None:

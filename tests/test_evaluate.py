@@ -113,3 +113,22 @@ def test_quality_gate_on_ecbplus(data_dir: Path) -> None:
     print(evaluate.report(scores))
     assert scores.bcubed_precision >= FLOOR_PRECISION
     assert scores.bcubed_f1 >= FLOOR_F1
+
+
+# Measured on the 181 pages of ../shared/data/extraction at the shipped near_duplicate (0.55):
+# 169 recognised, 0 false pairs. The floor leaves room for trafilatura's own drift.
+FLOOR_RECOGNISED = 165
+
+
+def test_near_duplicate_gate_on_the_extraction_benchmark(data_dir: Path) -> None:
+    from aggregator.neardup import evaluate as neardup
+
+    folder = data_dir / "extraction"
+    if not (folder / "ground-truth.json").is_file():
+        pytest.skip(f"extraction benchmark not found at {folder}")
+    settings = load(Path(__file__).resolve().parent.parent / "config" / "aggregator.toml",
+                    environ={})
+    scores = neardup(folder, threshold=settings.cluster.near_duplicate)
+    print(scores.report())
+    assert scores.recognised >= FLOOR_RECOGNISED
+    assert scores.false_pairs == 0

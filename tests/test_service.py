@@ -142,3 +142,26 @@ def test_daemon_polls_a_feed_server_publishes_and_stops_on_sigterm(
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "source post: 1 new article(s)" in err and "stopped" in err
+
+
+def test_sighup_reloads_the_configuration(workdir: Path) -> None:
+    inbox = workdir / "inbox"
+    inbox.mkdir()
+    (inbox / "bank.txt").write_text(BANK)
+    port = free_port()
+    env = {"AGGREGATOR_SERVER_PORT": str(port), "AGGREGATOR_PUBLISH_INTERVAL": "1s",
+           "PATH": "/usr/bin:/bin"}
+    url = f"http://127.0.0.1:{port}/feed.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_items(url, 1) == 1
+        config = workdir / "config" / "aggregator.toml"
+        config.write_text(config.read_text() + '\n[[sources]]\nname = "inbox"\npath = "inbox"\n')
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for_items(url, 2) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "configuration reloaded" in err
