@@ -36,11 +36,12 @@ from aggregator.storage import Storage  # noqa: E402
 def synthetic_articles(n: int, seed: int = 7) -> list[Entry]:
     """Unrelated articles: each draws its own rare names, so each is its own story."""
     rng = random.Random(seed)
-    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel"]
+    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
+                 "gar", "nu", "fey", "ost"]
     start = datetime.now(UTC) - timedelta(days=1)
     out = []
     for i in range(n):
-        names = ["".join(rng.choices(syllables, k=3)).capitalize() for _ in range(6)]
+        names = ["".join(rng.choices(syllables, k=4)).capitalize() for _ in range(6)]
         text = " ".join(
             f"{names[j % 6]} met {names[(j + 1) % 6]} in {names[(j + 2) % 6]} on day {i}, "
             f"officials said, adding that {names[(j + 3) % 6]} would report later."
