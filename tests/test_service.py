@@ -35,12 +35,35 @@ def wait_for(url: str, deadline: float = 60.0) -> bytes:
             time.sleep(0.2)
 
 
+class RunningDaemon:
+    """`aggregator run` as a real subprocess on a free port; SIGTERM and collected on exit."""
+
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.port = free_port()
+        self.env = {"AGGREGATOR_SERVER_PORT": str(self.port), "PATH": "/usr/bin:/bin", **env}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.err = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> RunningDaemon:
+        self.proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"],
+                                     cwd=self.workdir, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        _, self.err = self.proc.communicate(timeout=60)
+        self.returncode = self.proc.returncode
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+
 def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Path) -> None:
-    port = free_port()
-    env = {"AGGREGATOR_SERVER_PORT": str(port), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with RunningDaemon(workdir) as daemon:
+        port = daemon.port
         body = wait_for(f"http://127.0.0.1:{port}/feed.xml")
         parsed = feedparser.parse(body)
         assert len(parsed.entries) == 1
@@ -60,11 +83,8 @@ def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Pat
             raise AssertionError("expected 304")
         except urllib.error.HTTPError as exc:
             assert exc.code == 304
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "stopped" in err and "published 1 story" in err
+    assert daemon.returncode == 0, daemon.err
+    assert "stopped" in daemon.err and "published 1 story" in daemon.err
 
 
 BANK = ("Central bank holds rates at 4.5 percent\n"
@@ -91,13 +111,8 @@ def wait_for_items(url: str, count: int, deadline: float = 60.0) -> int:
 
 def test_cli_merge_and_split_while_the_daemon_runs(workdir: Path) -> None:
     (workdir / "seeds" / "bank.txt").write_text(BANK)
-    port = free_port()
-    env = {"AGGREGATOR_SERVER_PORT": str(port), "AGGREGATOR_PUBLISH_INTERVAL": "1s",
-           "PATH": "/usr/bin:/bin"}
-    url = f"http://127.0.0.1:{port}/feed.xml"
-    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with RunningDaemon(workdir, AGGREGATOR_PUBLISH_INTERVAL="1s") as daemon:
+        env, url = daemon.env, f"{daemon.url}/feed.xml"
         assert wait_for_items(url, 2) == 2
         rows = json.loads(cli(workdir, env, "clusters", "list", "--json"))
         bank = next(r["id"] for r in rows if r["size"] == 1)
@@ -108,11 +123,8 @@ def test_cli_merge_and_split_while_the_daemon_runs(workdir: Path) -> None:
         bank_article = next(a["id"] for a in shown["articles"] if "bank" in a["title"].lower())
         cli(workdir, env, "clusters", "split", str(min(seeds, bank)), str(bank_article))
         assert wait_for_items(url, 2) == 2
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "locked" not in err and "Traceback" not in err
+    assert daemon.returncode == 0, daemon.err
+    assert "locked" not in daemon.err and "Traceback" not in daemon.err
 
 
 def test_daemon_polls_a_feed_server_publishes_and_stops_on_sigterm(
@@ -128,40 +140,24 @@ def test_daemon_polls_a_feed_server_publishes_and_stops_on_sigterm(
     config = workdir / "config" / "aggregator.toml"
     config.write_text(config.read_text() + (
         f'\n[[sources]]\nname = "post"\nurl = "{server.url("/feed.xml")}"\ninterval = "1h"\n'))
-    port = free_port()
-    env = {"AGGREGATOR_SERVER_PORT": str(port), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        titles = {e.title for e in feedparser.parse(
-            wait_for(f"http://127.0.0.1:{port}/feed.xml")).entries}
+    with RunningDaemon(workdir) as daemon:
+        titles = {e.title for e in feedparser.parse(wait_for(f"{daemon.url}/feed.xml")).entries}
         assert "Council backs footbridge" in titles and len(titles) == 2
         assert "/feed.xml" in server.paths()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "source post: 1 new article(s)" in err and "stopped" in err
+    assert daemon.returncode == 0, daemon.err
+    assert "source post: 1 new article(s)" in daemon.err and "stopped" in daemon.err
 
 
 def test_sighup_reloads_the_configuration(workdir: Path) -> None:
     inbox = workdir / "inbox"
     inbox.mkdir()
     (inbox / "bank.txt").write_text(BANK)
-    port = free_port()
-    env = {"AGGREGATOR_SERVER_PORT": str(port), "AGGREGATOR_PUBLISH_INTERVAL": "1s",
-           "PATH": "/usr/bin:/bin"}
-    url = f"http://127.0.0.1:{port}/feed.xml"
-    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with RunningDaemon(workdir, AGGREGATOR_PUBLISH_INTERVAL="1s") as daemon:
+        url = f"{daemon.url}/feed.xml"
         assert wait_for_items(url, 1) == 1
         config = workdir / "config" / "aggregator.toml"
         config.write_text(config.read_text() + '\n[[sources]]\nname = "inbox"\npath = "inbox"\n')
-        proc.send_signal(signal.SIGHUP)
+        daemon.signal(signal.SIGHUP)
         assert wait_for_items(url, 2) == 2
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "configuration reloaded" in err
+    assert daemon.returncode == 0, daemon.err
+    assert "configuration reloaded" in daemon.err
