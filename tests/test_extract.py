@@ -184,3 +184,25 @@ def test_a_long_sentence_ending_in_a_colon_is_not_a_label() -> None:
     line = ("The phone will not reach store shelves this month, according to the press release "
             "the company sent on Tuesday, which said:")
     assert line in clean(f"Phone maker delays its new handset\n{STORY}\n{line}").text
+
+
+@pytest.mark.slow
+def test_every_extraction_corpus_page_goes_through_extract_and_clean(data_dir: Path) -> None:
+    import gzip
+
+    from aggregator.extract import clean_entry
+    from aggregator.model import Entry
+
+    pages = sorted((data_dir / "extraction" / "html").glob("*.html.gz"))
+    if not pages:
+        pytest.skip(f"extraction corpus not found under {data_dir}")
+    empty = 0
+    for path in pages:
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
+        result = clean_entry(Entry(source="corpus", guid=path.name, url=None, title=None,
+                                   content=html, content_type="text/html"))
+        assert len(result.text) <= len(html)
+        empty += not result.text
+    print(f"\nextraction corpus: {len(pages)} pages through extract and clean, "
+          f"{empty} with no text found, no exception")
+    assert len(pages) == 181 and empty <= 5
