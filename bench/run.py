@@ -1,7 +1,10 @@
 """Benchmarks: commands that print figures. `make bench` runs them all.
 
-    python bench/run.py [eval] [neardup] [assign] [publish] [poll]
+    python bench/run.py [stages] [parse] [eval] [neardup] [assign] [publish] [poll]
 
+stages   each stage's throughput on the extraction benchmark's pages, and end to end against
+         trafilatura alone on the same pages
+parse    feedparser on 100-item feeds against a plain XML parse
 publish  ingest N synthetic unrelated articles (one story each), then time a publish
 poll     poll 100-item feeds from a loopback server: new, changed-but-known, and 304 polls/s
 eval     stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: articles/s
@@ -175,6 +178,107 @@ def bench_assign(total: int = 6000, block: int = 1000) -> None:
               ", ".join(f"{n * block // 1000}k: {m:.1f}" for n, m in enumerate(medians)))
 
 
+def _pages(limit: int) -> list[tuple[str, str]]:
+    """(url, html) of the extraction benchmark's pages, recycled up to `limit`."""
+    import gzip
+    import json
+
+    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    truth = json.loads((folder / "ground-truth.json").read_text())
+    pages = [(v.get("url") or "", gzip.decompress((folder / "html" / f"{k}.html.gz").read_bytes())
+              .decode("utf-8", errors="replace")) for k, v in sorted(truth.items())]
+    return [pages[i % len(pages)] for i in range(limit)]
+
+
+def _rate(label: str, count: int, seconds: float, unit: str = "pages") -> float:
+    print(f"  {label:<34} {count / seconds:8.1f} {unit}/s")
+    return count / seconds
+
+
+def bench_stages(limit: int = 362) -> None:
+    """Throughput of each stage on real pages, and end to end against trafilatura alone."""
+    import trafilatura
+
+    from aggregator.extract import clean, extract_html
+    from aggregator.signature import EMPTY_STATS, sign
+
+    try:
+        pages = _pages(limit)
+    except OSError:
+        print("stages: skipped, extraction benchmark not found")
+        return
+    print(f"stages ({len(pages)} pages of the extraction benchmark, one core):")
+    started = time.perf_counter()
+    for url, html in pages:
+        trafilatura.extract(html, url=url or None)
+    alone = _rate("trafilatura.extract alone", len(pages), time.perf_counter() - started)
+    started = time.perf_counter()
+    cleaned = [extract_html(html, url=url or None) for url, html in pages]
+    _rate("extract (trafilatura + cleaner)", len(pages), time.perf_counter() - started)
+    started = time.perf_counter()
+    for c in cleaned:
+        clean(c.text, title=c.title)
+    _rate("clean (cleaner alone)", len(pages), time.perf_counter() - started, "articles")
+    started = time.perf_counter()
+    for c in cleaned:
+        sign(c.title, c.text, stats=EMPTY_STATS, terms=64)
+    _rate("sign (MinHash + salient terms)", len(pages), time.perf_counter() - started,
+          "articles")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = replace(load(None, environ={}), database=Path(tmp) / "b.db",
+                           publish=PublishSettings(rss_path=Path(tmp) / "f.xml",
+                                                   atom_path=Path(tmp) / "a.xml"))
+        storage = Storage(settings.database)
+        clusterer = Clusterer(storage, settings)
+        entries = [Entry(source="bench", guid=f"p{i}", url=None, title=None, content=html,
+                         content_type="text/html") for i, (_, html) in enumerate(pages)]
+        started = time.perf_counter()
+        for entry, c in zip(entries, cleaned, strict=True):
+            clusterer.add(entry, c)
+        _rate("sign + assign + store", len(pages), time.perf_counter() - started, "articles")
+        started = time.perf_counter()
+        stories = publish(storage, settings)
+        print(f"  {'publish':<34} {stories / (time.perf_counter() - started):8.1f} stories/s "
+              f"({stories} stories)")
+        storage2 = Storage(Path(tmp) / "e2e.db")
+        e2e = Clusterer(storage2, replace(settings, database=Path(tmp) / "e2e.db"))
+        started = time.perf_counter()
+        for entry in entries:
+            add_entry(e2e, replace_guid(entry))
+        end_to_end = _rate("end to end (add_entry)", len(pages), time.perf_counter() - started)
+    print(f"  end to end / trafilatura alone: {end_to_end / alone:.2f}x (target >= 0.9x)")
+
+
+def replace_guid(entry: Entry) -> Entry:
+    return Entry(source=entry.source, guid="e2e-" + entry.guid, url=entry.url,
+                 title=entry.title, content=entry.content, content_type=entry.content_type)
+
+
+def bench_parse(items: int = 100, feeds: int = 30) -> None:
+    """feedparser against a plain XML parse of the same 100-item feeds."""
+    from lxml import etree
+
+    from aggregator.parse import parse_feed
+
+    bodies = []
+    for n in range(feeds):
+        entries = synthetic_articles(items, seed=n)
+        body = "".join(f"<item><title>{e.title}</title><guid>{e.guid}</guid><link>{e.url}</link>"
+                       f"<description>{e.content}</description></item>" for e in entries)
+        bodies.append(f"<rss version='2.0'><channel><title>F</title>{body}</channel></rss>"
+                      .encode())
+    started = time.perf_counter()
+    for body in bodies:
+        parse_feed(body, source="bench")
+    ours = time.perf_counter() - started
+    started = time.perf_counter()
+    for body in bodies:
+        etree.fromstring(body).findall(".//item")
+    plain = time.perf_counter() - started
+    print(f"parse: {feeds / ours:.1f} feeds/s of {items} items through feedparser; plain XML "
+          f"{feeds / plain:.0f} feeds/s ({ours / plain:.0f}x slower)")
+
+
 def bench_eval() -> None:
     data = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data"))
     path = data / "events" / "ecbplus.jsonl"
@@ -187,7 +291,8 @@ def bench_eval() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["eval", "neardup", "assign", "publish", "poll"]
+    chosen = sys.argv[1:] or ["stages", "parse", "eval", "neardup", "assign", "publish", "poll"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
-         "neardup": bench_neardup, "assign": bench_assign}[name]()
+         "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
+         "parse": bench_parse}[name]()
