@@ -84,3 +84,29 @@ def test_every_corpus_feed_parses_without_an_exception_escaping(data_dir: Path) 
           f"rejected: {empty}")
     # measured: 62 of 65; the others are a server-error page and two XML files of books
     assert len(real) - len(empty) >= 62
+
+
+def test_an_entity_expansion_bomb_is_refused() -> None:
+    lol = ['<!ENTITY lol0 "lollollollollollollollollollol">']
+    lol += [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 6)]
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE rss [{"".join(lol)}]><rss version="2.0"><channel>'
+            "<title>t</title><item><title>x</title><description>&lol5;</description></item>"
+            "</channel></rss>").encode()
+    with pytest.raises(ParseError, match="entity expansion bomb"):
+        parse_feed(bomb, source="bomb")
+
+
+def test_a_feed_of_too_many_entries_is_cut_with_the_problem_recorded() -> None:
+    from aggregator.parse import MAX_ENTRIES
+
+    items = "".join(f"<item><title>Item {i}</title><guid>g{i}</guid></item>"
+                    for i in range(MAX_ENTRIES + 100))
+    feed = parse_feed(f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
+                      .encode(), source="big")
+    assert len(feed.entries) == MAX_ENTRIES and feed.entries[0].guid == "g0"
+    assert feed.problem and f"kept the first {MAX_ENTRIES}" in feed.problem
+
+
+def test_bytes_naming_a_file_are_not_opened_as_a_path() -> None:
+    with pytest.raises(ParseError):
+        parse_feed(b"/etc/passwd", source="path")
