@@ -10,7 +10,6 @@ reason so an operator can see what was stripped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 import lxml.html
 
@@ -18,7 +17,9 @@ from .model import Cleaned, Entry
 from .text import normalise, sentences, words
 
 _TERMINAL = re.compile(r"[.!?…;:][\"'”’»)\]]*$|[\"”’»]$")
-_DOMAIN = re.compile(r"\b[\w-]+\.(?:com|org|net|us|uk|co|in|io|info|news|tv|fr|de|es|ru)\b", re.I)
+# each run of word characters and hyphens is tried once (from its start): linear on long lines
+_DOMAIN = re.compile(
+    r"(?<![\w-])-*+\b[\w-]++\.(?:com|org|net|us|uk|co|in|io|info|news|tv|fr|de|es|ru)\b", re.I)
 _HASH = re.compile(r"^(?:[0-9a-f]{16,}|[A-Za-z0-9+/=_-]{24,})$")
 _URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _BYLINE = re.compile(
@@ -27,8 +28,8 @@ _COPYRIGHT = re.compile(r"©|\(c\)\s*\d{4}|\bcopyright\b|\ball rights reserved\b
 _READ_MORE = re.compile(
     r"^(?:also read|read more|read also|related|see also|recommended|more from|more on this"
     r"|watch|listen|click here|continue reading|trending|must read|top stories)\b\W*", re.I)
-_PHOTO_CREDIT = re.compile(
-    r"(?:[-–—|/]\s*|\.)(?:[A-Z][\w.]*\s?){0,4}(?:/\s*)?(?:getty images|afp|reuters|ap photo|ap"
+_PHOTO_CREDIT = re.compile(  # names possessive (*+): no backtracking into them (ReDoS)
+    r"(?:[-–—|/]\s*|\.)(?:[A-Z][\w.]*+\s?){0,4}(?:/\s*)?(?:getty images|afp|reuters|ap photo|ap"
     r"|epa|shutterstock|xinhua|anadolu|dpa|photo|file photo|handout|image)(?:\s+via\s+\w+)?\s*$",
     re.I)
 _PROMO_CUES = re.compile(
@@ -50,6 +51,8 @@ MAX_TITLE_WORDS = 30
 MAX_LABEL_WORDS = 6  # "Topics:", "Last Updated:", "- Location :"; longer lines lead into text
 MAX_CAPTION_WORDS = 40  # longer unpunctuated lines are story text that lost its full stop
 MAX_PROMO_WORDS = 60  # a promotion is a line or two; a long paragraph with "offer" is news
+MAX_CREDIT_CHARS = 120  # a photo credit ends its line: "– Jane Doe/AFP via Getty Images" is 31
+CAPTION_WINDOW = 200  # lines either side searched for a caption's repeat; articles are shorter
 
 
 def extract_html(html: str | bytes, *, url: str | None = None,
@@ -113,10 +116,12 @@ def clean(raw: str, *, title: str | None = None,
     else:
         title = _undouble(normalise(title))
     kept: list[str] = []
+    title_key = line_key(title) if title else None
     for index, line in enumerate(lines):
         if not line:
             continue
-        reason = _boilerplate_reason(line, lines, index, title=title, recurring=recurring)
+        reason = _boilerplate_reason(line, lines, index, title_key=title_key,
+                                     recurring=recurring)
         if reason:
             stripped.append((line, reason))
         else:
@@ -138,14 +143,14 @@ def _undouble(line: str) -> str:
 
 
 def _join_wrapped(lines: list[str]) -> list[str]:
-    """Rejoin a sentence hard-wrapped over two lines."""
-    out: list[str] = []
+    """Rejoin a sentence hard-wrapped over two lines (or many: linear in their number)."""
+    out: list[list[str]] = []
     for line in lines:
-        if out and line and out[-1] and _continues(out[-1], line):
-            out[-1] = f"{out[-1]} {line}"
+        if out and line and out[-1][-1] and _continues(out[-1][-1], line):
+            out[-1].append(line)  # only the end of what it continues matters to _continues
         else:
-            out.append(line)
-    return out
+            out.append([line])
+    return [" ".join(parts) for parts in out]
 
 
 def _continues(previous: str, line: str) -> bool:
@@ -213,14 +218,14 @@ def _hard_reason(line: str) -> str | None:
     return None
 
 
-def _boilerplate_reason(line: str, lines: list[str], index: int, *, title: str,
+def _boilerplate_reason(line: str, lines: list[str], index: int, *, title_key: str | None,
                         recurring: frozenset[str]) -> str | None:
     hard = _hard_reason(line)
     if hard:
         return hard
     if recurring and line_key(line) in recurring:
         return "repeated across this source"
-    if title and line_key(line) == line_key(title) and not _TERMINAL.search(line):
+    if title_key is not None and line_key(line) == title_key and not _TERMINAL.search(line):
         return "headline repeated"
     n = len(line.split())
     if _BYLINE.match(line) and n <= 8 and not _TERMINAL.search(line):
@@ -231,7 +236,7 @@ def _boilerplate_reason(line: str, lines: list[str], index: int, *, title: str,
         return "label"
     if _is_sentence(line):
         return None
-    if _PHOTO_CREDIT.search(line):
+    if _PHOTO_CREDIT.search(line[-MAX_CREDIT_CHARS:]):
         return "photo credit"
     if n <= MAX_HEADING_WORDS and _SHARE_CUES.search(line):
         return "share or navigation"
@@ -245,5 +250,8 @@ def _boilerplate_reason(line: str, lines: list[str], index: int, *, title: str,
     return None  # a sub-heading
 
 
-def _repeated_elsewhere(line: str, lines: Iterable[str], index: int) -> bool:
-    return any(i != index and other != line and line in other for i, other in enumerate(lines))
+def _repeated_elsewhere(line: str, lines: list[str], index: int) -> bool:
+    start = max(0, index - CAPTION_WINDOW)
+    window = lines[start : index + CAPTION_WINDOW + 1]
+    return any(i != index and other != line and line in other
+               for i, other in enumerate(window, start))
