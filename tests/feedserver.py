@@ -90,3 +90,23 @@ def server() -> Iterator[Server]:
         srv.server_close()  # joins the handler threads
 
 
+
+
+def dripping(*, head: bytes = b"", every_s: float = 0.05, steps: int = 200,
+             content_type: str | None = None) -> Route:
+    """A route that sends its headers at once, then a byte every `every_s` seconds for
+    `steps` bytes: no read ever times out, only a deadline on the whole response can help."""
+    def route(handler: Handler) -> None:
+        handler.send_response(200)
+        if content_type:
+            handler.send_header("Content-Type", content_type)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        handler.wfile.write(head)
+        for _ in range(steps):
+            if handler.server.stop.wait(every_s):
+                return
+            handler.wfile.write(b" " if head else b"x")
+            handler.wfile.flush()
+    return route

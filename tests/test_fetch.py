@@ -20,7 +20,7 @@ from aggregator import fetch
 from aggregator.errors import SourceError
 from aggregator.fetch import Fetcher, FetchError, Validators, backoff_s
 
-from .feedserver import Handler, Route, Server
+from .feedserver import Handler, Route, Server, dripping
 
 ETAG = 'W/"feed-v1"'
 MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
@@ -174,17 +174,7 @@ def test_connection_refused_and_dns_failure_are_fetch_errors(
 
 # --- time and size limits ---------------------------------------------------------------------
 
-def drip(handler: Handler) -> None:
-    """Headers at once, then a byte every 50 ms for up to 10 s: no read ever times out."""
-    handler.send_response(200)
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.close_connection = True
-    for _ in range(200):
-        if handler.server.stop.wait(0.05):
-            return
-        handler.wfile.write(b"x")
-        handler.wfile.flush()
+drip = dripping(every_s=0.05, steps=200)  # a byte every 50 ms for up to 10 s
 
 
 def test_a_dripping_server_is_cut_off_at_the_total_timeout(server: Server) -> None:

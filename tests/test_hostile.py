@@ -21,7 +21,7 @@ from aggregator.parse import MAX_CONTENT_CHARS, MAX_ENTRIES
 from aggregator.pipeline import SourceReport, run_cycle
 from aggregator.storage import Storage
 
-from .feedserver import Handler, Server
+from .feedserver import Server, dripping
 
 BEFORE = ("The Eastbrook council voted on Tuesday to build a new footbridge over the River Lume, "
           "ending a decade of argument about the crossing. Councillor Mara Voss said the bridge "
@@ -147,19 +147,9 @@ def oversized(server: Server) -> None:
     serve(server, "/hostile", rss(*(item(f"o{i}", f"Entry {i}", OTHER) for i in range(300))))
 
 
-def drip(handler: Handler) -> None:
-    """A feed that never ends: a byte every 0.2 s (no read timeout ever fires)."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/rss+xml")
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.close_connection = True
-    handler.wfile.write(b"<?xml version='1.0'?><rss version='2.0'><channel>")
-    for _ in range(300):  # a minute at most, should the client never hang up
-        if handler.server.stop.wait(0.2):
-            return
-        handler.wfile.write(b" ")
-        handler.wfile.flush()
+# a feed that never ends: a byte every 0.2 s, a minute at most should the client never hang up
+drip = dripping(head=b"<?xml version='1.0'?><rss version='2.0'><channel>", every_s=0.2,
+                steps=300, content_type="application/rss+xml")
 
 
 def endless(server: Server) -> None:
