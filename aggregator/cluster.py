@@ -99,8 +99,6 @@ class Constraints:
         return frozenset(out)
 
 
-NO_CONSTRAINTS = Constraints()
-
 
 @dataclass(frozen=True, slots=True)
 class Candidate:

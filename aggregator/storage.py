@@ -110,11 +110,6 @@ class Storage:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 
-    def integrity_ok(self) -> bool:
-        return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
-
-    # --- sources -------------------------------------------------------------------------
-
     def sources(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM sources ORDER BY name")
 
@@ -244,10 +239,6 @@ class Storage:
         if not rows or rows[0]["merged_into"] is not None:
             raise NotFoundError(f"no such cluster: {cluster_id}")
         return rows[0]
-
-    def cluster_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
-        marks = ",".join("?" * len(ids))
-        return self.query(f"SELECT * FROM clusters WHERE id IN ({marks}) ORDER BY id", list(ids))
 
     def live_clusters(self, *, include_hidden: bool = True, seen_since: str = "",
                       limit: int = -1) -> list[dict[str, Any]]:
