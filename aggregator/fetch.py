@@ -169,19 +169,22 @@ class Fetcher:
                        False: _pool_manager(per_host, public_only=True)}
 
     def get(self, url: str, *, validators: Validators | None = None,
-            allow_private: bool = True) -> Fetched:
+            allow_private: bool = True, trusted_hosts: frozenset[str] = frozenset()) -> Fetched:
         """GET `url` conditionally, following redirects; FetchError unless it ends in 2xx/304.
 
         With allow_private=False, a URL that is not http(s) or whose host resolves to a
         loopback, link-local, private, unspecified or multicast address is refused before any
-        request, at every hop. total_timeout_s bounds the whole call, redirects included.
+        request, at every hop, unless that hop's host is one of `trusted_hosts` (a feed's own
+        host: a redirect from it to another private host is still refused).
+        total_timeout_s bounds the whole call, redirects included.
         """
         deadline = time.monotonic() + self._total_s
         headers = self._headers(validators)
         hops: list[tuple[str, int]] = []
         current = url
         while True:
-            with self._open(current, headers, deadline, allow_private) as response:
+            permit = allow_private or _host_of(current) in trusted_hosts
+            with self._open(current, headers, deadline, permit) as response:
                 target = _redirect_target(current, response)
                 if target is None:
                     return self._finish(url, current, response, hops, validators, deadline)
@@ -422,6 +425,13 @@ class _Watchdog:
 
 
 # --- network safety ---------------------------------------------------------------------------
+
+def _host_of(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
 
 def _checked_host(url: str, allow_private: bool) -> str:
     """The URL's host name, once the URL is known to be one we may fetch."""

@@ -94,7 +94,7 @@ def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) 
     feed = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
                       content_type=fetched.content_type)
     entries = [_with_source(e, source.name) for e in feed.entries]
-    prepared = _prepared(source, entries, ctx, feed_url=fetched.final_url)
+    prepared = _prepared(source, entries, ctx, full_text=True)
     return Polled(source, entries=prepared.entries, seen=prepared.seen, title=feed.title,
                   problem=feed.problem, problems=prepared.problems, ttl_s=feed.ttl_s,
                   skip_hours=feed.skip_hours, **state)
@@ -109,7 +109,7 @@ def _with_source(entry: Entry, name: str) -> Entry:
 
 
 def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
-              feed_url: str | None = None, problems: list[str] | None = None) -> Polled:
+              full_text: bool = False, problems: list[str] | None = None) -> Polled:
     """Entries not stored yet, with full text where the feed carried a summary, cleaned."""
     out, seen, problems = [], 0, list(problems or [])
     recurring = ctx.recurring(source.name)
@@ -117,8 +117,8 @@ def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
         if ctx.is_stored(entry.source, entry.guid):
             seen += 1
             continue
-        if feed_url is not None:
-            entry, problem = _full_text(entry, source, feed_url, ctx)
+        if full_text:
+            entry, problem = _full_text(entry, source, ctx)
             if problem:
                 problems.append(problem)
         cleaned = clean_entry(entry, recurring)
@@ -127,8 +127,7 @@ def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
     return Polled(source, entries=tuple(out), seen=seen, problems=tuple(problems))
 
 
-def _full_text(entry: Entry, source: Source, feed_url: str,
-               ctx: PollContext) -> tuple[Entry, str | None]:
+def _full_text(entry: Entry, source: Source, ctx: PollContext) -> tuple[Entry, str | None]:
     """The article page in place of a short summary; the summary when the page fails."""
     threshold = ctx.settings.fetch.full_text_below
     if not entry.url or threshold <= 0:
@@ -136,9 +135,10 @@ def _full_text(entry: Entry, source: Source, feed_url: str,
     summary = html_to_text(entry.content) if entry.content_type == "text/html" else entry.content
     if len(summary) >= threshold:
         return entry, None
-    same_host = urlsplit(entry.url).hostname == urlsplit(feed_url).hostname
+    own_host = urlsplit(source.location).hostname
     try:
-        page = ctx.fetcher.get(entry.url, allow_private=source.allow_private or same_host)
+        page = ctx.fetcher.get(entry.url, allow_private=source.allow_private,
+                               trusted_hosts=frozenset({own_host} if own_host else ()))
     except SourceError as exc:
         return entry, f"full text of {entry.url}: {exc}; kept the feed's summary"
     if not page.body:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -78,7 +79,7 @@ def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str
     _text(channel, "generator", "aggregator")
     for story in stories:
         item = ET.SubElement(channel, "item")
-        _text(item, "title", story.title)
+        _text(item, "title", plain_title(story.title))
         if safe_url(story.link):
             _text(item, "link", story.link or "")
         ET.SubElement(item, "guid", {"isPermaLink": "false"}).text = story.guid
@@ -111,7 +112,7 @@ def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: st
         if safe_url(story.link):
             ET.SubElement(entry, f"{{{ATOM}}}link", {"href": story.link or "", "rel": "alternate"})
         _text(entry, f"{{{ATOM}}}summary", story.summary)
-        ET.SubElement(entry, f"{{{ATOM}}}content", {"type": "html"}).text = story_html(story)
+        _text(entry, f"{{{ATOM}}}content", story_html(story)).set("type", "html")
         for source in dict.fromkeys(c.source for c in story.credits):
             ET.SubElement(entry, f"{{{ATOM}}}category", {"term": source})
     return _bytes(feed)
@@ -139,9 +140,27 @@ def _text(parent: ET.Element, tag: str, value: str) -> ET.Element:
     return element
 
 
+def plain_title(title: str) -> str:
+    """An RSS title with nothing a reader could take for a tag.
+
+    RSS says nothing of whether <title> is text or HTML and many readers render it as HTML, so
+    whole tags ("<script>", "</b>") go, and a "<" that could open one ("x<y", "<img src=x")
+    is followed by a space, which no HTML parser takes for a tag.
+    """
+    title = _UNOPENABLE.sub("< ", _TAG.sub(" ", title))
+    return _SPACES.sub(" ", title).strip()
+
+
+_TAG = re.compile(r"<[/!?]?[A-Za-z][^<>]*+>")
+_UNOPENABLE = re.compile(r"<(?=[/!?A-Za-z])")
+_SPACES = re.compile(r"\s{2,}")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _xml_safe(value: str) -> str:
-    """Drop the characters XML 1.0 cannot carry at all (control characters)."""
-    return "".join(c for c in value if c in "\t\n\r" or (c >= " " and c not in "\ufffe\uffff"))
+    """Drop the characters XML 1.0 cannot carry at all (control characters, lone surrogates,
+    U+FFFE and U+FFFF)."""
+    return _NOT_XML.sub("", value)
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -21,8 +21,15 @@ _ABBREVIATIONS = frozenset(
 
 
 def normalise(text: str) -> str:
-    """NFC, single spaces within lines, no blank ends; never longer than the input."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    """NFC, single spaces within lines, no blank ends; never longer than the input.
+
+    NFC lengthens a few characters (U+FB2C becomes three code points); a text it would
+    lengthen keeps its own form.
+    """
+    if not unicodedata.is_normalized("NFC", text):
+        composed = unicodedata.normalize("NFC", text)
+        text = composed if len(composed) <= len(text) else text
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(lines).strip()
 

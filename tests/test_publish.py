@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import feedparser
+import pytest
 
 from aggregator.config import load
 from aggregator.pipeline import run_cycle
-from aggregator.publish import sanitise, write_atomically
+from aggregator.publish import plain_title, sanitise, write_atomically
 from aggregator.storage import Storage
 from aggregator.text import sentences, shingles, words
 
@@ -113,3 +114,15 @@ def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_mov
     assert {t.term for t in story.tags} == {"herald", "gazette"}
     untouched = next(i for i in after if i not in changed)
     assert {t.term for t in after[untouched].tags} == {"money"}
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("Prize <script>alert(1)</script> draw", "Prize alert(1) draw"),
+    ("Why x<y matters", "Why x< y matters"),
+    ("Rates: 3 < 4 and 5 > 2", "Rates: 3 < 4 and 5 > 2"),
+    ("<img src=x onerror=alert(1)", "< img src=x onerror=alert(1)"),
+    ("Plain title", "Plain title"),
+])
+def test_an_rss_title_keeps_its_words_and_loses_anything_tag_like(title: str,
+                                                                   expected: str) -> None:
+    assert plain_title(title) == expected
