@@ -101,20 +101,30 @@ class Constraints:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
-    """A recent member of a live cluster that shares salient terms with the new article."""
+class Link:
+    """How strongly a new article is linked to one recent member of a live cluster."""
 
     article_id: int
     cluster_id: int
-    profile: Profile
+    score: float  # entity_weight x name cosine + (1 - entity_weight) x term cosine
+    shared: int  # salient terms the two articles share
+    terms: tuple[str, ...] = ()  # those terms, heaviest first (given for a cluster's best link)
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterScore:
     cluster_id: int
     score: float
-    best: Candidate  # the member with the strongest link
+    best: Link  # the member with the strongest link
     shared: tuple[str, ...]  # salient terms shared with that member
+
+
+def link(profile: Profile, article_id: int, cluster_id: int, other: Profile,
+         entity_weight: float) -> Link:
+    """The link of an article's profile to another article's (the index computes the same
+    for many candidates at once)."""
+    score, shared = event_score(profile, other, entity_weight)
+    return Link(article_id, cluster_id, score, len(shared), shared)
 
 
 def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
@@ -130,8 +140,8 @@ def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
     return keys
 
 
-def decide(profile: Profile, minhash: tuple[int, ...], *, exact: tuple[int, int] | None,
-           neighbours: Sequence[Neighbour], candidates: Sequence[Candidate],
+def decide(minhash: tuple[int, ...], *, exact: tuple[int, int] | None,
+           neighbours: Sequence[Neighbour], links: Sequence[Link],
            sizes: Mapping[int, int], settings: ClusterSettings) -> Decision:
     """Where an article goes. `exact` is (article id, cluster id) of an identical article."""
     if exact is not None:
@@ -140,7 +150,7 @@ def decide(profile: Profile, minhash: tuple[int, ...], *, exact: tuple[int, int]
     duplicate = _nearest_copy(minhash, neighbours, settings.near_duplicate)
     if duplicate is not None:
         return duplicate
-    return _same_event(profile, candidates, sizes, settings)
+    return _same_event(links, sizes, settings)
 
 
 def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
@@ -154,9 +164,9 @@ def _nearest_copy(minhash: tuple[int, ...], neighbours: Sequence[Neighbour],
                     matched_article=best.article_id)
 
 
-def _same_event(profile: Profile, candidates: Sequence[Candidate], sizes: Mapping[int, int],
+def _same_event(links: Sequence[Link], sizes: Mapping[int, int],
                 settings: ClusterSettings) -> Decision:
-    scored = [c for c in score_clusters(profile, candidates, sizes, settings)
+    scored = [c for c in score_clusters(links, sizes, settings)
               if len(c.shared) >= settings.min_shared_terms]
     if not scored or scored[0].score < settings.event:
         return Decision(Tier.NEW, None, threshold=settings.event)
@@ -167,24 +177,18 @@ def _same_event(profile: Profile, candidates: Sequence[Candidate], sizes: Mappin
                     shared_terms=best.shared, merge_with=bridged)
 
 
-def score_clusters(profile: Profile, candidates: Sequence[Candidate], sizes: Mapping[int, int],
+def score_clusters(links: Sequence[Link], sizes: Mapping[int, int],
                    settings: ClusterSettings) -> list[ClusterScore]:
-    """Every candidate cluster with its score, best first."""
-    links: dict[int, list[tuple[float, Candidate]]] = {}
-    w = settings.entity_weight
-    for candidate in candidates:
-        other = candidate.profile
-        score = w * _dot(profile.entities, other.entities) + (1 - w) * _dot(profile.terms,
-                                                                             other.terms)
-        links.setdefault(candidate.cluster_id, []).append((score, candidate))
+    """Every linked cluster with its score, best first."""
+    by_cluster: dict[int, list[Link]] = {}
+    for each in links:
+        by_cluster.setdefault(each.cluster_id, []).append(each)
     out = []
-    for cluster_id, scored in links.items():
-        scored.sort(key=lambda sc: (-sc[0], sc[1].article_id))
+    for cluster_id, scored in by_cluster.items():
+        scored.sort(key=lambda one: (-one.score, one.article_id))
         k = max(1, min(settings.links, sizes.get(cluster_id, 1)))
-        mean = sum(score for score, _ in scored[:k]) / k
-        best = scored[0][1]
-        shared = event_score(profile, best.profile, settings.entity_weight)[1]
-        out.append(ClusterScore(cluster_id, mean, best, shared))
+        mean = sum(one.score for one in scored[:k]) / k
+        out.append(ClusterScore(cluster_id, mean, scored[0], scored[0].terms))
     out.sort(key=lambda c: (-c.score, c.cluster_id))
     return out
 
@@ -197,14 +201,6 @@ def event_score(a: Profile, b: Profile, entity_weight: float) -> tuple[float, tu
              + (1.0 - entity_weight) * cosine(a.terms, b.terms))
     shared = sorted((t for t in a.terms if t in b.terms), key=lambda t: -a.terms[t])
     return score, tuple(shared)
-
-
-def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Dot product; the cosine of two article vectors, which are unit length already."""
-    if len(a) > len(b):
-        a, b = b, a
-    get = b.get
-    return sum(w * get(t, 0.0) for t, w in a.items())
 
 
 def _add(total: Mapping[str, float], vector: Mapping[str, float], limit: int) -> dict[str, float]:

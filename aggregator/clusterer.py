@@ -21,6 +21,8 @@ from .signature import TermStats, sign, term_counts
 from .storage import Storage, iso, now, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
 
+PRUNE_EVERY = 4096  # placements between two prunings of the in-memory index
+
 Cleaner = Callable[[Entry, frozenset[str]], Cleaned]
 
 
@@ -37,11 +39,13 @@ class Clusterer:
         window = timedelta(seconds=self.settings.window_s)
         self._index_since = index_since or now() - window - window
         self._index: EventIndex | None = None
+        self._added = 0
 
     @property
     def index(self) -> EventIndex:
         if self._index is None:
-            self._index = EventIndex.load(self.storage, since=self._index_since)
+            self._index = EventIndex.load(self.storage, since=self._index_since,
+                                          terms=self.settings.terms_per_article)
         return self._index
 
     def is_current(self) -> bool:
@@ -71,18 +75,22 @@ class Clusterer:
         self._docs += 1
         for term in terms:
             self._df[term] = self._df.get(term, 0) + 1
+        self._added += 1
+        if self._added % PRUNE_EVERY == 0 and self._index is not None:
+            # the daemon runs for weeks: articles older than two windows are never candidates
+            self._index.prune(at - 2 * timedelta(seconds=self.settings.window_s))
         return article_id
 
     def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
               published: datetime, at: datetime) -> Decision:
         """Decide where a stored article goes and record it (inside the caller's transaction;
         if that transaction fails, call `forget_index`)."""
-        profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         decision = self._operator_placement(article_id)
         if decision is None:
-            decision = self._decide(article_id, profile, sig.minhash, digest, url, published)
+            decision = self._decide(article_id, sig, digest, url, published)
+        profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         cluster_id = self._apply(article_id, decision, profile, published, at)
-        self.index.add(article_id, cluster_id, published, profile)
+        self.index.add(article_id, cluster_id, published, sig.terms, sig.entities)
         return decision
 
     def forget_index(self) -> None:
@@ -107,25 +115,26 @@ class Clusterer:
                                 matched_article=partner)
         return None
 
-    def _decide(self, article_id: int, profile: clustering.Profile, minhash: tuple[int, ...],
-                digest: str, url: str | None, published: datetime) -> Decision:
+    def _decide(self, article_id: int, sig: Signature, digest: str, url: str | None,
+                published: datetime) -> Decision:
         exact = self._exact(digest, url)
         neighbours = [
             clustering.Neighbour(article_id=r["article_id"], cluster_id=r["cluster_id"],
                                  minhash=unpack_minhash(r["minhash"]))
-            for r in self.storage.bucket_neighbours(clustering.lsh_buckets(minhash))]
+            for r in self.storage.bucket_neighbours(clustering.lsh_buckets(sig.minhash))]
         window = timedelta(seconds=self.settings.window_s)
-        candidates = self.index.candidates(profile, since=published - window)
+        links = self.index.links(sig.terms, sig.entities, since=published - window,
+                                 entity_weight=self.settings.entity_weight)
         if self.constraints.apart:
-            allowed = {c.cluster_id for c in candidates} | {n.cluster_id for n in neighbours}
+            allowed = {c.cluster_id for c in links} | {n.cluster_id for n in neighbours}
             if exact:
                 allowed.add(exact[1])
             allowed = {c for c in allowed if self._may_join(article_id, c)}
-            candidates = [c for c in candidates if c.cluster_id in allowed]
+            links = [c for c in links if c.cluster_id in allowed]
             neighbours = [n for n in neighbours if n.cluster_id in allowed]
             exact = exact if exact and exact[1] in allowed else None
-        decision = clustering.decide(profile, minhash, exact=exact, neighbours=neighbours,
-                                     candidates=candidates, sizes=self.index.sizes,
+        decision = clustering.decide(sig.minhash, exact=exact, neighbours=neighbours,
+                                     links=links, sizes=self.index.sizes,
                                      settings=self.settings)
         return self._allowed_merges(decision)
 

@@ -1,50 +1,69 @@
 """The in-memory candidate index of the same-event tier: salient term -> recent articles.
 
-Holds, for the articles of the clustering window, their term profiles and clusters, and for
-each salient term its most recent `POSTINGS_PER_TERM` articles: a story's cluster always has
-recent members, so older postings of a common term add cost and no candidates. The database
-stays the truth: the index is rebuilt from it when another process (the admin CLI) changed
-the clusters.
+Holds, for the articles of the clustering window, their salient-term vectors and clusters in
+flat arrays (term ids, float16 weights, a bit per term that names a thing: about 0.5 KB an
+article at 64 terms), and for each salient term the slots of its most recent
+`POSTINGS_PER_TERM` articles: a story's cluster always has recent members, so older postings
+of a common term add cost and no candidates. Candidates are scored against the new article
+with array arithmetic, so a placement costs the same at ten thousand articles as at a
+million. The database stays the truth: the index is rebuilt from it when another process
+(the admin CLI) changed the clusters.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict, deque
-from collections.abc import Mapping, Sequence
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from .cluster import Candidate, Profile
+import numpy as np
+import numpy.typing as npt
+
+from .cluster import Link
 from .storage import Storage, iso
 
 POSTINGS_PER_TERM = 256
 QUERY_TERMS = 30  # the article's heaviest terms looked up
 CANDIDATES = 50  # earlier articles scored, those sharing the most weight first
+TERMS = 64  # terms kept per article (signatures carry `terms_per_article`, 64 by default)
+_NO_TERM = -1
 
 
 class EventIndex:
-    """term -> recent article ids; article -> (cluster, time, profile); cluster -> size."""
+    """term -> recent slots; slot -> (article, cluster, time, terms); cluster -> size."""
 
-    def __init__(self) -> None:
-        self._postings: dict[str, deque[int]] = {}
-        self._cluster: dict[int, int] = {}
-        self._time: dict[int, float] = {}
-        self._profile: dict[int, Profile] = {}
+    def __init__(self, *, terms: int = TERMS, capacity: int = 1024) -> None:
+        self._k = terms
+        self._vocab: dict[str, int] = {}
+        self._words: list[str] = []
+        self._slot: dict[int, int] = {}  # article id -> row of the arrays below
+        self._n = 0
+        self._article = np.zeros(capacity, np.int64)
+        self._cluster = np.zeros(capacity, np.int64)
+        self._time = np.zeros(capacity, np.float64)
+        self._terms = np.full((capacity, terms), _NO_TERM, np.int32)
+        self._weights = np.zeros((capacity, terms), np.float16)
+        self._names = np.zeros((capacity, (terms + 7) // 8), np.uint8)  # packed bits
+        self._postings: dict[int, array[int]] = {}
         self._merged: dict[int, int] = {}
         self.sizes: Counter[int] = Counter()
 
     @classmethod
-    def load(cls, storage: Storage, *, since: datetime) -> EventIndex:
+    def load(cls, storage: Storage, *, since: datetime, terms: int = TERMS) -> EventIndex:
         """The index of every placed article published since `since`."""
-        index = cls()
+        (count,) = storage.db.execute(
+            "SELECT count(*) FROM articles WHERE published_at >= ?", [iso(since)]).fetchone()
+        index = cls(terms=terms, capacity=max(1024, int(count * 1.25)))
         rows = storage.db.execute(
             "SELECT s.article_id, s.terms, s.entities, m.cluster_id, a.published_at "
             "FROM signatures s JOIN articles a ON a.id = s.article_id "
             "JOIN memberships m ON m.article_id = s.article_id "
             "WHERE a.published_at >= ? ORDER BY a.published_at, a.id", [iso(since)])
-        for article_id, terms, entities, cluster_id, published in rows:
-            profile = Profile.of(dict(json.loads(terms)), json.loads(entities))
-            index.add(article_id, cluster_id, datetime.fromisoformat(published), profile)
+        for article_id, weighted, entities, cluster_id, published in rows:
+            index.add(article_id, cluster_id, datetime.fromisoformat(published),
+                      [(t, w) for t, w in json.loads(weighted)], json.loads(entities))
         for old, new in storage.db.execute(
                 "SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL"):
             index._merged[old] = new
@@ -53,42 +72,179 @@ class EventIndex:
         return index
 
     def add(self, article_id: int, cluster_id: int, published: datetime,
-            profile: Profile) -> None:
-        self._cluster[article_id] = cluster_id
-        self._time[article_id] = published.timestamp()
-        self._profile[article_id] = profile
+            terms: Sequence[tuple[str, float]], entities: Iterable[str]) -> None:
+        """Index a placed article; `terms` heaviest first, as signatures carry them."""
+        if self._n == len(self._article):
+            self._grow()
+        slot, self._n = self._n, self._n + 1
+        kept = sorted(terms, key=lambda tw: -tw[1])[: self._k]
+        ids = [self._term_id(t) for t, _ in kept]
+        names = set(entities)
+        self._article[slot] = article_id
+        self._cluster[slot] = cluster_id
+        self._time[slot] = published.timestamp()
+        self._terms[slot, : len(ids)] = ids
+        self._weights[slot, : len(ids)] = [w for _, w in kept]
+        bits = np.zeros(self._k, np.uint8)
+        bits[[i for i, (t, _) in enumerate(kept) if t in names]] = 1
+        self._names[slot] = np.packbits(bits)
+        self._slot[article_id] = slot
         self.sizes[cluster_id] += 1
-        for term in _heaviest(profile.terms, QUERY_TERMS):
-            postings = self._postings.get(term)
+        for term_id in ids[:QUERY_TERMS]:
+            postings = self._postings.get(term_id)
             if postings is None:
-                postings = self._postings[term] = deque(maxlen=POSTINGS_PER_TERM)
-            postings.append(article_id)
+                postings = self._postings[term_id] = array("i")
+            postings.append(slot)
+            if len(postings) >= 2 * POSTINGS_PER_TERM:
+                del postings[:POSTINGS_PER_TERM]  # amortised: keep the most recent ones
 
     def merged(self, old: int, into: int) -> None:
         self._merged[old] = into
         self.sizes[into] += self.sizes.pop(old, 0)
 
-    def candidates(self, profile: Profile, *, since: datetime) -> list[Candidate]:
-        """Recent articles sharing the most salient-term weight with `profile`."""
-        floor = since.timestamp()
-        weight: dict[int, float] = defaultdict(float)
-        for term in _heaviest(profile.terms, QUERY_TERMS):
-            for article_id in self._postings.get(term, ()):
-                if self._time.get(article_id, 0.0) >= floor:
-                    weight[article_id] += profile.terms[term]
-        best = sorted(weight.items(), key=lambda kv: (-kv[1], -kv[0]))[:CANDIDATES]
-        return [Candidate(a, self.cluster_of(a), self._profile[a]) for a, _ in best]
+    def links(self, terms: Sequence[tuple[str, float]], entities: Iterable[str], *,
+              since: datetime, entity_weight: float) -> list[Link]:
+        """The links of a new article (its terms heaviest first) to the recent articles that
+        share the most salient-term weight with it; the strongest link of each cluster carries
+        the shared terms, heaviest first."""
+        query = _Query.of(self, terms[: self._k], set(entities))
+        if query is None:
+            return []
+        slots = self._candidates(query, since.timestamp())
+        if not len(slots):
+            return []
+        found = self._terms[slots]  # (candidates, k) term ids
+        weights = self._weights[slots].astype(np.float32)
+        names = np.unpackbits(self._names[slots], axis=1, count=self._k).astype(np.float32)
+        at = np.minimum(np.searchsorted(query.sorted_ids, found), len(query.sorted_ids) - 1)
+        hit = query.sorted_ids[at] == found
+        position = query.order[at]  # the query's own index of each matched term
+        term_dot = np.where(hit, query.weights[position] * weights, 0.0).sum(axis=1)
+        named = weights * names
+        norms = np.sqrt((named * named).sum(axis=1))
+        named /= np.where(norms > 0, norms, 1.0)[:, None]
+        name_dot = np.where(hit, query.names[position] * named, 0.0).sum(axis=1)
+        scores = entity_weight * name_dot + (1.0 - entity_weight) * term_dot
+        counts = hit.sum(axis=1)
+        out, best_of = [], {}
+        for row in np.lexsort((self._article[slots], -scores)).tolist():
+            article_id, cluster_id = int(self._article[slots[row]]), self._resolve(slots[row])
+            link = Link(article_id, cluster_id, float(scores[row]), int(counts[row]))
+            if cluster_id not in best_of:
+                matched = np.sort(position[row][hit[row]])
+                best_of[cluster_id] = link = Link(
+                    article_id, cluster_id, link.score, link.shared,
+                    tuple(query.words[int(i)] for i in matched))
+            out.append(link)
+        return out
 
     def cluster_of(self, article_id: int) -> int:
-        cluster = self._cluster[article_id]
+        return self._resolve(self._slot[article_id])
+
+    def prune(self, before: datetime) -> int:
+        """Forget articles published before `before`; returns how many went."""
+        keep = np.flatnonzero(self._time[: self._n] >= before.timestamp())
+        dropped = self._n - len(keep)
+        if not dropped:
+            return 0
+        remap = np.full(self._n, -1, np.int64)
+        remap[keep] = np.arange(len(keep))
+        for name in ("_article", "_cluster", "_time", "_terms", "_weights", "_names"):
+            column = getattr(self, name)
+            fresh = np.zeros_like(column, shape=(max(1024, int(len(keep) * 1.25)),
+                                                 *column.shape[1:]))
+            if name == "_terms":
+                fresh[:] = _NO_TERM
+            fresh[: len(keep)] = column[keep]
+            setattr(self, name, fresh)
+        for term_id, postings in list(self._postings.items()):
+            moved = remap[np.frombuffer(postings, np.int32)]
+            moved = moved[moved >= 0]
+            if len(moved):
+                self._postings[term_id] = array("i", moved.astype(np.int32).tobytes())
+            else:
+                del self._postings[term_id]
+        self._slot = {int(a): i for i, a in enumerate(self._article[: len(keep)].tolist())}
+        self._n = len(keep)
+        return dropped
+
+    def nbytes(self) -> int:
+        """Memory held by the arrays and postings (not the term vocabulary's strings)."""
+        arrays = sum(int(getattr(self, n).nbytes) for n in (
+            "_article", "_cluster", "_time", "_terms", "_weights", "_names"))
+        return arrays + sum(p.buffer_info()[1] * p.itemsize for p in self._postings.values())
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _term_id(self, term: str) -> int:
+        term_id = self._vocab.get(term)
+        if term_id is None:
+            term_id = self._vocab[term] = len(self._words)
+            self._words.append(term)
+        return term_id
+
+    def _grow(self) -> None:
+        size = max(1024, int(len(self._article) * 1.5))
+        for name in ("_article", "_cluster", "_time", "_terms", "_weights", "_names"):
+            column = getattr(self, name)
+            fresh = np.zeros_like(column, shape=(size, *column.shape[1:]))
+            if name == "_terms":
+                fresh[:] = _NO_TERM
+            fresh[: len(column)] = column
+            setattr(self, name, fresh)
+
+    def _candidates(self, query: _Query, floor: float) -> npt.NDArray[np.int64]:
+        """Slots of recent articles sharing the most query weight, most first, newest first."""
+        lists, weights = [], []
+        for term_id, weight in zip(query.ids[: query.lookups].tolist(),
+                                   query.weights[: query.lookups].tolist(), strict=True):
+            postings = self._postings.get(term_id)
+            if postings:
+                lists.append(np.frombuffer(postings, np.int32)[-POSTINGS_PER_TERM:])
+                weights.append(np.full(len(lists[-1]), weight, np.float32))
+        if not lists:
+            return np.zeros(0, np.int64)
+        slots, inverse = np.unique(np.concatenate(lists), return_inverse=True)
+        shared = np.bincount(inverse, weights=np.concatenate(weights))
+        recent = self._time[slots] >= floor
+        slots, shared = slots[recent], shared[recent]
+        best = np.lexsort((-self._article[slots], -shared))[:CANDIDATES]
+        return slots[best].astype(np.int64)
+
+    def _resolve(self, slot: int) -> int:
+        cluster = int(self._cluster[slot])
         hops = 0
         while cluster in self._merged and hops < 64:
             cluster, hops = self._merged[cluster], hops + 1
         return cluster
 
-    def __len__(self) -> int:
-        return len(self._cluster)
 
+class _Query:
+    """A new article's vector against the index's term ids (unknown terms cannot match)."""
 
-def _heaviest(terms: Mapping[str, float], limit: int) -> Sequence[str]:
-    return sorted(terms, key=lambda t: -terms[t])[:limit]
+    __slots__ = ("ids", "lookups", "names", "order", "sorted_ids", "weights", "words")
+
+    def __init__(self, ids: npt.NDArray[np.int32], weights: npt.NDArray[np.float32],
+                 names: npt.NDArray[np.float32], words: list[str], lookups: int) -> None:
+        self.ids, self.weights, self.names, self.words = ids, weights, names, words
+        self.lookups = lookups  # the known terms among the article's QUERY_TERMS heaviest
+        self.order = np.argsort(ids, kind="stable")
+        self.sorted_ids = ids[self.order]
+
+    @classmethod
+    def of(cls, index: EventIndex, terms: Sequence[tuple[str, float]],
+           entities: set[str]) -> _Query | None:
+        # weights rounded as the index stores them, so a pair scores the same either way
+        weights = np.array([w for _, w in terms], np.float16).astype(np.float32)
+        named = np.array([w if t in entities else 0.0 for (t, _), w in zip(
+            terms, weights.tolist(), strict=True)], np.float32)
+        norm = float(np.sqrt((named * named).sum()))
+        if norm:
+            named /= norm
+        known = [i for i, (t, _) in enumerate(terms) if t in index._vocab]
+        if not known:
+            return None
+        return cls(np.array([index._vocab[terms[i][0]] for i in known], np.int32),
+                   weights[known], named[known], [terms[i][0] for i in known],
+                   lookups=sum(1 for i in known if i < QUERY_TERMS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.cluster import Candidate, Neighbour, Profile, decide, lsh_buckets
+from aggregator.cluster import Link, Neighbour, Profile, decide, link, lsh_buckets
 from aggregator.clusterer import Clusterer
 from aggregator.config import ClusterSettings, load
 from aggregator.model import Entry, Tier
@@ -24,8 +24,7 @@ UNRELATED = (
 
 
 def test_exact_match_wins_over_everything() -> None:
-    d = decide(Profile({}, {}), (), exact=(7, 3), neighbours=[], candidates=[], sizes={},
-               settings=SETTINGS)
+    d = decide((), exact=(7, 3), neighbours=[], links=[], sizes={}, settings=SETTINGS)
     assert (d.tier, d.cluster_id, d.matched_article) == (Tier.EXACT, 3, 7)
 
 
@@ -33,8 +32,8 @@ def test_near_copy_is_a_duplicate_of_its_nearest_member() -> None:
     text = words(UNRELATED)
     copy = words(UNRELATED.replace("Wednesday", "Thursday"))
     a, b = minhash(text), minhash(copy)
-    d = decide(Profile({}, {}), b, exact=None, neighbours=[Neighbour(4, 2, a)], candidates=[],
-               sizes={}, settings=SETTINGS)
+    d = decide(b, exact=None, neighbours=[Neighbour(4, 2, a)], links=[], sizes={},
+               settings=SETTINGS)
     assert d.tier is Tier.DUPLICATE and d.cluster_id == 2 and d.matched_article == 4
     assert d.similarity >= SETTINGS.near_duplicate
     assert set(lsh_buckets(a)) & set(lsh_buckets(b))  # LSH would have found it
@@ -44,10 +43,13 @@ HAMA = Profile.of({"hama": 0.8, "rebels": 0.5, "assad": 0.3}, {"hama", "assad"})
 BANK = Profile.of({"bank": 0.9, "rates": 0.4}, set())
 
 
+def links(article: Profile, *others: tuple[int, int, Profile]) -> list[Link]:
+    return [link(article, a, c, other, SETTINGS.entity_weight) for a, c, other in others]
+
+
 def test_same_event_joins_the_best_linked_cluster_with_evidence() -> None:
     article = Profile.of({"hama": 0.8, "rebels": 0.6}, {"hama"})
-    candidates = [Candidate(11, 5, HAMA), Candidate(12, 6, BANK)]
-    d = decide(article, (), exact=None, neighbours=[], candidates=candidates,
+    d = decide((), exact=None, neighbours=[], links=links(article, (11, 5, HAMA), (12, 6, BANK)),
                sizes={5: 1, 6: 1}, settings=SETTINGS)
     assert d.tier is Tier.EVENT and d.cluster_id == 5 and d.matched_article == 11
     assert d.shared_terms == ("hama", "rebels") and d.similarity >= SETTINGS.event
@@ -55,16 +57,16 @@ def test_same_event_joins_the_best_linked_cluster_with_evidence() -> None:
 
 def test_one_similar_member_is_not_enough_to_join_a_large_cluster() -> None:
     article = Profile.of({"hama": 0.5, "rebels": 0.4, "idlib": 0.8}, {"hama", "idlib"})
-    alone = decide(article, (), exact=None, neighbours=[], candidates=[Candidate(11, 5, HAMA)],
+    alone = decide((), exact=None, neighbours=[], links=links(article, (11, 5, HAMA)),
                    sizes={5: 1}, settings=SETTINGS)
-    crowd = decide(article, (), exact=None, neighbours=[], candidates=[Candidate(11, 5, HAMA)],
+    crowd = decide((), exact=None, neighbours=[], links=links(article, (11, 5, HAMA)),
                    sizes={5: 40}, settings=SETTINGS)
     assert alone.tier is Tier.EVENT and crowd.tier is Tier.NEW  # its link counts a third
 
 
 def test_a_single_shared_term_is_not_enough_evidence() -> None:
     article = Profile.of({"hama": 1.0}, {"hama"})
-    d = decide(article, (), exact=None, neighbours=[], candidates=[Candidate(11, 5, HAMA)],
+    d = decide((), exact=None, neighbours=[], links=links(article, (11, 5, HAMA)),
                sizes={5: 1}, settings=SETTINGS)
     assert d.tier is Tier.NEW
 
@@ -72,8 +74,7 @@ def test_a_single_shared_term_is_not_enough_evidence() -> None:
 def test_an_article_bridging_two_clusters_merges_them() -> None:
     article = Profile.of({"hama": 0.8, "rebels": 0.5, "assad": 0.3}, {"hama", "assad"})
     other = Profile.of({"hama": 0.7, "rebels": 0.6, "assad": 0.3}, {"hama", "assad"})
-    d = decide(article, (), exact=None, neighbours=[],
-               candidates=[Candidate(11, 9, HAMA), Candidate(12, 4, other)],
+    d = decide((), exact=None, neighbours=[], links=links(article, (11, 9, HAMA), (12, 4, other)),
                sizes={9: 1, 4: 1}, settings=SETTINGS)
     assert d.tier is Tier.EVENT and {d.cluster_id, *d.merge_with} == {4, 9}
 

@@ -1,0 +1,78 @@
+"""The in-memory event index scores candidates as the pure link function does, and forgets
+articles that left the window."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.cluster import Profile, link
+from aggregator.index import EventIndex
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+VOCABULARY = [f"term{i}" for i in range(400)]
+
+
+def vector(rng: random.Random, size: int) -> tuple[tuple[tuple[str, float], ...], set[str]]:
+    """A unit-length term vector, heaviest first, and the terms of it that are names."""
+    terms = rng.sample(VOCABULARY[:120] if rng.random() < 0.5 else VOCABULARY, size)
+    raw = sorted((rng.random() for _ in terms), reverse=True)
+    norm = sum(w * w for w in raw) ** 0.5
+    # rounded as stored signatures are, then to float16 as the index keeps them
+    weighted = tuple((t, round(w / norm, 3)) for t, w in zip(terms, raw, strict=True))
+    return weighted, {t for t in terms if rng.random() < 0.3}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_index_links_score_as_the_pure_link_function_does(seed: int) -> None:
+    rng = random.Random(seed)
+    index = EventIndex(terms=64)
+    profiles = {}
+    for article_id in range(1, 301):
+        weighted, names = vector(rng, rng.randint(5, 64))
+        profiles[article_id] = Profile.of(dict(weighted), names)
+        index.add(article_id, article_id % 37, T0 + timedelta(minutes=article_id), weighted,
+                  names)
+    weighted, names = vector(rng, 64)
+    query = Profile.of(dict(weighted), names)
+    found = index.links(weighted, names, since=T0, entity_weight=0.5)
+    assert found, "a query sharing terms with 300 articles has candidates"
+    best_seen: set[int] = set()
+    for got in found:
+        expected = link(query, got.article_id, got.article_id % 37, profiles[got.article_id],
+                        0.5)
+        assert got.cluster_id == expected.cluster_id
+        assert got.score == pytest.approx(expected.score, abs=2e-3)
+        assert got.shared == expected.shared
+        if got.cluster_id not in best_seen:  # each cluster's strongest link names its terms
+            assert got.terms == expected.terms
+            best_seen.add(got.cluster_id)
+    scores = [(-g.score, g.article_id) for g in found]
+    assert scores == sorted(scores)
+
+
+def test_only_articles_inside_the_window_are_candidates_and_pruning_forgets_the_rest() -> None:
+    index = EventIndex(terms=8)
+    terms = (("hama", 0.8), ("rebels", 0.6))
+    for article_id in range(1, 11):
+        index.add(article_id, article_id, T0 + timedelta(days=article_id), terms, {"hama"})
+    since = T0 + timedelta(days=6)
+    assert {g.article_id for g in index.links(terms, {"hama"}, since=since,
+                                              entity_weight=0.5)} == {6, 7, 8, 9, 10}
+    assert index.prune(since) == 5 and len(index) == 5
+    assert {g.article_id for g in index.links(terms, {"hama"}, since=T0,
+                                              entity_weight=0.5)} == {6, 7, 8, 9, 10}
+    index.add(11, 11, T0 + timedelta(days=11), terms, {"hama"})
+    assert index.cluster_of(11) == 11 and index.cluster_of(6) == 6
+
+
+def test_merged_clusters_resolve_to_the_survivor() -> None:
+    index = EventIndex(terms=8)
+    terms = (("hama", 0.8), ("rebels", 0.6))
+    index.add(1, 5, T0, terms, set())
+    index.add(2, 9, T0, terms, set())
+    index.merged(9, 5)
+    assert {g.cluster_id for g in index.links(terms, set(), since=T0, entity_weight=0.5)} == {5}
+    assert index.sizes[5] == 2
