@@ -40,6 +40,7 @@ class Clusterer:
         self._index_since = index_since or now() - window - window
         self._index: EventIndex | None = None
         self._added = 0
+        self._latest: datetime | None = None
 
     @property
     def index(self) -> EventIndex:
@@ -76,9 +77,11 @@ class Clusterer:
         for term in terms:
             self._df[term] = self._df.get(term, 0) + 1
         self._added += 1
+        self._latest = max(self._latest or published, published)
         if self._added % PRUNE_EVERY == 0 and self._index is not None:
-            # the daemon runs for weeks: articles older than two windows are never candidates
-            self._index.prune(at - 2 * timedelta(seconds=self.settings.window_s))
+            # the daemon runs for weeks: articles published two windows before the newest
+            # are never anyone's candidates again
+            self._index.prune(self._latest - 2 * timedelta(seconds=self.settings.window_s))
         return article_id
 
     def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
