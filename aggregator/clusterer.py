@@ -17,7 +17,7 @@ from . import cluster as clustering
 from .config import Settings
 from .index import EventIndex
 from .model import Cleaned, Decision, Entry, Signature, Tier
-from .signature import TermStats, sign, term_counts
+from .signature import TermStats, features, weigh
 from .storage import Storage, iso, now, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
 
@@ -57,11 +57,12 @@ class Clusterer:
         """Store one cleaned entry with its signature and place it; returns the article id."""
         at = at or now()
         published = entry.published_at or at
+        found = features(cleaned.title, cleaned.text)
         stats = TermStats(docs=self._docs, df=self._df)
-        sig = sign(cleaned.title, cleaned.text, stats=stats, terms=self.settings.terms_per_article)
+        sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
         digest = content_hash(cleaned.text or cleaned.title)
         url = canonical_url(entry.url) if entry.url else None
-        terms = set(term_counts(cleaned.title, cleaned.text or cleaned.title))
+        terms = found.counts.keys()
         with self._rollback_resets_index(), self.storage.transaction():
             article_id = self.storage.insert_article({
                 "source": entry.source, "guid": entry.guid, "url": entry.url,

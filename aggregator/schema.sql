@@ -56,13 +56,6 @@ CREATE TABLE IF NOT EXISTS lsh_buckets (
 );
 CREATE INDEX IF NOT EXISTS lsh_buckets_bucket ON lsh_buckets (bucket);
 
--- Inverted index of salient terms, the candidate generator of the same-event tier.
-CREATE TABLE IF NOT EXISTS postings (
-    term TEXT NOT NULL,
-    article_id INTEGER NOT NULL REFERENCES articles (id),
-    PRIMARY KEY (term, article_id)
-) WITHOUT ROWID;
-
 -- Document frequencies of the stream (the term-weight refinement of the wordfreq prior).
 CREATE TABLE IF NOT EXISTS term_df (
     term TEXT PRIMARY KEY,

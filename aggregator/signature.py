@@ -9,6 +9,7 @@ frequencies (wordfreq). Early in a stream the prior says "the" and "said" carry 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,10 +52,23 @@ EMPTY_STATS = TermStats(docs=0, df={})
 @lru_cache(maxsize=200_000)
 def _prior_df(term: str) -> float:
     """Chance that a general-language document contains `term`, from its word frequency."""
-    from wordfreq import word_frequency  # deferred: loads a 10 MB table on first use
+    if _DIGIT.search(term):
+        from wordfreq import word_frequency  # it estimates figures from their digit pattern
 
-    per_token = max(word_frequency(term, "en"), 1e-9)
-    return min(1.0 - 1e-6, per_token * TOKENS_PER_DOC)
+        per_token = word_frequency(term, "en")
+    else:  # a word token as ours are: its table entry (word_frequency would re-tokenise it)
+        per_token = _frequencies().get(term, 0.0)
+    return min(1.0 - 1e-6, max(per_token, 1e-9) * TOKENS_PER_DOC)
+
+
+@lru_cache(maxsize=1)
+def _frequencies() -> dict[str, float]:
+    from wordfreq import get_frequency_dict  # deferred: loads a 10 MB table on first use
+
+    return get_frequency_dict("en")
+
+
+_DIGIT = re.compile(r"\d")
 
 
 def minhash(tokens: list[str]) -> tuple[int, ...]:
@@ -87,24 +101,46 @@ def _is_term(token: str) -> bool:
     return len(token) >= MIN_TERM_CHARS or token.isdigit()
 
 
-def salient_terms(counts: Counter[str], stats: TermStats, *, limit: int) -> tuple[
+def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int) -> tuple[
         tuple[str, float], ...]:
     """The `limit` heaviest terms by sublinear TF x IDF, L2-normalised, heaviest first."""
-    weighted = [(t, (1.0 + math.log(c)) * stats.idf(t)) for t, c in counts.items()]
+    idf, log = stats.idf, math.log
+    weighted = [(t, (1.0 + log(c)) * idf(t)) for t, c in counts.items()]
     weighted.sort(key=lambda tw: (-tw[1], tw[0]))
     top = weighted[:limit]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
     return tuple((t, round(w / norm, 5)) for t, w in top)
 
 
-def sign(title: str, text: str, *, stats: TermStats, terms: int) -> Signature:
-    """The signature of an article from its cleaned headline and text."""
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What a signature takes from one article's text alone, before any stream statistics:
+    computed where the article is extracted (a worker process), weighed by the writer."""
+
+    counts: Mapping[str, int]  # candidate terms and their occurrences, headline boosted
+    minhash: tuple[int, ...]
+    names: frozenset[str]  # tokens that name things (text.entity_tokens)
+
+
+def features(title: str, text: str) -> Features:
+    """The features of an article from its cleaned headline and text."""
     body = text or title  # a feed may carry only a headline
     tokens = words(body)
-    weighted = salient_terms(term_counts(title, body, tokens=tokens), stats, limit=terms)
-    names = entity_tokens(f"{title}\n{body}")
-    return Signature(minhash=minhash(tokens), terms=weighted,
-                     entities=frozenset(t for t, _ in weighted if t in names))
+    counts = term_counts(title, body, tokens=tokens)
+    names = entity_tokens(f"{title}\n{body}", tokens=[*words(title), *tokens])
+    return Features(counts=counts, minhash=minhash(tokens), names=frozenset(names))
+
+
+def weigh(found: Features, *, stats: TermStats, terms: int) -> Signature:
+    """The signature: the features' `terms` heaviest terms by TF-IDF under `stats`."""
+    weighted = salient_terms(found.counts, stats, limit=terms)
+    return Signature(minhash=found.minhash, terms=weighted,
+                     entities=frozenset(t for t, _ in weighted if t in found.names))
+
+
+def sign(title: str, text: str, *, stats: TermStats, terms: int) -> Signature:
+    """The signature of an article from its cleaned headline and text."""
+    return weigh(features(title, text), stats=stats, terms=terms)
 
 
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:

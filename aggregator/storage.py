@@ -22,7 +22,7 @@ from .errors import NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -79,6 +79,11 @@ class Storage:
                     "BEGIN IMMEDIATE;"
                 + resources.files("aggregator").joinpath("schema.sql").read_text()
                 + f"; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        elif version < 2:
+            # v1 kept an inverted index of salient terms in the database that nothing read
+            # (the same-event candidates come from the in-memory index.py)
+            self.db.conn.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS postings; "
+                                       "PRAGMA user_version = 2; COMMIT;")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -193,8 +198,6 @@ class Storage:
             [article_id, pack_minhash(minhash), json.dumps(terms), json.dumps(sorted(entities))])
         conn.executemany("INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
                          [(b, article_id) for b in buckets])
-        conn.executemany("INSERT OR IGNORE INTO postings (term, article_id) VALUES (?, ?)",
-                         [(t, article_id) for t, _ in terms])
 
     def signature(self, article_id: int) -> Signature:
         rows = self.query("SELECT minhash, terms, entities FROM signatures WHERE article_id = ?",

@@ -69,17 +69,22 @@ def sentences(paragraph: str) -> Iterator[str]:
 
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*")
 _FIGURE = re.compile(r"\b\w*\d\w*\b")
+_DIGIT = re.compile(r"\d")
 _SENTENCE_START = re.compile(r"(?:^|[.!?…:]['\"”’)]*\s+|\n)['\"“‘(]*$")
 
 
-def entity_tokens(text: str) -> set[str]:
+def entity_tokens(text: str, *, tokens: list[str] | None = None) -> set[str]:
     """Tokens that name things: capitalised words not opening a sentence, acronyms, numbers.
 
     Names, places, organisations, figures and dates are what tell one event from another of the
     same kind (two earthquakes, two coach firings); a sentence's first word is capitalised
-    whatever it is, so it does not count.
+    whatever it is, so it does not count. `tokens`, when given, are `words(text)` already
+    computed.
     """
-    found = set(_FIGURE.findall(_fold(text)))
+    if tokens is None:
+        found = set(_FIGURE.findall(_fold(text)))
+    else:
+        found = {t for t in tokens if _DIGIT.search(t)}
     names = []
     for match in _NAME.finditer(text):
         start, name = match.start(), match.group()

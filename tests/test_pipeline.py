@@ -11,7 +11,7 @@ from aggregator.model import Source
 from aggregator.pipeline import run_cycle
 from aggregator.storage import Storage
 
-TABLES = ("articles", "signatures", "lsh_buckets", "postings", "clusters", "memberships",
+TABLES = ("articles", "signatures", "lsh_buckets", "clusters", "memberships",
           "term_df", "source_lines")
 
 
@@ -64,3 +64,19 @@ def test_a_feed_file_in_a_directory_source_is_ingested(workdir: Path) -> None:
     assert row["title"] == "Library reopens after flood repairs"
     assert row["canonical_url"] == "https://news.example/library"
     assert "Share this" not in row["text"]
+
+
+def test_a_version_1_database_is_upgraded_in_place_with_its_articles(workdir: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings)
+    before = storage.query("SELECT id, guid, text FROM articles ORDER BY id")
+    storage.db.conn.executescript(  # what version 1 had beside the current tables
+        "CREATE TABLE postings (term TEXT NOT NULL, article_id INTEGER NOT NULL, "
+        "PRIMARY KEY (term, article_id)) WITHOUT ROWID; PRAGMA user_version = 1;")
+    storage.close()
+    upgraded = Storage(settings.database)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert "postings" not in upgraded.db.table_names()
+    assert upgraded.query("SELECT id, guid, text FROM articles ORDER BY id") == before
+    upgraded.close()
