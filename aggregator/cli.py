@@ -91,10 +91,12 @@ def run(obj: Context, once: bool) -> None:
     _setup_logging(settings.log_level)
     if once:
         from .pipeline import run_cycle
+        from .workers import Workers
 
         storage = obj.storage()
         try:
-            report = run_cycle(storage, settings)
+            with Workers(settings.fetch.processes) as workers:
+                report = run_cycle(storage, settings, workers=workers)
         finally:
             storage.close()
         failed = [s for s in report.sources if s.error]

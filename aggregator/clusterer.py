@@ -17,7 +17,7 @@ from . import cluster as clustering
 from .config import Settings
 from .index import EventIndex
 from .model import Cleaned, Decision, Entry, Signature, Tier
-from .signature import TermStats, features, weigh
+from .signature import Features, TermStats, features, weigh
 from .storage import Storage, iso, now, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
 
@@ -53,11 +53,13 @@ class Clusterer:
         """False when another process changed clusters since this clusterer loaded them."""
         return self.storage.generation() == self.generation
 
-    def add(self, entry: Entry, cleaned: Cleaned, *, at: datetime | None = None) -> int:
-        """Store one cleaned entry with its signature and place it; returns the article id."""
+    def add(self, entry: Entry, cleaned: Cleaned, *, at: datetime | None = None,
+            found: Features | None = None) -> int:
+        """Store one cleaned entry with its signature and place it; returns the article id.
+        `found`: the features of `cleaned`, when a worker process computed them already."""
         at = at or now()
         published = entry.published_at or at
-        found = features(cleaned.title, cleaned.text)
+        found = found or features(cleaned.title, cleaned.text)
         stats = TermStats(docs=self._docs, df=self._df)
         sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
         digest = content_hash(cleaned.text or cleaned.title)

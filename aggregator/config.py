@@ -56,7 +56,8 @@ class ClusterSettings:
 class FetchSettings:
     """How the daemon talks to the web; see config/aggregator.toml."""
 
-    workers: int = 8  # sources polled at once
+    workers: int = 8  # sources polled at once (threads: they wait on the network)
+    processes: int = 2  # worker processes that parse, extract and clean; 0: in the threads
     per_host: int = 2  # requests in flight per host name
     connect_timeout_s: int = 10
     read_timeout_s: int = 30
@@ -180,6 +181,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
     },
     "fetch": {
         "workers": ("workers", _positive),
+        "processes": ("processes", _int),
         "per_host": ("per_host", _positive),
         "connect_timeout": ("connect_timeout_s", _duration),
         "read_timeout": ("read_timeout_s", _duration),

@@ -25,9 +25,11 @@ from .fetch import Fetcher, Validators
 from .model import Cleaned, Cluster, Entry, Source, Story, Tier
 from .poll import PollContext, Polled, next_poll, poll
 from .publish import render_atom, render_rss, write_atomically
+from .signature import Features
 from .storage import Storage, iso, now, parse_time
 from .story import build as build_story
 from .text import normalise
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,12 @@ def add_entry(clusterer: Clusterer, entry: Entry, *, at: datetime | None = None)
 
 
 def store(clusterer: Clusterer, entry: Entry, cleaned: Cleaned, *,
-          at: datetime | None = None) -> int | None:
+          at: datetime | None = None, found: Features | None = None) -> int | None:
     """Store and cluster one cleaned entry; None when stored before or without any text."""
     storage = clusterer.storage
     if (not cleaned.text and not cleaned.title) or storage.has_article(entry.source, entry.guid):
         return None
-    article_id = clusterer.add(entry, cleaned, at=at)
+    article_id = clusterer.add(entry, cleaned, at=at, found=found)
     membership = storage.membership(article_id)
     if membership and membership["tier"] not in (Tier.EXACT, Tier.DUPLICATE):
         with storage.transaction():  # copies would make their own lines look like site chrome
@@ -92,10 +94,12 @@ def _countable_lines(raw: str) -> list[str]:
 
 def run_cycle(storage: Storage, settings: Settings, sources: Sequence[Source] | None = None, *,
               due_only: bool = False, publish_after: bool = True,
-              fetcher: Fetcher | None = None, clusterer: Clusterer | None = None) -> CycleReport:
+              fetcher: Fetcher | None = None, clusterer: Clusterer | None = None,
+              workers: Workers | None = None) -> CycleReport:
     """Poll sources (all of them, or those due), store what is new, then publish.
 
-    Workers fetch, parse and clean in parallel; this thread alone writes to the database.
+    Threads fetch in parallel; `workers` (processes) parse, extract, clean and compute
+    features, in the polling threads when not given; this thread alone writes to the database.
     """
     chosen = list(all_sources(storage, settings) if sources is None else sources)
     if due_only:
@@ -103,7 +107,8 @@ def run_cycle(storage: Storage, settings: Settings, sources: Sequence[Source] | 
     own = fetcher is None
     fetcher = fetcher or make_fetcher(settings)
     try:
-        reports = _poll_all(clusterer or Clusterer(storage, settings), settings, chosen, fetcher)
+        reports = _poll_all(clusterer or Clusterer(storage, settings), settings, chosen, fetcher,
+                            workers or Workers(0))
     finally:
         if own:
             fetcher.close()
@@ -129,14 +134,14 @@ def _due(storage: Storage, sources: list[Source], at: datetime) -> list[Source]:
 
 
 def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
-              fetcher: Fetcher) -> list[SourceReport]:
+              fetcher: Fetcher, workers: Workers) -> list[SourceReport]:
     storage = clusterer.storage
     validators = {s.name: storage.validators(s.name) for s in sources}
     reports = []
     with ThreadPoolExecutor(max_workers=max(1, settings.fetch.workers),
                             thread_name_prefix="poll") as pool:
         futures = [pool.submit(_poll_in_worker, s, validators[s.name], storage.path, settings,
-                               fetcher) for s in sources]
+                               fetcher, workers) for s in sources]
         for future in as_completed(futures):
             report = record(clusterer, future.result(), settings=settings)
             _log_report(report)
@@ -145,14 +150,14 @@ def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
 
 
 def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
-                    settings: Settings, fetcher: Fetcher) -> Polled:
+                    settings: Settings, fetcher: Fetcher, workers: Workers) -> Polled:
     try:
         reader = Storage(path)
     except AggregatorError as exc:
         return Polled(source, error=str(exc))
     try:
         ctx = PollContext(fetcher=fetcher, settings=settings, is_stored=reader.has_article,
-                          recurring=lambda name: _recurring(reader, name))
+                          recurring=lambda name: _recurring(reader, name), workers=workers)
         return poll(source, validators, ctx)
     except Exception as exc:  # one broken source never stops the others
         log.exception("source %s: internal error while polling", source.name)
@@ -167,9 +172,9 @@ def record(clusterer: Clusterer, polled: Polled, *, settings: Settings,
     at = at or now()
     storage = clusterer.storage
     new, problems = 0, list(polled.problems)
-    for entry, cleaned in polled.entries:
+    for entry, cleaned, found in polled.entries:
         try:
-            if store(clusterer, entry, cleaned) is not None:
+            if store(clusterer, entry, cleaned, found=found) is not None:
                 new += 1
         except AggregatorError as exc:
             problems.append(f"{entry.guid}: {exc}")

@@ -20,6 +20,10 @@ from .extract import clean_entry, html_to_text
 from .fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
 from .model import Cleaned, Entry, Source
 from .parse import parse_feed
+from .signature import Features, features
+from .workers import Workers
+
+Prepared = tuple[Entry, Cleaned, Features]
 
 MAX_JITTER_S = 60  # spread polls of feeds sharing an interval (at most 10 % of the interval)
 
@@ -29,7 +33,7 @@ class Polled:
     """What one poll found: prepared entries and the source's state to store."""
 
     source: Source
-    entries: tuple[tuple[Entry, Cleaned], ...] = ()
+    entries: tuple[Prepared, ...] = ()  # cleaned, with their signature features
     seen: int = 0  # entries stored before
     not_modified: bool = False
     validators: Validators | None = None
@@ -52,6 +56,7 @@ class PollContext:
     settings: Settings
     is_stored: Callable[[str, str], bool]  # (source, guid) -> already stored?
     recurring: Callable[[str], frozenset[str]]  # source -> its recurring chrome lines
+    workers: Workers = field(default_factory=lambda: Workers(0))  # parse, extract, clean
 
 
 def poll(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
@@ -91,8 +96,8 @@ def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) 
                              "moved_to": fetched.permanent_redirect}
     if fetched.not_modified or fetched.body is None:
         return Polled(source, not_modified=True, **state)
-    feed = parse_feed(fetched.body, source=source.name, url=fetched.final_url,
-                      content_type=fetched.content_type)
+    feed = ctx.workers.call(parse_feed, fetched.body, source=source.name,
+                            url=fetched.final_url, content_type=fetched.content_type)
     entries = [_with_source(e, source.name) for e in feed.entries]
     prepared = _prepared(source, entries, ctx, full_text=True)
     return Polled(source, entries=prepared.entries, seen=prepared.seen, title=feed.title,
@@ -110,46 +115,66 @@ def _with_source(entry: Entry, name: str) -> Entry:
 
 def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
               full_text: bool = False, problems: list[str] | None = None) -> Polled:
-    """Entries not stored yet, with full text where the feed carried a summary, cleaned."""
-    out, seen, problems = [], 0, list(problems or [])
-    recurring = ctx.recurring(source.name)
+    """Entries not stored yet, with full text where the feed carried a summary, cleaned.
+
+    Pages are fetched here (waiting on the network); extraction, cleaning and features run in
+    the worker processes, the batch spread over them.
+    """
+    jobs, seen, problems = [], 0, list(problems or [])
     for entry in entries:
         if ctx.is_stored(entry.source, entry.guid):
             seen += 1
             continue
+        page = None
         if full_text:
-            entry, problem = _full_text(entry, source, ctx)
+            page, problem = _full_text_page(entry, source, ctx)
             if problem:
                 problems.append(problem)
-        cleaned = clean_entry(entry, recurring)
-        if cleaned.text or cleaned.title:
-            out.append((entry, cleaned))
-    return Polled(source, entries=tuple(out), seen=seen, problems=tuple(problems))
+        jobs.append((entry, page))
+    done = ctx.workers.map(prepare_entry, jobs, ctx.recurring(source.name))
+    return Polled(source, entries=tuple(p for p in done if p is not None), seen=seen,
+                  problems=tuple(problems))
 
 
-def _full_text(entry: Entry, source: Source, ctx: PollContext) -> tuple[Entry, str | None]:
-    """The article page in place of a short summary; the summary when the page fails."""
+def prepare_entry(job: tuple[Entry, Entry | None],
+                  recurring: frozenset[str]) -> Prepared | None:
+    """An entry cleaned, from its article page when that says more than the feed's summary,
+    with its features; None when nothing is left. Pure: runs in a worker process."""
+    entry, page = job
+    if page is not None:
+        from_page = clean_entry(page, recurring)
+        summary = (html_to_text(entry.content) if entry.content_type == "text/html"
+                   else entry.content)
+        if len(from_page.text) > len(summary):
+            return page, from_page, features(from_page.title, from_page.text)
+    cleaned = clean_entry(entry, recurring)
+    if not cleaned.text and not cleaned.title:
+        return None
+    return entry, cleaned, features(cleaned.title, cleaned.text)
+
+
+def _full_text_page(entry: Entry, source: Source,
+                    ctx: PollContext) -> tuple[Entry | None, str | None]:
+    """The article page of an entry whose feed carries a short summary, as an entry to clean;
+    with the problem when it could not be fetched (the summary is kept)."""
     threshold = ctx.settings.fetch.full_text_below
     if not entry.url or threshold <= 0:
-        return entry, None
+        return None, None
     summary = html_to_text(entry.content) if entry.content_type == "text/html" else entry.content
     if len(summary) >= threshold:
-        return entry, None
+        return None, None
     own_host = urlsplit(source.location).hostname
     try:
         page = ctx.fetcher.get(entry.url, allow_private=source.allow_private,
                                trusted_hosts=frozenset({own_host} if own_host else ()))
     except SourceError as exc:
-        return entry, f"full text of {entry.url}: {exc}; kept the feed's summary"
+        return None, f"full text of {entry.url}: {exc}; kept the feed's summary"
     if not page.body:
-        return entry, None
+        return None, None
     html = page.body.decode(_charset(page.content_type), errors="replace")
-    candidate = Entry(source=entry.source, guid=entry.guid, url=entry.url, title=entry.title,
-                      content=html, content_type="text/html", published_at=entry.published_at,
-                      author=entry.author)
-    if len(clean_entry(candidate).text) <= len(summary):
-        return entry, None
-    return candidate, None
+    return Entry(source=entry.source, guid=entry.guid, url=entry.url, title=entry.title,
+                 content=html, content_type="text/html", published_at=entry.published_at,
+                 author=entry.author), None
 
 
 def _charset(content_type: str | None) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _TOKEN = re.compile(r"\w+")
 _POSSESSIVE = re.compile(r"(?<=\w)'s\b")
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+_QUOTE_PAIRS = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'), ("–", "-"), ("—", "-"))
 # A sentence ends at . ! ? or … followed by closing quotes/brackets, then space and a capital,
 # digit or opening quote. Abbreviations are checked separately.
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-Ý])")
@@ -41,7 +41,11 @@ def words(text: str) -> list[str]:
 
 
 def _fold(text: str) -> str:
-    return _POSSESSIVE.sub("", text.translate(_QUOTES).lower()).replace("'", "")
+    # str.replace is several times faster than str.translate with a mapping, on long texts
+    for curly, straight in _QUOTE_PAIRS:
+        if curly in text:
+            text = text.replace(curly, straight)
+    return _POSSESSIVE.sub("", text.lower()).replace("'", "")
 
 
 def shingles(tokens: list[str], size: int = 3) -> set[str]:

@@ -249,6 +249,131 @@ def bench_stages(limit: int = 362) -> None:
     print(f"  end to end / trafilatura alone: {end_to_end / alone:.2f}x (target >= 0.9x)")
 
 
+def bench_ingest(limit: int = 1000) -> None:
+    """End to end through the daemon's own cycle (a directory source of HTML pages, parse to
+    store and cluster) with 1 and 2 worker processes, against trafilatura alone, one core."""
+    import trafilatura
+
+    from aggregator.workers import Workers
+
+    try:
+        pages = _pages(limit)
+    except OSError:
+        print("ingest: skipped, extraction benchmark not found")
+        return
+    started = time.perf_counter()
+    for url, html in pages:
+        trafilatura.extract(html, url=url or None)
+    alone = len(pages) / (time.perf_counter() - started)
+    print(f"ingest ({len(pages)} pages of the extraction benchmark recycled, directory source, "
+          f"run_cycle): trafilatura.extract alone {alone:.1f} pages/s on one core")
+    rates = {}
+    for processes in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "pages"
+            folder.mkdir()
+            for i, (_, html) in enumerate(pages):
+                (folder / f"p{i:05d}.html").write_text(html)
+            settings = replace(load(None, environ={}), database=Path(tmp) / "b.db",
+                               sources=(Source(name="pages", kind="directory",
+                                               location=str(folder)),))
+            storage = Storage(settings.database)
+            with Workers(processes) as workers:
+                workers.map(len, ["warm", "up"])  # process start-up is not ingest
+                started = time.perf_counter()
+                report = run_cycle(storage, settings, publish_after=False, workers=workers)
+                took = time.perf_counter() - started
+            storage.close()
+            rates[processes] = report.new / took
+            print(f"  {processes} worker process(es): {report.new} articles stored in "
+                  f"{took:.1f} s = {rates[processes]:.1f} pages/s = {rates[processes] / alone:.2f}x "
+                  "trafilatura alone")
+    print(f"  two workers / one: {rates[2] / rates[1]:.2f}x (targets: one worker >= 0.9x "
+          "trafilatura alone; two >= 1.6x one)")
+
+
+def bench_sign(limit: int = 1000) -> None:
+    """Signatures per second from cleaned text, one core: the text features (MinHash, terms,
+    names) and the TF-IDF weighing apart."""
+    from aggregator.extract import extract_html
+    from aggregator.signature import EMPTY_STATS, features, weigh
+
+    try:
+        pages = _pages(181)
+    except OSError:
+        print("sign: skipped, extraction benchmark not found")
+        return
+    cleaned = [extract_html(html) for _, html in pages]
+    cleaned = [cleaned[i % len(cleaned)] for i in range(limit)]
+    features(cleaned[0].title, cleaned[0].text)
+    started = time.perf_counter()
+    found = [features(c.title, c.text) for c in cleaned]
+    feature_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for f in found:
+        weigh(f, stats=EMPTY_STATS, terms=64)
+    weigh_s = time.perf_counter() - started
+    words = sum(len(c.text.split()) for c in cleaned) / len(cleaned)
+    print(f"sign ({limit} cleaned articles, {words:.0f} words on average, one core): "
+          f"{limit / (feature_s + weigh_s):.0f} articles/s (features {limit / feature_s:.0f}/s, "
+          f"weighing {limit / weigh_s:.0f}/s; target >= 4,000/s)")
+
+
+def bench_index(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), queries: int = 2000,
+                seed: int = 11) -> None:
+    """The same-event index grown to each size with generated signatures (Zipf-distributed
+    vocabulary, stories of 1-20 articles): median time to find and score the candidates of a
+    new article, and the index's memory per article."""
+    import numpy as np
+
+    from aggregator.cluster import decide
+    from aggregator.index import EventIndex
+
+    settings = load(None, environ={}).cluster
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"t{i}" for i in range(400_000)]
+    ranks = np.arange(1, len(vocabulary) + 1, dtype=np.float64)
+    zipf = 1.0 / ranks
+    zipf /= zipf.sum()
+
+    def article(story_terms: np.ndarray) -> tuple[list[tuple[str, float]], set[str]]:
+        own = rng.choice(len(vocabulary), size=44, p=zipf)
+        ids = list(dict.fromkeys([*story_terms.tolist(), *own.tolist()]))[:64]
+        weights = np.sort(rng.random(len(ids)))[::-1]
+        weights /= np.sqrt((weights * weights).sum())
+        terms = [(vocabulary[i], round(float(w), 5)) for i, w in zip(ids, weights, strict=True)]
+        return terms, {t for t, _ in terms[::3]}
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    index = EventIndex(terms=64)
+    story_terms = rng.choice(len(vocabulary), size=20, p=zipf)
+    story, left, added = 0, 0, 0
+    for size in sizes:
+        while added < size:
+            if left == 0:
+                story, left = story + 1, int(rng.integers(1, 21))
+                story_terms = rng.choice(len(vocabulary), size=20, p=zipf)
+            terms, names = article(story_terms)
+            index.add(added + 1, story, start + timedelta(seconds=added), terms, names)
+            added, left = added + 1, left - 1
+        when = start + timedelta(seconds=added)
+        times = []
+        for _ in range(queries):
+            terms, names = article(rng.choice(len(vocabulary), size=20, p=zipf))
+            began = time.perf_counter()
+            links = index.links(terms, names, since=when - timedelta(days=3650),
+                                entity_weight=settings.entity_weight)
+            decide((), exact=None, neighbours=[], links=links, sizes=index.sizes,
+                   settings=settings)
+            times.append(time.perf_counter() - began)
+        times.sort()
+        per_article = index.nbytes() / len(index)
+        print(f"index at {size:>9,} articles: assignment median {times[len(times) // 2] * 1000:.2f}"
+              f" ms, p99 {times[int(len(times) * 0.99)] * 1000:.2f} ms; memory "
+              f"{per_article:.0f} B/article (arrays and postings; vocabulary "
+              f"{len(index._words):,} terms)")
+
+
 def replace_guid(entry: Entry) -> Entry:
     return Entry(source=entry.source, guid="e2e-" + entry.guid, url=entry.url,
                  title=entry.title, content=entry.content, content_type=entry.content_type)
@@ -291,8 +416,10 @@ def bench_eval() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["stages", "parse", "eval", "neardup", "assign", "publish", "poll"]
+    chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "eval", "neardup",
+                              "assign", "publish", "poll"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
-         "parse": bench_parse}[name]()
+         "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
+         "index": bench_index}[name]()

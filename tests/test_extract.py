@@ -206,3 +206,21 @@ def test_every_extraction_corpus_page_goes_through_extract_and_clean(data_dir: P
     print(f"\nextraction corpus: {len(pages)} pages through extract and clean, "
           f"{empty} with no text found, no exception")
     assert len(pages) == 181 and empty <= 5
+
+
+@pytest.mark.parametrize(("html", "title"), [
+    ('<html><head><meta property="og:title" content="Rebels take Hama - Example News">'
+     "<title>x</title></head><body><h1>Other</h1></body></html>", "Rebels take Hama"),
+    ("<html><head><title>Site | Section</title></head><body><h1>Rebels take Hama</h1>"
+     "</body></html>", "Rebels take Hama"),
+    ("<html><head><title>Rebels take the city of Hama | Example News</title></head>"
+     "<body><h1>One</h1><h1>Two</h1></body></html>", "Rebels take the city of Hama"),
+    ("<html><head><title>Covid-19 cases rise in Spain</title></head><body></body></html>",
+     "Covid-19 cases rise in Spain"),
+])
+def test_a_pages_headline_is_read_without_the_site_name(html: str, title: str) -> None:
+    import trafilatura
+
+    from aggregator.extract import page_title
+
+    assert page_title(trafilatura.load_html(html)) == title
