@@ -13,6 +13,7 @@ million. The database stays the truth: the index is rebuilt from it when another
 from __future__ import annotations
 
 import json
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ QUERY_TERMS = 30  # the article's heaviest terms looked up
 CANDIDATES = 50  # earlier articles scored, those sharing the most weight first
 TERMS = 64  # terms kept per article (signatures carry `terms_per_article`, 64 by default)
 _NO_TERM = -1
+_INT = sys.getsizeof(2**20)  # an int object of a slot, an article or a term id
 
 
 class EventIndex:
@@ -125,17 +127,20 @@ class EventIndex:
         named /= np.where(norms > 0, norms, 1.0)[:, None]
         name_dot = np.where(hit, query.names[position] * named, 0.0).sum(axis=1)
         scores = entity_weight * name_dot + (1.0 - entity_weight) * term_dot
-        counts = hit.sum(axis=1)
-        out, best_of = [], {}
-        for row in np.lexsort((self._article[slots], -scores)).tolist():
-            article_id, cluster_id = int(self._article[slots[row]]), self._resolve(slots[row])
-            link = Link(article_id, cluster_id, float(scores[row]), int(counts[row]))
-            if cluster_id not in best_of:
-                matched = np.sort(position[row][hit[row]])
-                best_of[cluster_id] = link = Link(
-                    article_id, cluster_id, link.score, link.shared,
-                    tuple(query.words[int(i)] for i in matched))
-            out.append(link)
+        counts = hit.sum(axis=1).tolist()
+        order = np.lexsort((self._article[slots], -scores))
+        articles = self._article[slots].tolist()
+        clusters = self._cluster[slots].tolist()
+        score_list = scores.tolist()
+        out, best_seen = [], set()
+        for row in order.tolist():
+            cluster_id = self._resolved(clusters[row])
+            shared: tuple[str, ...] = ()
+            if cluster_id not in best_seen:  # the cluster's strongest link names the terms
+                best_seen.add(cluster_id)
+                words = query.words
+                shared = tuple(words[i] for i in sorted(position[row][hit[row]].tolist()))
+            out.append(Link(articles[row], cluster_id, score_list[row], counts[row], shared))
         return out
 
     def cluster_of(self, article_id: int) -> int:
@@ -169,10 +174,17 @@ class EventIndex:
         return dropped
 
     def nbytes(self) -> int:
-        """Memory held by the arrays and postings (not the term vocabulary's strings)."""
+        """Memory the index holds: its arrays and postings, the dictionaries beside them with
+        the integer objects in them (28 bytes each), and the vocabulary's strings."""
         arrays = sum(int(getattr(self, n).nbytes) for n in (
             "_article", "_cluster", "_time", "_terms", "_weights", "_names"))
-        return arrays + sum(p.buffer_info()[1] * p.itemsize for p in self._postings.values())
+        postings = sys.getsizeof(self._postings) + sum(
+            sys.getsizeof(p) + _INT for p in self._postings.values())
+        tables = sum(sys.getsizeof(d) + 2 * _INT * len(d)
+                     for d in (self._slot, self.sizes, self._merged))
+        vocabulary = (sys.getsizeof(self._vocab) + sys.getsizeof(self._words)
+                      + sum(sys.getsizeof(w) + _INT for w in self._words))
+        return arrays + postings + tables + vocabulary
 
     def __len__(self) -> int:
         return self._n
@@ -196,24 +208,28 @@ class EventIndex:
 
     def _candidates(self, query: _Query, floor: float) -> npt.NDArray[np.int64]:
         """Slots of recent articles sharing the most query weight, most first, newest first."""
-        lists, weights = [], []
+        lists, weights, lengths = [], [], []
+        get = self._postings.get
         for term_id, weight in zip(query.ids[: query.lookups].tolist(),
                                    query.weights[: query.lookups].tolist(), strict=True):
-            postings = self._postings.get(term_id)
+            postings = get(term_id)
             if postings:
                 lists.append(np.frombuffer(postings, np.int32)[-POSTINGS_PER_TERM:])
-                weights.append(np.full(len(lists[-1]), weight, np.float32))
+                weights.append(weight)
+                lengths.append(len(lists[-1]))
         if not lists:
             return np.zeros(0, np.int64)
         slots, inverse = np.unique(np.concatenate(lists), return_inverse=True)
-        shared = np.bincount(inverse, weights=np.concatenate(weights))
+        shared = np.bincount(inverse, weights=np.repeat(np.array(weights), lengths))
         recent = self._time[slots] >= floor
         slots, shared = slots[recent], shared[recent]
         best = np.lexsort((-self._article[slots], -shared))[:CANDIDATES]
         return slots[best].astype(np.int64)
 
     def _resolve(self, slot: int) -> int:
-        cluster = int(self._cluster[slot])
+        return self._resolved(int(self._cluster[slot]))
+
+    def _resolved(self, cluster: int) -> int:
         hops = 0
         while cluster in self._merged and hops < 64:
             cluster, hops = self._merged[cluster], hops + 1
