@@ -34,6 +34,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/serve.py  # needs wrk (apt-get install -y wrk); says so when missing
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

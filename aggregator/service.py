@@ -29,6 +29,7 @@ from .fetch import Fetcher
 from .pipeline import CycleReport, make_fetcher, publish, run_cycle
 from .serve import FeedApp, Metrics
 from .storage import Storage, iso
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,10 @@ class Daemon:
         self._last_publish: datetime | None = None
         self._published_state: tuple[Any, ...] | None = None
         self._fetcher: Fetcher = make_fetcher(settings)
+        self._workers = Workers(settings.fetch.processes)
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
         self._clusterer: Clusterer | None = None
+        self._app: FeedApp | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
 
     def _current_clusterer(self) -> Clusterer:
@@ -69,7 +72,7 @@ class Daemon:
                 clusterer = self._current_clusterer()
                 report = run_cycle(clusterer.storage, self.settings, due_only=due_only,
                                    publish_after=False, fetcher=self._fetcher,
-                                   clusterer=clusterer)
+                                   clusterer=clusterer, workers=self._workers)
             except Exception as exc:
                 self._failed("dispatch", exc)
                 return None
@@ -88,6 +91,8 @@ class Daemon:
                     started = time.perf_counter()
                     count = publish(storage, self.settings)
                     self._published_state = state
+                    if self._app is not None:
+                        self._app.published()
                     self._published(count, time.perf_counter() - started, storage)
             except Exception as exc:
                 self._failed("publish", exc)
@@ -150,6 +155,7 @@ class Daemon:
             if server is not None:
                 server.close()
             self._fetcher.close()
+            self._workers.close()
             if self._writer is not None:
                 self._writer.close()
             log.info("stopped")
@@ -165,7 +171,10 @@ class Daemon:
         conf = self.settings.server
         if not conf.enabled:
             return None
-        app = FeedApp(self.settings, self.metrics, self.ready)
+        app = self._app = FeedApp(self.settings, self.metrics, self.ready)
+        # waitress warns once per request that waits for a free thread: under load that is
+        # hundreds of lines a second in the journal, and costs the server time of its own.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         server = create_server(app, host=conf.host, port=conf.port, threads=conf.threads,
                                ident="aggregator")
         thread = threading.Thread(target=server.run, name="http", daemon=True)

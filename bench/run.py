@@ -285,9 +285,9 @@ def bench_ingest(limit: int = 1000) -> None:
                 took = time.perf_counter() - started
             storage.close()
             rates[processes] = report.new / took
+            rate = rates[processes]
             print(f"  {processes} worker process(es): {report.new} articles stored in "
-                  f"{took:.1f} s = {rates[processes]:.1f} pages/s = {rates[processes] / alone:.2f}x "
-                  "trafilatura alone")
+                  f"{took:.1f} s = {rate:.1f} pages/s = {rate / alone:.2f}x trafilatura alone")
     print(f"  two workers / one: {rates[2] / rates[1]:.2f}x (targets: one worker >= 0.9x "
           "trafilatura alone; two >= 1.6x one)")
 
