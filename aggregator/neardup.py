@@ -7,15 +7,14 @@ different pages should be. Used by `bench/run.py neardup` and by the test suite'
 
 from __future__ import annotations
 
-import gzip
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .extract import extract_html
+from .extraction_score import pages
 from .signature import NUM_PERM, minhash
 from .text import words
 
@@ -45,12 +44,10 @@ def _signature(text: str) -> np.ndarray:
 
 
 def evaluate(folder: Path, *, threshold: float) -> NearDupScores:
-    truth = json.loads((folder / "ground-truth.json").read_text())
     bodies, extracted = [], []
-    for key, value in sorted(truth.items()):
-        html = gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes())
-        bodies.append(_signature(value["articleBody"]))
-        extracted.append(_signature(extract_html(html, url=value.get("url")).text))
+    for item in pages(folder):
+        bodies.append(_signature(item.body))
+        extracted.append(_signature(extract_html(item.html, url=item.url).text))
     same = np.array([float(np.mean(a == b)) for a, b in zip(bodies, extracted, strict=True)])
     signatures = np.stack(bodies + extracted)
     page = np.array(list(range(len(bodies))) * 2)
