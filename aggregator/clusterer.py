@@ -8,6 +8,7 @@ placement: an article never joins, and clusters never merge, against a standing 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -41,6 +42,8 @@ class Clusterer:
         self._index: EventIndex | None = None
         self._added = 0
         self._latest: datetime | None = None
+        self._pending_df: Counter[str] = Counter()  # document terms not yet written
+        self._batch_depth = 0
 
     @property
     def index(self) -> EventIndex:
@@ -65,20 +68,24 @@ class Clusterer:
         digest = content_hash(cleaned.text or cleaned.title)
         url = canonical_url(entry.url) if entry.url else None
         terms = found.counts.keys()
-        with self._rollback_resets_index(), self.storage.transaction():
-            article_id = self.storage.insert_article({
-                "source": entry.source, "guid": entry.guid, "url": entry.url,
-                "canonical_url": url, "title": cleaned.title, "raw": entry.content,
-                "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
-                "content_hash": digest, "published_at": iso(published), "ingested_at": iso(at)})
-            buckets = clustering.lsh_buckets(sig.minhash)
-            self.storage.insert_signature(article_id, minhash=sig.minhash, terms=sig.terms,
-                                          entities=sig.entities, buckets=buckets)
-            self.storage.add_document_terms(terms)
-            self.place(article_id, sig, digest=digest, url=url, published=published, at=at)
-        self._docs += 1
-        for term in terms:
-            self._df[term] = self._df.get(term, 0) + 1
+        with self.batch():
+            with self._rollback_resets_index(), self.storage.transaction():
+                article_id = self.storage.insert_article({
+                    "source": entry.source, "guid": entry.guid, "url": entry.url,
+                    "canonical_url": url, "title": cleaned.title, "raw": entry.content,
+                    "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
+                    "content_hash": digest, "published_at": iso(published),
+                    "ingested_at": iso(at)})
+                buckets = clustering.lsh_buckets(sig.minhash)
+                self.storage.insert_signature(article_id, minhash=sig.minhash,
+                                              terms=sig.terms, entities=sig.entities,
+                                              buckets=buckets)
+                self.place(article_id, sig, digest=digest, url=url, published=published,
+                           at=at, buckets=buckets)
+            self._docs += 1
+            self._pending_df.update(terms)
+            for term in terms:
+                self._df[term] = self._df.get(term, 0) + 1
         self._added += 1
         self._latest = max(self._latest or published, published)
         if self._added % PRUNE_EVERY == 0 and self._index is not None:
@@ -87,13 +94,45 @@ class Clusterer:
             self._index.prune(self._latest - 2 * timedelta(seconds=self.settings.window_s))
         return article_id
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around many `add`s (each its own savepoint): the writer commits a
+        chunk of articles at once. The stream's term counts are written at its end."""
+        if self._batch_depth:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+            return
+        self._batch_depth = 1
+        try:
+            with self.storage.transaction():
+                yield
+                self.storage.add_document_terms(self._pending_df)
+            self._pending_df.clear()
+        except BaseException:
+            self._forget_uncommitted()
+            raise
+        finally:
+            self._batch_depth = 0
+
+    def _forget_uncommitted(self) -> None:
+        """After a rolled-back batch: what memory holds of it goes, reloaded from the database."""
+        self._pending_df.clear()
+        self._docs, self._df = self.storage.term_stats()
+        self.forget_index()
+
     def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
-              published: datetime, at: datetime) -> Decision:
+              published: datetime, at: datetime, buckets: Sequence[int] | None = None
+              ) -> Decision:
         """Decide where a stored article goes and record it (inside the caller's transaction;
         if that transaction fails, call `forget_index`)."""
         decision = self._operator_placement(article_id)
         if decision is None:
-            decision = self._decide(article_id, sig, digest, url, published)
+            if buckets is None:
+                buckets = clustering.lsh_buckets(sig.minhash)
+            decision = self._decide(article_id, sig, digest, url, published, buckets)
         profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         cluster_id = self._apply(article_id, decision, profile, published, at)
         self.index.add(article_id, cluster_id, published, sig.terms, sig.entities)
@@ -122,12 +161,12 @@ class Clusterer:
         return None
 
     def _decide(self, article_id: int, sig: Signature, digest: str, url: str | None,
-                published: datetime) -> Decision:
+                published: datetime, buckets: Sequence[int]) -> Decision:
         exact = self._exact(digest, url)
         neighbours = [
             clustering.Neighbour(article_id=r["article_id"], cluster_id=r["cluster_id"],
                                  minhash=unpack_minhash(r["minhash"]))
-            for r in self.storage.bucket_neighbours(clustering.lsh_buckets(sig.minhash))]
+            for r in self.storage.bucket_neighbours(buckets)]
         window = timedelta(seconds=self.settings.window_s)
         links = self.index.links(sig.terms, sig.entities, since=published - window,
                                  entity_weight=self.settings.entity_weight)

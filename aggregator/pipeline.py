@@ -7,10 +7,11 @@ one short transaction together with its signature, indexes and cluster decision.
 from __future__ import annotations
 
 import logging
+import queue
 import time
 import uuid
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from .extract import clean_entry, line_key
 from .feeds import all_sources
 from .fetch import Fetcher, Validators
 from .model import Cleaned, Cluster, Entry, Source, Story, Tier
-from .poll import PollContext, Polled, next_poll, poll
+from .poll import PollContext, Polled, Prepared, next_poll, poll
 from .publish import render_atom, render_rss, write_atomically
 from .signature import Features
 from .storage import Storage, iso, now, parse_time
@@ -135,29 +136,81 @@ def _due(storage: Storage, sources: list[Source], at: datetime) -> list[Source]:
 
 def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
               fetcher: Fetcher, workers: Workers) -> list[SourceReport]:
+    """Threads poll; this thread stores each chunk of prepared entries as it arrives, then,
+    once a source's poll is over, its state (validators last: a crash before them means the
+    next poll fetches everything again, so nothing is lost)."""
     storage = clusterer.storage
     validators = {s.name: storage.validators(s.name) for s in sources}
+    inbox: queue.SimpleQueue[tuple[Source, tuple[Prepared, ...]] | Future[Polled]]
+    inbox = queue.SimpleQueue()
+    stored: dict[str, Stored] = {}
     reports = []
     with ThreadPoolExecutor(max_workers=max(1, settings.fetch.workers),
                             thread_name_prefix="poll") as pool:
-        futures = [pool.submit(_poll_in_worker, s, validators[s.name], storage.path, settings,
-                               fetcher, workers) for s in sources]
-        for future in as_completed(futures):
-            report = record(clusterer, future.result(), settings=settings)
+        for source in sources:
+            future = pool.submit(_poll_in_worker, source, validators[source.name],
+                                 storage.path, settings, fetcher, workers,
+                                 lambda s, chunk: inbox.put((s, chunk)))
+            future.add_done_callback(inbox.put)  # after every chunk this poll emitted
+        for _ in sources:
+            while not isinstance(item := inbox.get(), Future):
+                source, chunk = item
+                stored[source.name] = stored.get(source.name, Stored()).plus(
+                    store_batch(clusterer, chunk))
+            polled = item.result()
+            report = record(clusterer, polled, settings=settings,
+                            stored=stored.pop(polled.source.name, Stored()))
             _log_report(report)
             reports.append(report)
     return sorted(reports, key=lambda r: r.source)
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the writer made of a source's prepared entries."""
+
+    new: int = 0
+    seen: int = 0  # stored before (found so by the writer)
+    problems: tuple[str, ...] = ()
+    lost: int = 0  # entries whose batch could not be written: the poll must be repeated
+
+    def plus(self, other: Stored) -> Stored:
+        return Stored(self.new + other.new, self.seen + other.seen,
+                      self.problems + other.problems, self.lost + other.lost)
+
+
+def store_batch(clusterer: Clusterer, prepared: Sequence[Prepared]) -> Stored:
+    """Store and cluster prepared entries in one transaction, each in its own savepoint: one
+    bad entry costs only itself; a failed commit costs the batch, and says so."""
+    if not prepared:
+        return Stored()
+    new, problems = 0, []
+    try:
+        with clusterer.batch():
+            for entry, cleaned, found in prepared:
+                try:
+                    if store(clusterer, entry, cleaned, found=found) is not None:
+                        new += 1
+                except AggregatorError as exc:
+                    problems.append(f"{entry.guid}: {exc}")
+    except AggregatorError as exc:
+        return Stored(problems=(f"{len(prepared)} entries not stored: {exc}",),
+                      lost=len(prepared))
+    return Stored(new=new, seen=len(prepared) - new - len(problems), problems=tuple(problems))
+
+
 def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
-                    settings: Settings, fetcher: Fetcher, workers: Workers) -> Polled:
+                    settings: Settings, fetcher: Fetcher, workers: Workers,
+                    emit: Callable[[Source, tuple[Prepared, ...]], None] | None = None,
+                    ) -> Polled:
     try:
         reader = Storage(path)
     except AggregatorError as exc:
         return Polled(source, error=str(exc))
     try:
         ctx = PollContext(fetcher=fetcher, settings=settings, is_stored=reader.has_article,
-                          recurring=lambda name: _recurring(reader, name), workers=workers)
+                          recurring=lambda name: _recurring(reader, name), workers=workers,
+                          emit=emit)
         return poll(source, validators, ctx)
     except Exception as exc:  # one broken source never stops the others
         log.exception("source %s: internal error while polling", source.name)
@@ -167,23 +220,21 @@ def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
 
 
 def record(clusterer: Clusterer, polled: Polled, *, settings: Settings,
-           at: datetime | None = None) -> SourceReport:
-    """The writer's half of a poll: store the new entries and the source's state."""
+           at: datetime | None = None, stored: Stored | None = None) -> SourceReport:
+    """The writer's half of a poll: store the entries it returned, then the source's state.
+    `stored`: what the writer made of the entries the poll emitted while it ran."""
     at = at or now()
     storage = clusterer.storage
-    new, problems = 0, list(polled.problems)
-    for entry, cleaned, found in polled.entries:
-        try:
-            if store(clusterer, entry, cleaned, found=found) is not None:
-                new += 1
-        except AggregatorError as exc:
-            problems.append(f"{entry.guid}: {exc}")
-    failures = storage.source_failures(polled.source.name) + 1 if polled.error else 0
+    done = (stored or Stored()).plus(store_batch(clusterer, polled.entries))
+    error = polled.error
+    if done.lost and not error:  # keep the old validators: the next poll brings them again
+        error = f"{done.lost} entries could not be stored; they are fetched again next poll"
+    failures = storage.source_failures(polled.source.name) + 1 if error else 0
     state: dict[str, Any] = {
         "last_poll_at": iso(at), "failures": failures, "last_status": polled.status,
         "next_poll_at": iso(next_poll(polled, failures=failures, at=at, settings=settings))}
-    if polled.error:
-        state.update(last_error_at=iso(at), last_error=polled.error)
+    if error:
+        state.update(last_error_at=iso(at), last_error=error)
     else:
         state.update(last_success_at=iso(at), problem=polled.problem)
         if polled.validators is not None:
@@ -194,8 +245,8 @@ def record(clusterer: Clusterer, polled: Polled, *, settings: Settings,
         if polled.title:
             state["title"] = polled.title
     storage.update_source(polled.source, state)
-    return SourceReport(polled.source.name, new=new, seen=polled.seen + len(polled.entries) - new,
-                        error=polled.error, problems=tuple(problems),
+    return SourceReport(polled.source.name, new=done.new, seen=polled.seen + done.seen,
+                        error=error, problems=polled.problems + done.problems,
                         not_modified=polled.not_modified)
 
 

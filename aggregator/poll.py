@@ -7,7 +7,7 @@ validators) but never writes; the single writer (pipeline.py) records what it re
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,6 +57,9 @@ class PollContext:
     is_stored: Callable[[str, str], bool]  # (source, guid) -> already stored?
     recurring: Callable[[str], frozenset[str]]  # source -> its recurring chrome lines
     workers: Workers = field(default_factory=lambda: Workers(0))  # parse, extract, clean
+    # prepared entries go here a chunk at a time as they are ready (the writer stores them
+    # while the rest are extracted); without it they come back in Polled.entries
+    emit: Callable[[Source, tuple[Prepared, ...]], None] | None = None
 
 
 def poll(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
@@ -117,22 +120,31 @@ def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
               full_text: bool = False, problems: list[str] | None = None) -> Polled:
     """Entries not stored yet, with full text where the feed carried a summary, cleaned.
 
-    Pages are fetched here (waiting on the network); extraction, cleaning and features run in
-    the worker processes, the batch spread over them.
+    Pages are fetched here (waiting on the network) while the worker processes extract, clean
+    and compute the features of the entries before them; each finished chunk goes to
+    `ctx.emit` (or into the result) at once.
     """
-    jobs, seen, problems = [], 0, list(problems or [])
-    for entry in entries:
-        if ctx.is_stored(entry.source, entry.guid):
-            seen += 1
-            continue
-        page = None
-        if full_text:
-            page, problem = _full_text_page(entry, source, ctx)
-            if problem:
-                problems.append(problem)
-        jobs.append((entry, page))
-    done = ctx.workers.map(prepare_entry, jobs, ctx.recurring(source.name))
-    return Polled(source, entries=tuple(p for p in done if p is not None), seen=seen,
+    problems = list(problems or [])
+    fresh = [e for e in entries if not ctx.is_stored(e.source, e.guid)]
+
+    def jobs() -> Iterator[tuple[Entry, Entry | None]]:
+        for entry in fresh:
+            page = None
+            if full_text:
+                page, problem = _full_text_page(entry, source, ctx)
+                if problem:
+                    problems.append(problem)
+            yield entry, page
+
+    kept: list[Prepared] = []
+    for chunk in ctx.workers.stream(prepare_entry, jobs(), ctx.recurring(source.name),
+                                    total=len(fresh)):
+        done = tuple(p for p in chunk if p is not None)
+        if ctx.emit is None:
+            kept.extend(done)
+        elif done:
+            ctx.emit(source, done)
+    return Polled(source, entries=tuple(kept), seen=len(entries) - len(fresh),
                   problems=tuple(problems))
 
 

@@ -1,4 +1,4 @@
--- aggregator database schema, version 1. Migrations are applied by storage.py by user_version.
+-- aggregator database schema (storage.SCHEMA_VERSION). Migrations are applied by storage.py by user_version.
 -- Times are ISO 8601 UTC text ("2024-12-05T10:00:00+00:00"); they sort as they read.
 
 CREATE TABLE IF NOT EXISTS sources (

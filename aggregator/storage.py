@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -22,7 +22,7 @@ from .errors import NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -79,27 +79,54 @@ class Storage:
                     "BEGIN IMMEDIATE;"
                 + resources.files("aggregator").joinpath("schema.sql").read_text()
                 + f"; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
-        elif version < 2:
+            return
+        if version < 2:
             # v1 kept an inverted index of salient terms in the database that nothing read
             # (the same-event candidates come from the in-memory index.py)
             self.db.conn.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS postings; "
                                        "PRAGMA user_version = 2; COMMIT;")
+        if version < 3:
+            self._resign_minhashes()
+
+    def _resign_minhashes(self) -> None:
+        """v3: MinHash by one-permutation hashing (signature.minhash) replaced datasketch's
+        128 permutations; the values differ, so every stored one is computed again from the
+        stored text, with its LSH buckets."""
+        from .cluster import lsh_buckets  # deferred: only this migration needs them
+        from .signature import minhash
+        from .text import words
+
+        with self.transaction():
+            rows = self.db.execute("SELECT a.id, a.title, a.text FROM articles a "
+                                   "JOIN signatures s ON s.article_id = a.id").fetchall()
+            for article_id, title, text in rows:
+                values = minhash(words(text or title))
+                self.db.execute("UPDATE signatures SET minhash = ? WHERE article_id = ?",
+                                [pack_minhash(values), article_id])
+                self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", [article_id])
+                self.db.conn.executemany(
+                    "INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
+                    [(b, article_id) for b in lsh_buckets(values)])
+            self.db.execute("PRAGMA user_version = 3")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A short write transaction; sqlite errors become StorageError."""
+        """A short write transaction; sqlite errors become StorageError. Inside another it is
+        a savepoint: its work is undone alone when it fails, the outer one goes on."""
         conn = self.db.conn
         try:
-            if conn.in_transaction:
-                yield
-                return
-            conn.execute("BEGIN IMMEDIATE")
+            nested = conn.in_transaction
+            begin, undo, end = (("SAVEPOINT inner", "ROLLBACK TO inner; RELEASE inner",
+                                 "RELEASE inner") if nested
+                                else ("BEGIN IMMEDIATE", "ROLLBACK", "COMMIT"))
+            conn.execute(begin)
             try:
                 yield
             except BaseException:
-                conn.execute("ROLLBACK")
+                for statement in undo.split("; "):
+                    conn.execute(statement)
                 raise
-            conn.execute("COMMIT")
+            conn.execute(end)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 
@@ -223,10 +250,11 @@ class Storage:
         df = {r["term"]: r["df"] for r in self.query("SELECT term, df FROM term_df")}
         return docs, df
 
-    def add_document_terms(self, terms: Iterable[str]) -> None:
+    def add_document_terms(self, counts: Mapping[str, int]) -> None:
+        """Add to the documents each term appears in (`counts`: term -> new documents)."""
         self.db.conn.executemany(
-            "INSERT INTO term_df (term, df) VALUES (?, 1) "
-            "ON CONFLICT (term) DO UPDATE SET df = df + 1", [(t,) for t in set(terms)])
+            "INSERT INTO term_df (term, df) VALUES (?, ?) "
+            "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", counts.items())
 
     # --- clusters ------------------------------------------------------------------------
 

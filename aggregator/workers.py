@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CHUNKS_PER_PROCESS = 4  # a batch is cut into this many pieces per process, to even the load
+MAX_CHUNK = 16  # items per piece at most (16 pages: about half a second of extraction)
 
 
 class WorkerError(AggregatorError):
@@ -47,12 +49,50 @@ class Workers:
 
     def map(self, fn: Callable[..., R], items: Sequence[T], *args: Any) -> list[R]:
         """[fn(item, *args) for item in items], the items spread over the processes."""
-        if not self.processes or len(items) < 2:
-            return [fn(item, *args) for item in items]
-        size = max(1, -(-len(items) // (self.processes * CHUNKS_PER_PROCESS)))
-        futures = [self._submit(_each, fn, items[i : i + size], args)
-                   for i in range(0, len(items), size)]
-        return [result for future in futures for result in self._result(future)]
+        return [result for chunk in self.stream(fn, items, *args, total=len(items))
+                for result in chunk]
+
+    def stream(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
+               total: int) -> Iterator[list[R]]:
+        """The results of fn(item, *args) in item order, a chunk at a time as soon as the
+        processes finish it: the caller stores the first chunk while the rest are computed,
+        and `items` (which may wait on the network) is read while the processes work.
+        `total`: about how many items there are, to cut them in even pieces."""
+        size = self.chunk_size(total)
+        pending: deque[Future[list[R]]] = deque()
+        chunk: list[T] = []
+        try:
+            for item in items:
+                chunk.append(item)
+                if len(chunk) == size:
+                    pending.append(self._submit_chunk(fn, chunk, args))
+                    chunk = []
+                while pending and pending[0].done():
+                    yield self._result(pending.popleft())
+            if chunk:
+                pending.append(self._submit_chunk(fn, chunk, args))
+            while pending:
+                yield self._result(pending.popleft())
+        finally:
+            for future in pending:  # the caller stopped early: drop what nobody will read
+                future.cancel()
+
+    def chunk_size(self, total: int) -> int:
+        """Items per piece: several pieces per process to even the load, and small pieces so
+        that the first results come back soon."""
+        pieces = max(1, self.processes) * CHUNKS_PER_PROCESS
+        return max(1, min(MAX_CHUNK, -(-total // pieces)))
+
+    def _submit_chunk(self, fn: Callable[..., R], chunk: list[T],
+                      args: tuple[Any, ...]) -> Future[list[R]]:
+        if self.processes:
+            return self._submit(_each, fn, chunk, args)
+        done: Future[list[R]] = Future()
+        try:
+            done.set_result(_each(fn, chunk, args))
+        except Exception as exc:  # raised again by _result, as a worker's would be
+            done.set_exception(exc)
+        return done
 
     def close(self) -> None:
         with self._lock:

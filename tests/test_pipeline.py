@@ -6,10 +6,13 @@ from pathlib import Path
 
 import feedparser
 
+from aggregator.cluster import lsh_buckets
 from aggregator.config import load
 from aggregator.model import Source
 from aggregator.pipeline import run_cycle
-from aggregator.storage import Storage
+from aggregator.signature import minhash
+from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
+from aggregator.text import words
 
 TABLES = ("articles", "signatures", "lsh_buckets", "clusters", "memberships",
           "term_df", "source_lines")
@@ -76,7 +79,29 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_articles(workdir: Pa
         "PRIMARY KEY (term, article_id)) WITHOUT ROWID; PRAGMA user_version = 1;")
     storage.close()
     upgraded = Storage(settings.database)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert "postings" not in upgraded.db.table_names()
     assert upgraded.query("SELECT id, guid, text FROM articles ORDER BY id") == before
+    upgraded.close()
+
+
+def test_a_version_2_database_gets_its_minhashes_and_buckets_computed_again(
+        workdir: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings)
+    ids = [r["id"] for r in storage.query("SELECT id FROM articles ORDER BY id")]
+    storage.execute("UPDATE signatures SET minhash = ?", [pack_minhash([7] * 128)])
+    storage.execute("DELETE FROM lsh_buckets")
+    storage.execute("INSERT INTO lsh_buckets (bucket, article_id) VALUES (1, ?)", [ids[0]])
+    storage.execute("PRAGMA user_version = 2")
+    storage.close()
+    upgraded = Storage(settings.database)
+    for article_id in ids:
+        row = upgraded.article_row(article_id)
+        values = minhash(words(row["text"] or row["title"]))
+        assert upgraded.signature(article_id).minhash == values
+        buckets = upgraded.query("SELECT bucket FROM lsh_buckets WHERE article_id = ?",
+                                 [article_id])
+        assert sorted(r["bucket"] for r in buckets) == sorted(lsh_buckets(values))
     upgraded.close()
