@@ -29,7 +29,6 @@ from .publish import render_atom, render_rss, write_atomically
 from .signature import Features
 from .storage import Storage, iso, now, parse_time
 from .story import build as build_story
-from .text import normalise
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def store(clusterer: Clusterer, entry: Entry, cleaned: Cleaned, *,
     membership = storage.membership(article_id)
     if membership and membership["tier"] not in (Tier.EXACT, Tier.DUPLICATE):
         with storage.transaction():  # copies would make their own lines look like site chrome
-            storage.count_lines(entry.source, _countable_lines(entry.content))
+            storage.count_lines(entry.source, _countable_lines(cleaned))
     return article_id
 
 
@@ -86,8 +85,11 @@ def _recurring(storage: Storage, source: str) -> frozenset[str]:
     return storage.recurring_lines(source, min_articles=RECURRING_MIN_ARTICLES)
 
 
-def _countable_lines(raw: str) -> list[str]:
-    keys = (line_key(line) for line in normalise(raw).split("\n"))
+def _countable_lines(cleaned: Cleaned) -> list[str]:
+    """The lines of the text the cleaner was given (those it kept and those it stripped), in
+    the form it compares them: the raw HTML of a page has none of them."""
+    lines = [*cleaned.text.split("\n"), *(line for line, _ in cleaned.stripped)]
+    keys = (line_key(line) for line in lines)
     return [k for k in keys if k and len(k.split()) <= RECURRING_MAX_WORDS]
 
 

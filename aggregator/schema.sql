@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS articles (
     url TEXT,
     canonical_url TEXT,
     title TEXT NOT NULL,
-    raw TEXT NOT NULL,               -- the text or HTML as delivered
+    raw TEXT NOT NULL,               -- the text or HTML as delivered (long: a zlib BLOB)
     text TEXT NOT NULL,              -- after boilerplate removal
     stripped TEXT NOT NULL DEFAULT '[]',  -- JSON [[line, reason], ...]
     content_hash TEXT NOT NULL,

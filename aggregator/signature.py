@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
-import xxhash
 
 from .model import Signature
 from .text import entity_tokens, words
@@ -79,20 +79,15 @@ def minhash(tokens: list[str]) -> tuple[int, ...]:
     """
     if not tokens:
         return ()  # no text, no signature: an empty set is a copy of nothing
-    codes = _token_codes(tokens)
-    if len(codes) < SHINGLE_SIZE:  # a text shorter than a shingle is one shingle of itself
-        codes = np.array([np.bitwise_xor.reduce(codes * _ORDER[: len(codes)])], np.uint64)
-    else:
-        codes = codes[:-2] * _ORDER[0] + codes[1:-1] * _ORDER[1] + codes[2:]
-    hashed = np.sort(_mix(codes))
+    hashed = np.sort(_mix(_shingle_codes(tokens)))
     bins = hashed >> _VALUE_BITS
     first = np.searchsorted(bins, _BINS)  # each bin's smallest hash, hashes being sorted
     filled = first < len(hashed)
     filled[filled] = bins[first[filled]] == _BINS[filled]
-    values = ((hashed[np.minimum(first, len(hashed) - 1)] >> _DROP_BITS) & _MASK32)
+    values = ((hashed[np.minimum(first, len(hashed) - 1)] >> _DROP_BITS) & _MASK32).tolist()
     if not filled.all():
         values = _densify(values, filled)
-    return tuple(values.tolist())
+    return tuple(values)
 
 
 U64 = npt.NDArray[np.uint64]
@@ -101,32 +96,87 @@ _VALUE_BITS = np.uint64(64 - _BIN_BITS)
 _DROP_BITS = np.uint64(64 - _BIN_BITS - 32)  # the 32 bits below the bin number are the value
 _MASK32 = np.uint64(0xFFFFFFFF)
 _BINS = np.arange(NUM_PERM, dtype=np.uint64)
-_ORDER = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 1], np.uint64)  # odd: bijective
+_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 
 
-def _token_codes(tokens: list[str]) -> U64:
-    """A stable 64-bit hash of each token (xxh64: the same in every process and release)."""
-    return np.fromiter(map(xxhash.xxh64_intdigest, map(str.encode, tokens)), np.uint64,
-                       count=len(tokens))
+def _shingle_codes(tokens: list[str]) -> U64:
+    """A 64-bit code of each shingle: a polynomial hash of its UTF-8 bytes (its tokens joined
+    by spaces), sum of (byte + 1) x _BASE^offset modulo 2**64, for all shingles at once from
+    the prefix sums of the whole text's bytes, without a Python call per token. A text
+    shorter than a shingle is one shingle of itself. (Polynomial hashes modulo 2**64 have
+    known collisions between crafted strings of thousands of bytes; `_mix` follows, and a
+    rare collision only nudges a similarity estimate.)"""
+    data = np.frombuffer(f" {' '.join(tokens)} ".encode(), np.uint8)
+    powers, inverses = _powers(len(data))
+    prefix = np.zeros(len(data) + 1, np.uint64)
+    np.cumsum(_BYTE_CODES[data] * powers[: len(data)], out=prefix[1:])
+    gaps = np.flatnonzero(data == 32)  # the spaces around tokens (a \w+ token has none)
+    size = min(SHINGLE_SIZE, len(gaps) - 1)
+    first, last = gaps[: len(gaps) - size] + 1, gaps[size:]
+    return np.asarray((prefix[last] - prefix[first]) * inverses[first], np.uint64)
 
 
-def _mix(x: U64) -> U64:
+_BYTE_CODES = np.arange(1, 257, dtype=np.uint64)  # byte + 1: a zero byte still counts
+
+
+class _Powers:
+    """_BASE^i and _BASE^-i modulo 2**64 for i < n, grown (doubling) as longer texts come."""
+
+    def __init__(self) -> None:
+        self.up: U64 = np.ones(1, np.uint64)
+        self.down: U64 = np.ones(1, np.uint64)
+
+    def __call__(self, n: int) -> tuple[U64, U64]:
+        if len(self.up) < n:
+            size = max(n, 2 * len(self.up), 8192)
+            self.up = self._series(_BASE, size)
+            self.down = self._series(pow(_BASE, -1, 2**64), size)
+        return self.up, self.down
+
+    @staticmethod
+    def _series(base: int, size: int) -> U64:
+        steps = np.full(size, base, np.uint64)
+        steps[0] = 1
+        return np.asarray(np.cumprod(steps), np.uint64)  # wraps modulo 2**64, as wanted
+
+
+_powers = _Powers()
+
+
+def _mix(codes: U64) -> U64:
     """splitmix64's finaliser: every input bit moves every output bit (wrapping uint64)."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * np.uint64(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> np.uint64(27))
-        x = x * np.uint64(0x94D049BB133111EB)
-        return np.asarray(x ^ (x >> np.uint64(31)), np.uint64)
+    x = codes.copy()
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
-def _densify(values: U64, filled: npt.NDArray[np.bool_]) -> U64:
+def _densify(values: list[int], filled: npt.NDArray[np.bool_]) -> list[int]:
     """Each empty bin takes the value of the first filled bin along its own fixed random
     sequence of bins (Shrivastava's optimal densification, ICML 2017): two texts agree there
     with probability their Jaccard similarity, with the variance of full MinHash, also for
     texts of a few shingles, where borrowing from the next bin to the right would make
     neighbouring empty bins copies of each other."""
     empty = np.flatnonzero(~filled)
+    if len(empty) <= _FEW_EMPTY:  # the usual case: a probe or two each, quicker one by one
+        full = filled.tolist()
+        donors = [next((p for p in _PROBE_LISTS[j] if full[p]), -1) for j in empty.tolist()]
+    else:
+        donors = _donors(empty, filled)
+    out = list(values)
+    ring = np.flatnonzero(filled).tolist()
+    for j, donor in zip(empty.tolist(), donors, strict=True):
+        if donor < 0:  # a text of a shingle or two, unlucky: the next filled bin along
+            donor = next((k for k in ring if k > j), ring[0])
+        out[j] = values[donor]
+    return out
+
+
+def _donors(empty: npt.NDArray[np.intp], filled: npt.NDArray[np.bool_]) -> list[int]:
+    """`_densify`'s donors for many empty bins at once, the probes tried in rounds."""
     donors = np.full(len(empty), -1, np.int64)
     open_rows = np.arange(len(empty))
     for start in range(0, _PROBES.shape[1], _PROBE_ROUND):
@@ -137,13 +187,7 @@ def _densify(values: U64, filled: npt.NDArray[np.bool_]) -> U64:
         open_rows = open_rows[~found]
         if not len(open_rows):
             break
-    if len(open_rows):  # a text of one or two shingles, unlucky: the next filled bin along
-        ring = np.flatnonzero(filled)
-        after = np.searchsorted(ring, empty[open_rows]) % len(ring)
-        donors[open_rows] = ring[after]
-    out = values.copy()
-    out[empty] = values[donors]
-    return out
+    return [int(d) for d in donors.tolist()]
 
 
 def _probe_sequences(rounds: int = 16) -> npt.NDArray[np.uint8]:
@@ -157,6 +201,8 @@ def _probe_sequences(rounds: int = 16) -> npt.NDArray[np.uint8]:
 
 _PROBE_ROUND = 64  # probes tried at once; a text with k filled bins needs about 128 / k
 _PROBES = _probe_sequences()
+_PROBE_LISTS = tuple(tuple(row) for row in _PROBES.tolist())
+_FEW_EMPTY = 16  # below this many empty bins, probing one bin at a time is quicker
 
 
 def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -166,13 +212,15 @@ def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
-def term_counts(title: str, text: str, *, tokens: list[str] | None = None) -> Counter[str]:
+def term_counts(title: str, text: str, *, tokens: list[str] | None = None,
+                title_tokens: list[str] | None = None) -> Counter[str]:
     """Occurrences of each candidate term in the article, headline words boosted.
-    `tokens`, when given, are `words(text)` already computed."""
+    `tokens` and `title_tokens`, when given, are `words(text)` and `words(title)`."""
     counts = Counter(words(text) if tokens is None else tokens)
-    for token in [t for t in counts if not _is_term(t)]:
-        del counts[token]
-    for term in {t for t in words(title) if _is_term(t)}:
+    for token in [t for t in counts if len(t) < MIN_TERM_CHARS and not t.isdigit()]:
+        del counts[token]  # (inline: a call per distinct word costs more than the rest)
+    for term in {t for t in (words(title) if title_tokens is None else title_tokens)
+                 if _is_term(t)}:
         counts[term] += TITLE_BOOST
     return counts
 
@@ -184,18 +232,24 @@ def _is_term(token: str) -> bool:
 
 def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int) -> tuple[
         tuple[str, float], ...]:
-    """The `limit` heaviest terms by sublinear TF x IDF, L2-normalised, heaviest first."""
+    """The `limit` heaviest terms by sublinear TF x IDF, L2-normalised, heaviest first
+    (ties in term order)."""
     terms = list(counts)
-    log, df, prior = math.log, stats.df.get, _prior_docs
-    total = log(stats.docs + PRIOR_DOCS)
-    weights = [(1.0 + log(counts[t])) * (total - log(df(t, 0) + prior(t))) for t in terms]
-    if len(terms) > limit:  # only the heaviest are sorted (ties at the cut by term, as below)
-        cut = float(np.partition(np.array(weights), len(terms) - limit)[len(terms) - limit])
-        chosen = [(t, w) for t, w in zip(terms, weights, strict=True) if w >= cut]
+    n = len(terms)
+    prior = _PRIOR_DOCS
+    for term in [t for t in terms if t not in prior]:
+        _prior_docs(term)
+    tf = 1.0 + np.log(np.fromiter(counts.values(), np.float64, n))
+    df = np.fromiter(map(stats.df.get, terms, repeat(0)), np.float64, n)
+    weights = tf * (math.log(stats.docs + PRIOR_DOCS)
+                    - np.log(df + np.fromiter(map(prior.__getitem__, terms), np.float64, n)))
+    if n > limit:  # only the heaviest are sorted (all those tied at the cut among them)
+        cut = np.partition(weights, n - limit)[n - limit]
+        chosen = np.flatnonzero(weights >= cut).tolist()
     else:
-        chosen = list(zip(terms, weights, strict=True))
-    chosen.sort(key=lambda tw: (-tw[1], tw[0]))
-    top = chosen[:limit]
+        chosen = list(range(n))
+    values = weights.tolist()
+    top = sorted(((terms[i], values[i]) for i in chosen), key=lambda tw: (-tw[1], tw[0]))[:limit]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
     return tuple((t, round(w / norm, 5)) for t, w in top)
 
@@ -227,9 +281,9 @@ class Features:
 def features(title: str, text: str) -> Features:
     """The features of an article from its cleaned headline and text."""
     body = text or title  # a feed may carry only a headline
-    tokens = words(body)
-    counts = term_counts(title, body, tokens=tokens)
-    names = entity_tokens(f"{title}\n{body}", tokens=[*words(title), *tokens])
+    tokens, title_tokens = words(body), words(title)
+    counts = term_counts(title, body, tokens=tokens, title_tokens=title_tokens)
+    names = entity_tokens(f"{title}\n{body}", tokens=[*title_tokens, *tokens])
     return Features(counts=counts, minhash=minhash(tokens), names=frozenset(names))
 
 

@@ -73,12 +73,14 @@ def sentences(paragraph: str) -> Iterator[str]:
         yield tail
 
 
-_NAME = re.compile(r"\b[A-Z][\w'’.-]*")
+# a capital not inside a word, and what follows it (the capital first: the scan skips ahead)
+_NAME = re.compile(r"[A-Z](?<!\w[A-Z])[\w'’.-]*")
 _FIGURE = re.compile(r"\b\w*\d\w*\b")
 _DIGIT = re.compile(r"\d")
 # where a sentence's first word starts: the text's start, a line's start, or after a full stop
 # (or colon) with its closing quotes and the space, then any opening quotes
-_OPENER = re.compile(r"(?:^|[.!?…:]['\"”’)]*\s+|\n)['\"“‘(]*(?=[A-Z])")
+_OPENER = re.compile(r"[.!?…:\n](?:(?<=\n)|['\"”’)]*\s+)['\"“‘(]*(?=[A-Z])")
+_LEADING = re.compile(r"['\"“‘(]*(?=[A-Z])")
 
 
 def entity_tokens(text: str, *, tokens: list[str] | None = None) -> set[str]:
@@ -94,6 +96,8 @@ def entity_tokens(text: str, *, tokens: list[str] | None = None) -> set[str]:
     else:
         found = {t for t in set(tokens) if not t.isalpha() and _DIGIT.search(t)}
     openers = {m.end() for m in _OPENER.finditer(text)}
+    if lead := _LEADING.match(text):
+        openers.add(lead.end())
     names = [m.group() for m in _NAME.finditer(text)
              if m.start() not in openers or (m.group().isupper() and len(m.group()) > 1)]
     found.update(words(" ".join(names)))

@@ -7,9 +7,10 @@ from pathlib import Path
 import feedparser
 
 from aggregator.cluster import lsh_buckets
+from aggregator.clusterer import Clusterer
 from aggregator.config import load
-from aggregator.model import Source
-from aggregator.pipeline import run_cycle
+from aggregator.model import Entry, Source
+from aggregator.pipeline import add_entry, run_cycle
 from aggregator.signature import minhash
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
 from aggregator.text import words
@@ -105,3 +106,40 @@ def test_a_version_2_database_gets_its_minhashes_and_buckets_computed_again(
                                  [article_id])
         assert sorted(r["bucket"] for r in buckets) == sorted(lsh_buckets(values))
     upgraded.close()
+
+
+def test_a_line_a_source_repeats_in_three_articles_is_stripped_from_the_next(
+        tmp_path: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(tmp_path / "a.db")
+    clusterer = Clusterer(storage, settings)
+    chrome = "The Valley Courier is an independent newspaper serving Fremont County."
+    stories = ["Fire crews contained a brush fire near the reservoir on Monday evening.",
+               "The school board approved a new bus route for the northern district.",
+               "A bakery on Main Street won a regional award for its sourdough bread.",
+               "City council members debated the parking fees for the downtown area."]
+    for i, story in enumerate(stories):
+        html = (f"<html><body><article><h1>Story {i}</h1><p>{story} Officials said more "
+                f"details would follow later this week.</p><p>{chrome}</p></article>"
+                "</body></html>")
+        add_entry(clusterer, Entry(source="courier", guid=f"g{i}", url=None, title=None,
+                                   content=html, content_type="text/html"))
+    texts = [r["text"] for r in storage.query("SELECT text FROM articles ORDER BY id")]
+    assert all(chrome in t for t in texts[:3])
+    assert chrome not in texts[3] and stories[3] in texts[3]
+    stripped = storage.query("SELECT stripped FROM articles ORDER BY id DESC LIMIT 1")[0]
+    assert "repeated across this source" in stripped["stripped"]
+
+
+def test_a_page_is_stored_deflated_and_read_back_as_delivered(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "a.db")
+    clusterer = Clusterer(storage, load(None, environ={}))
+    body = "".join(f"<p>Paragraph {i} of the council's long report on the bridge.</p>"
+                   for i in range(200))
+    html = f"<html><head><title>Bridge report</title></head><body>{body}</body></html>"
+    article_id = add_entry(clusterer, Entry(source="s", guid="g", url=None, title=None,
+                                            content=html, content_type="text/html"))
+    assert article_id is not None
+    (size,) = storage.db.execute("SELECT length(raw) FROM articles").fetchone()
+    assert size < len(html) / 4
+    assert storage.article_row(article_id)["raw"] == html

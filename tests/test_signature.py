@@ -66,7 +66,7 @@ def test_copies_agree_everywhere_and_unrelated_texts_almost_nowhere() -> None:
 
 def test_values_are_the_same_in_every_process_and_release() -> None:
     # stored signatures are compared with new ones: a change here needs a schema migration
-    pinned = (717561302, 4243912037, 717561302, 717561302)
+    pinned = (3773052147, 3773052147, 833360411, 775105899)
     assert minhash("the quick brown fox jumps".split())[:4] == pinned
     code = ("from aggregator.signature import minhash; "
             "print(minhash('the quick brown fox jumps'.split())[:4])")
