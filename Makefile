@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/aggregator.toml
 
-.PHONY: run once test lint bench clean help
+.PHONY: run once test lint bench bench-tools clean help
 
 help:
 	@echo "make run    install into .venv and run the daemon on $(CONFIG) (Ctrl-C stops it)"
@@ -32,9 +32,18 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check aggregator tests
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed bench-tools
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/serve.py  # needs wrk (apt-get install -y wrk); says so when missing
+	$(BIN)/python bench/daemon.py
+	$(BIN)/python bench/serve.py
+
+# wrk, the HTTP load generator bench/serve.py measures the server with (Debian's package);
+# without root or sudo it says how to get it, and serve.py prints no figure
+bench-tools:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+	  elif command -v sudo >/dev/null; then sudo apt-get install -y wrk; \
+	  else echo "wrk not found: install it (apt-get install -y wrk) for the serving figures"; fi; }
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

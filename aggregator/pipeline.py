@@ -6,8 +6,10 @@ one short transaction together with its signature, indexes and cluster decision.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -140,31 +142,59 @@ def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
               fetcher: Fetcher, workers: Workers) -> list[SourceReport]:
     """Threads poll; this thread stores each chunk of prepared entries as it arrives, then,
     once a source's poll is over, its state (validators last: a crash before them means the
-    next poll fetches everything again, so nothing is lost)."""
+    next poll fetches everything again, so nothing is lost). At most INBOX_CHUNKS chunks wait
+    for the writer: polls wait for it rather than pile their entries up in memory."""
     storage = clusterer.storage
     validators = {s.name: storage.validators(s.name) for s in sources}
     inbox: queue.SimpleQueue[tuple[Source, tuple[Prepared, ...]] | Future[Polled]]
     inbox = queue.SimpleQueue()
+    room = threading.Semaphore(INBOX_CHUNKS)
+
+    def emit(source: Source, chunk: tuple[Prepared, ...]) -> None:
+        room.acquire()  # (a poll's end, below, never waits: nor can this thread, then)
+        inbox.put((source, chunk))
+
     stored: dict[str, Stored] = {}
-    reports = []
+    reports: list[SourceReport] = []
     with ThreadPoolExecutor(max_workers=max(1, settings.fetch.workers),
                             thread_name_prefix="poll") as pool:
-        for source in sources:
-            future = pool.submit(_poll_in_worker, source, validators[source.name],
-                                 storage.path, settings, fetcher, workers,
-                                 lambda s, chunk: inbox.put((s, chunk)))
+        futures = [pool.submit(_poll_in_worker, source, validators[source.name], storage.path,
+                               settings, fetcher, workers, emit) for source in sources]
+        for future in futures:
             future.add_done_callback(inbox.put)  # after every chunk this poll emitted
-        for _ in sources:
-            while not isinstance(item := inbox.get(), Future):
+        try:
+            while len(reports) < len(sources):
+                item = inbox.get()
+                if isinstance(item, Future):
+                    polled = item.result()
+                    reports.append(_recorded(clusterer, polled, settings,
+                                             stored.pop(polled.source.name, Stored())))
+                    continue
+                room.release()
                 source, chunk = item
                 stored[source.name] = stored.get(source.name, Stored()).plus(
                     store_batch(clusterer, chunk))
-            polled = item.result()
-            report = record(clusterer, polled, settings=settings,
-                            stored=stored.pop(polled.source.name, Stored()))
-            _log_report(report)
-            reports.append(report)
+        finally:
+            _drain(inbox, room, futures)  # after a failure here, no poll stays blocked
     return sorted(reports, key=lambda r: r.source)
+
+
+INBOX_CHUNKS = 8  # chunks of prepared entries waiting for the writer, at most (~128 entries)
+
+
+def _recorded(clusterer: Clusterer, polled: Polled, settings: Settings,
+              stored: Stored) -> SourceReport:
+    report = record(clusterer, polled, settings=settings, stored=stored)
+    _log_report(report)
+    return report
+
+
+def _drain(inbox: queue.SimpleQueue[Any], room: threading.Semaphore,
+           futures: list[Future[Polled]]) -> None:
+    while not all(f.done() for f in futures) or not inbox.empty():
+        with contextlib.suppress(queue.Empty):
+            if not isinstance(inbox.get(timeout=0.05), Future):
+                room.release()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,23 @@
-"""Benchmarks: commands that print figures. `make bench` runs them all.
+"""Benchmarks: commands that print figures. `make bench` runs them all (and bench/daemon.py,
+bench/serve.py). Throughputs are the best of a few runs: this machine is shared.
 
-    python bench/run.py [stages] [parse] [eval] [neardup] [assign] [publish] [poll]
+    python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [eval] [neardup]
+                        [assign] [publish] [poll]
 
-stages   each stage's throughput on the extraction benchmark's pages, and end to end against
-         trafilatura alone on the same pages
-parse    feedparser on 100-item feeds against a plain XML parse
-publish  ingest N synthetic unrelated articles (one story each), then time a publish
-poll     poll 100-item feeds from a loopback server: new, changed-but-known, and 304 polls/s
-eval     stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: articles/s
-neardup  the copy tier on the extraction benchmark: body vs extracted page, and false pairs
-assign   median per-article cost of store + sign + assign as the window fills
+stages      each stage's throughput on the extraction benchmark's pages (parse, extract, clean,
+            sign, assign, store, publish) and end to end on one core, against trafilatura alone
+ingest      the daemon's own cycle over 1,000 pages with 1 and 2 worker processes, against
+            trafilatura alone on one core
+sign        signatures per second from cleaned text (features, weighing; MinHash vs datasketch)
+index       the same-event index grown to 10k, 100k and 1M generated articles: median
+            assignment time and memory per article
+parse       feedparser on 100-item feeds against a plain XML parse
+extraction  extraction quality (shingle F1) and time, ours against trafilatura's default
+eval        stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: scores
+neardup     the copy tier on the extraction benchmark: body vs extracted page, and false pairs
+assign      median per-article cost of store + sign + assign as the window fills
+publish     ingest N synthetic unrelated articles (one story each), then time a publish
+poll        poll 100-item feeds from a loopback server: new, changed-but-known, and 304 polls/s
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +41,7 @@ from aggregator import evaluate, neardup  # noqa: E402
 from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
 from aggregator.model import Entry, Source  # noqa: E402
+from aggregator.parse import parse_feed  # noqa: E402
 from aggregator.pipeline import add_entry, publish, run_cycle  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
@@ -195,35 +205,50 @@ def _rate(label: str, count: int, seconds: float, unit: str = "pages") -> float:
     return count / seconds
 
 
+def _best(fn: Callable[[], object], repeats: int = 3) -> float:
+    """The shortest of `repeats` timings of fn(), in seconds: this machine is shared, and the
+    shortest run is the one least disturbed."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def bench_stages(limit: int = 362) -> None:
-    """Throughput of each stage on real pages, and end to end against trafilatura alone."""
+    """Throughput of each stage on real pages (one core, best of 3), and end to end against
+    trafilatura alone on the same pages."""
     import trafilatura
 
+    from aggregator.cluster import decide
     from aggregator.extract import clean, extract_html
-    from aggregator.signature import EMPTY_STATS, sign
+    from aggregator.signature import TermStats, features, weigh
 
     try:
         pages = _pages(limit)
     except OSError:
         print("stages: skipped, extraction benchmark not found")
         return
-    print(f"stages ({len(pages)} pages of the extraction benchmark, one core):")
-    started = time.perf_counter()
-    for url, html in pages:
-        trafilatura.extract(html, url=url or None)
-    alone = _rate("trafilatura.extract alone", len(pages), time.perf_counter() - started)
-    started = time.perf_counter()
+    n = len(pages)
+    print(f"stages ({n} pages of the extraction benchmark, one core, best of 3):")
+    feeds = _feed_bodies(items=100, feeds=10)
+    _rate("parse (feedparser, 100-item feeds)", 10 * 100, _best(lambda: [
+        parse_feed(body, source="bench") for body in feeds]), "entries")
+    alone = _rate("trafilatura.extract alone (default)", n, _best(lambda: [
+        trafilatura.extract(html, url=url or None) for url, html in pages]))
+    fast = _rate("trafilatura alone, as we call it", n, _best(lambda: [
+        trafilatura.bare_extraction(trafilatura.load_html(html), url=url or None, fast=True,
+                                    with_metadata=False, include_comments=False,
+                                    include_tables=False) for url, html in pages]))
     cleaned = [extract_html(html, url=url or None) for url, html in pages]
-    _rate("extract (trafilatura + cleaner)", len(pages), time.perf_counter() - started)
-    started = time.perf_counter()
-    for c in cleaned:
-        clean(c.text, title=c.title)
-    _rate("clean (cleaner alone)", len(pages), time.perf_counter() - started, "articles")
-    started = time.perf_counter()
-    for c in cleaned:
-        sign(c.title, c.text, stats=EMPTY_STATS, terms=64)
-    _rate("sign (MinHash + salient terms)", len(pages), time.perf_counter() - started,
-          "articles")
+    _rate("extract (ours: trafilatura + cleaner)", n, _best(lambda: [
+        extract_html(html, url=url or None) for url, html in pages]))
+    _rate("clean (the cleaner alone)", n, _best(lambda: [
+        clean(c.text, title=c.title) for c in cleaned]), "articles")
+    found = [features(c.title, c.text) for c in cleaned]
+    _rate("sign: features (worker side)", n, _best(lambda: [
+        features(c.title, c.text) for c in cleaned]), "articles")
     with tempfile.TemporaryDirectory() as tmp:
         settings = replace(load(None, environ={}), database=Path(tmp) / "b.db",
                            publish=PublishSettings(rss_path=Path(tmp) / "f.xml",
@@ -232,21 +257,49 @@ def bench_stages(limit: int = 362) -> None:
         clusterer = Clusterer(storage, settings)
         entries = [Entry(source="bench", guid=f"p{i}", url=None, title=None, content=html,
                          content_type="text/html") for i, (_, html) in enumerate(pages)]
+        for entry, c, f in zip(entries[: n // 2], cleaned, found, strict=False):
+            clusterer.add(entry, c, found=f)  # half the pages in the index, as a warm stream
+        stats = TermStats(docs=clusterer._docs, df=clusterer._df)
+        sigs = [weigh(f, stats=stats, terms=64) for f in found]
+        _rate("sign: weigh (writer side)", n, _best(lambda: [
+            weigh(f, stats=stats, terms=64) for f in found]), "articles")
+        conf, index = settings.cluster, clusterer.index
+        window = datetime.now(UTC) - timedelta(days=3650)
+        _rate("assign (candidates + decision)", n, _best(lambda: [decide(
+            (), exact=None, neighbours=[], links=index.links(
+                s.terms, s.entities, since=window, entity_weight=conf.entity_weight),
+            sizes=index.sizes, settings=conf) for s in sigs]), "articles")
+        rest = entries[n // 2 :]
         started = time.perf_counter()
-        for entry, c in zip(entries, cleaned, strict=True):
-            clusterer.add(entry, c)
-        _rate("sign + assign + store", len(pages), time.perf_counter() - started, "articles")
+        with clusterer.batch():
+            for entry, c, f in zip(rest, cleaned[n // 2 :], found[n // 2 :], strict=True):
+                clusterer.add(entry, c, found=f)
+        _rate("weigh + assign + store (writer)", len(rest), time.perf_counter() - started,
+              "articles")
         started = time.perf_counter()
         stories = publish(storage, settings)
-        print(f"  {'publish':<34} {stories / (time.perf_counter() - started):8.1f} stories/s "
-              f"({stories} stories)")
+        print(f"  {'publish (RSS + Atom)':<38} {stories / (time.perf_counter() - started):8.1f}"
+              f" stories/s ({stories} stories)")
         storage2 = Storage(Path(tmp) / "e2e.db")
         e2e = Clusterer(storage2, replace(settings, database=Path(tmp) / "e2e.db"))
         started = time.perf_counter()
         for entry in entries:
             add_entry(e2e, replace_guid(entry))
-        end_to_end = _rate("end to end (add_entry)", len(pages), time.perf_counter() - started)
-    print(f"  end to end / trafilatura alone: {end_to_end / alone:.2f}x (target >= 0.9x)")
+        end_to_end = _rate("end to end, one core (add_entry)", n, time.perf_counter() - started)
+    print(f"  end to end on one core / trafilatura alone: {end_to_end / alone:.2f}x "
+          f"(default), {end_to_end / fast:.2f}x (as we call it); with worker processes: "
+          "`ingest` below")
+
+
+def _feed_bodies(*, items: int, feeds: int) -> list[bytes]:
+    bodies = []
+    for n in range(feeds):
+        entries = synthetic_articles(items, seed=n)
+        body = "".join(f"<item><title>{e.title}</title><guid>{e.guid}</guid><link>{e.url}</link>"
+                       f"<description>{e.content}</description></item>" for e in entries)
+        bodies.append(f"<rss version='2.0'><channel><title>F</title>{body}</channel></rss>"
+                      .encode())
+    return bodies
 
 
 def bench_ingest(limit: int = 1000) -> None:
@@ -261,12 +314,11 @@ def bench_ingest(limit: int = 1000) -> None:
     except OSError:
         print("ingest: skipped, extraction benchmark not found")
         return
-    started = time.perf_counter()
-    for url, html in pages:
-        trafilatura.extract(html, url=url or None)
-    alone = len(pages) / (time.perf_counter() - started)
+    alone = len(pages) / _best(lambda: [trafilatura.extract(html, url=url or None)
+                                        for url, html in pages[:300]], 2) * 300 / len(pages)
     print(f"ingest ({len(pages)} pages of the extraction benchmark recycled, directory source, "
-          f"run_cycle): trafilatura.extract alone {alone:.1f} pages/s on one core")
+          f"run_cycle, best of 2 each): trafilatura.extract alone {alone:.1f} pages/s on one "
+          "core")
     rates = {}
     for processes in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
@@ -277,13 +329,17 @@ def bench_ingest(limit: int = 1000) -> None:
             settings = replace(load(None, environ={}), database=Path(tmp) / "b.db",
                                sources=(Source(name="pages", kind="directory",
                                                location=str(folder)),))
-            storage = Storage(settings.database)
-            with Workers(processes) as workers:
-                workers.map(len, ["warm", "up"])  # process start-up is not ingest
-                started = time.perf_counter()
-                report = run_cycle(storage, settings, publish_after=False, workers=workers)
-                took = time.perf_counter() - started
-            storage.close()
+            runs = []
+            for attempt in range(2):
+                settings = replace(settings, database=Path(tmp) / f"b{attempt}.db")
+                storage = Storage(settings.database)
+                with Workers(processes) as workers:
+                    workers.map(len, ["warm", "up"])  # process start-up is not ingest
+                    started = time.perf_counter()
+                    report = run_cycle(storage, settings, publish_after=False, workers=workers)
+                    runs.append(time.perf_counter() - started)
+                storage.close()
+            took = min(runs)
             rates[processes] = report.new / took
             rate = rates[processes]
             print(f"  {processes} worker process(es): {report.new} articles stored in "
@@ -293,10 +349,13 @@ def bench_ingest(limit: int = 1000) -> None:
 
 
 def bench_sign(limit: int = 1000) -> None:
-    """Signatures per second from cleaned text, one core: the text features (MinHash, terms,
-    names) and the TF-IDF weighing apart."""
+    """Signatures per second from cleaned text, one core (best of 3, after a warm-up pass that
+    fills the per-process memo of general-language word frequencies, as a running daemon has
+    it): the text features (worker side) and the TF-IDF weighing (writer side) apart, and the
+    MinHash alone against datasketch's, when installed."""
     from aggregator.extract import extract_html
-    from aggregator.signature import EMPTY_STATS, features, weigh
+    from aggregator.signature import EMPTY_STATS, features, minhash, weigh
+    from aggregator.text import words
 
     try:
         pages = _pages(181)
@@ -305,18 +364,40 @@ def bench_sign(limit: int = 1000) -> None:
         return
     cleaned = [extract_html(html) for _, html in pages]
     cleaned = [cleaned[i % len(cleaned)] for i in range(limit)]
-    features(cleaned[0].title, cleaned[0].text)
-    started = time.perf_counter()
     found = [features(c.title, c.text) for c in cleaned]
-    feature_s = time.perf_counter() - started
-    started = time.perf_counter()
-    for f in found:
-        weigh(f, stats=EMPTY_STATS, terms=64)
-    weigh_s = time.perf_counter() - started
-    words = sum(len(c.text.split()) for c in cleaned) / len(cleaned)
-    print(f"sign ({limit} cleaned articles, {words:.0f} words on average, one core): "
-          f"{limit / (feature_s + weigh_s):.0f} articles/s (features {limit / feature_s:.0f}/s, "
-          f"weighing {limit / weigh_s:.0f}/s; target >= 4,000/s)")
+    [weigh(f, stats=EMPTY_STATS, terms=64) for f in found]
+    feature_s = _best(lambda: [features(c.title, c.text) for c in cleaned])
+    weigh_s = _best(lambda: [weigh(f, stats=EMPTY_STATS, terms=64) for f in found])
+    tokens = [words(c.text) for c in cleaned]
+    minhash_s = _best(lambda: [minhash(t) for t in tokens])
+    size = sum(len(t) for t in tokens) / len(tokens)
+    print(f"sign ({limit} cleaned articles, {size:.0f} words on average, one core): "
+          f"{limit / (feature_s + weigh_s):.0f} articles/s (target >= 4,000/s): features "
+          f"{limit / feature_s:.0f}/s, weighing {limit / weigh_s:.0f}/s; MinHash alone "
+          f"{limit / minhash_s:.0f}/s{_datasketch_rate(tokens)}")
+
+
+def _datasketch_rate(tokens: list[list[str]]) -> str:
+    try:
+        import xxhash
+        from datasketch import MinHash
+    except ImportError:
+        return ""
+    from aggregator.text import shingles
+
+    def bulk() -> None:
+        for t in tokens:
+            m = MinHash(num_perm=128, hashfunc=xxhash.xxh32_intdigest)
+            m.update_batch([s.encode() for s in shingles(t)])
+
+    def per_token() -> None:
+        for t in tokens[:100]:
+            m = MinHash(num_perm=128)
+            for s in shingles(t):
+                m.update(s.encode())
+
+    return (f" (datasketch: update_batch with xxh32 {len(tokens) / _best(bulk, 1):.0f}/s, "
+            f"per-shingle update with SHA-1 {100 / _best(per_token, 1):.0f}/s)")
 
 
 def bench_index(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), queries: int = 2000,
@@ -386,25 +467,32 @@ def bench_parse(items: int = 100, feeds: int = 30) -> None:
     """feedparser against a plain XML parse of the same 100-item feeds."""
     from lxml import etree
 
-    from aggregator.parse import parse_feed
-
-    bodies = []
-    for n in range(feeds):
-        entries = synthetic_articles(items, seed=n)
-        body = "".join(f"<item><title>{e.title}</title><guid>{e.guid}</guid><link>{e.url}</link>"
-                       f"<description>{e.content}</description></item>" for e in entries)
-        bodies.append(f"<rss version='2.0'><channel><title>F</title>{body}</channel></rss>"
-                      .encode())
-    started = time.perf_counter()
-    for body in bodies:
-        parse_feed(body, source="bench")
-    ours = time.perf_counter() - started
-    started = time.perf_counter()
-    for body in bodies:
-        etree.fromstring(body).findall(".//item")
-    plain = time.perf_counter() - started
+    bodies = _feed_bodies(items=items, feeds=feeds)
+    ours = _best(lambda: [parse_feed(body, source="bench") for body in bodies])
+    plain = _best(lambda: [etree.fromstring(body).findall(".//item") for body in bodies])
     print(f"parse: {feeds / ours:.1f} feeds/s of {items} items through feedparser; plain XML "
-          f"{feeds / plain:.0f} feeds/s ({ours / plain:.0f}x slower)")
+          f"{feeds / plain:.0f} feeds/s ({ours / plain:.0f}x slower); an unchanged feed (304 "
+          "or the same body) is not parsed at all: `poll` and `python bench/daemon.py feeds`")
+
+
+def bench_extraction() -> None:
+    """Extraction quality on the benchmark (word 4-shingle P/R/F1), ours against
+    trafilatura's default extraction, with the time per page."""
+    import trafilatura
+
+    from aggregator.extraction_score import score
+
+    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    if not (folder / "ground-truth.json").is_file():
+        print(f"extraction: skipped, {folder} not found")
+        return
+    for label, extract in (("ours (fast trafilatura + cleaner)", None),
+                           ("trafilatura.extract (default)", lambda page: trafilatura.extract(
+                               page.html, url=page.url) or "")):
+        started = time.perf_counter()
+        scores = score(folder, extract)
+        took = (time.perf_counter() - started) / scores.pages * 1000
+        print(f"extraction, {label}: {scores.report()}; {took:.1f} ms/page")
 
 
 def bench_eval() -> None:
@@ -419,10 +507,11 @@ def bench_eval() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "eval", "neardup",
-                              "assign", "publish", "poll"]
+    chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "extraction",
+                              "eval", "neardup", "assign", "publish", "poll"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
+         "extraction": bench_extraction,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
          "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
          "index": bench_index}[name]()
