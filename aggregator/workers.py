@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -110,7 +112,8 @@ class Workers:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=multiprocessing.get_context("spawn"))
+                    self.processes, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_leave_with_parent, initargs=(os.getpid(),))
             pool = self._pool
         try:
             return pool.submit(fn, *args, **kwargs)
@@ -139,3 +142,19 @@ class Workers:
 
 def _each(fn: Callable[..., R], chunk: Sequence[Any], args: tuple[Any, ...]) -> list[R]:
     return [fn(item, *args) for item in chunk]
+
+
+PARENT_CHECK_S = 1.0  # how soon a worker notices that the daemon is gone
+
+
+def _leave_with_parent(parent: int) -> None:
+    """In each worker: exit when the daemon that started it is gone. A daemon killed with
+    SIGKILL (or by the OOM killer) cannot stop its pool, and its workers would otherwise stay,
+    idle, holding their memory, until the machine restarts."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -19,7 +19,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from daemon import free_port, stop  # noqa: E402  (bench/daemon.py)
 
 from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, Settings  # noqa: E402
@@ -92,12 +93,6 @@ kind = "directory"
 path = "{tmp / 'inbox'}"
 """)
     return config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes], deadline: float = 60.0) -> None:
@@ -198,12 +193,7 @@ def main() -> None:
                           f"{r.get('transfer', '?')}/s{notes} "
                           f"[{' '.join(Path(a).name if a == wrk else a for a in args)}]")
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
         if proc.returncode not in (0, -signal.SIGTERM):
             print((tmp / "daemon.log").read_text(errors="replace")[-2000:], file=sys.stderr)
 

@@ -51,3 +51,51 @@ def test_a_cycle_in_worker_processes_stores_what_one_in_threads_does(workdir: Pa
         results.append(_articles(storage))
         storage.close()
     assert results[0] == results[1]
+
+
+def test_workers_leave_when_their_daemon_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from aggregator.workers import Workers\n"
+        "from tests.test_workers import _pid\n"
+        "if __name__ == '__main__':\n"
+        "    w = Workers(2)\n"
+        "    print(' '.join(map(str, sorted(set(w.map(_pid, list(range(64))))))), flush=True)\n"
+        "    time.sleep(600)\n")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert proc.stdout is not None
+    with proc.stdout:  # closed here: the orphans, if any, would hold the pipe open
+        workers = [int(p) for p in proc.stdout.readline().split()]
+    assert workers and proc.pid not in workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30  # a hang guard: they leave within about a second
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for pid in left:  # not to leave them behind when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+
+
+def _pid(_: int) -> int:
+    import time
+
+    time.sleep(0.01)  # long enough for both processes to take some
+    return os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
