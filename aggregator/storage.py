@@ -25,6 +25,7 @@ from .model import Article, Member, Signature, Source, Tier
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
+CACHE_KIB = 65_536
 
 
 def now() -> datetime:
@@ -76,6 +77,9 @@ class Storage:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # the writer inserts at random places of large indexes (LSH buckets, term counts):
+            # 64 MiB of page cache (the default is 2) keeps their pages in this process
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
