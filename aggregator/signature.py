@@ -37,10 +37,6 @@ class TermStats:
     docs: int
     df: Mapping[str, int]
 
-    def idf(self, term: str) -> float:
-        return math.log(self.docs + PRIOR_DOCS) - math.log(self.df.get(term, 0)
-                                                           + _prior_docs(term))
-
 
 EMPTY_STATS = TermStats(docs=0, df={})
 
@@ -218,7 +214,7 @@ def term_counts(title: str, text: str, *, tokens: list[str] | None = None,
     `tokens` and `title_tokens`, when given, are `words(text)` and `words(title)`."""
     counts = Counter(words(text) if tokens is None else tokens)
     for token in [t for t in counts if len(t) < MIN_TERM_CHARS and not t.isdigit()]:
-        del counts[token]  # (inline: a call per distinct word costs more than the rest)
+        del counts[token]  # not _is_term, inlined: a call per distinct word costs the most
     for term in {t for t in (words(title) if title_tokens is None else title_tokens)
                  if _is_term(t)}:
         counts[term] += TITLE_BOOST
@@ -236,13 +232,10 @@ def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int) ->
     (ties in term order)."""
     terms = list(counts)
     n = len(terms)
-    prior = _PRIOR_DOCS
-    for term in [t for t in terms if t not in prior]:
-        _prior_docs(term)
     tf = 1.0 + np.log(np.fromiter(counts.values(), np.float64, n))
     df = np.fromiter(map(stats.df.get, terms, repeat(0)), np.float64, n)
-    weights = tf * (math.log(stats.docs + PRIOR_DOCS)
-                    - np.log(df + np.fromiter(map(prior.__getitem__, terms), np.float64, n)))
+    # idf = -log((df + PRIOR_DOCS x prior) / (docs + PRIOR_DOCS)), for all terms at once
+    weights = tf * (math.log(stats.docs + PRIOR_DOCS) - np.log(df + _prior_docs(terms)))
     if n > limit:  # only the heaviest are sorted (all those tied at the cut among them)
         cut = np.partition(weights, n - limit)[n - limit]
         chosen = np.flatnonzero(weights >= cut).tolist()
@@ -254,14 +247,16 @@ def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int) ->
     return tuple((t, round(w / norm, 5)) for t, w in top)
 
 
-def _prior_docs(term: str) -> float:
-    """PRIOR_DOCS x the term's general-language document frequency (memoised per process)."""
-    found = _PRIOR_DOCS.get(term)
-    if found is None:
-        if len(_PRIOR_DOCS) >= _PRIOR_CACHE:
-            _PRIOR_DOCS.clear()  # a bounded memo: the stream's vocabulary keeps growing
-        found = _PRIOR_DOCS[term] = PRIOR_DOCS * _prior_df(term)
-    return found
+def _prior_docs(terms: list[str]) -> npt.NDArray[np.float64]:
+    """PRIOR_DOCS x each term's general-language document frequency (memoised per process)."""
+    memo = _PRIOR_DOCS
+    missing = [t for t in terms if t not in memo]
+    if len(memo) + len(missing) > _PRIOR_CACHE:
+        memo.clear()  # a bounded memo: the stream's vocabulary keeps growing
+        missing = terms
+    for term in missing:
+        memo[term] = PRIOR_DOCS * _prior_df(term)
+    return np.fromiter(map(memo.__getitem__, terms), np.float64, len(terms))
 
 
 _PRIOR_CACHE = 500_000
@@ -278,9 +273,15 @@ class Features:
     names: frozenset[str]  # tokens that name things (text.entity_tokens)
 
 
+def signed_text(title: str, text: str) -> str:
+    """What an article's signature is computed from: its text, or its headline when it has no
+    text (a feed may carry only a headline)."""
+    return text or title
+
+
 def features(title: str, text: str) -> Features:
     """The features of an article from its cleaned headline and text."""
-    body = text or title  # a feed may carry only a headline
+    body = signed_text(title, text)
     tokens, title_tokens = words(body), words(title)
     counts = term_counts(title, body, tokens=tokens, title_tokens=title_tokens)
     names = entity_tokens(f"{title}\n{body}", tokens=[*title_tokens, *tokens])

@@ -113,14 +113,14 @@ class Storage:
         128 permutations; the values differ, so every stored one is computed again from the
         stored text, with its LSH buckets."""
         from .cluster import lsh_buckets  # deferred: only this migration needs them
-        from .signature import minhash
+        from .signature import minhash, signed_text
         from .text import words
 
         with self.transaction():
             rows = self.db.execute("SELECT a.id, a.title, a.text FROM articles a "
                                    "JOIN signatures s ON s.article_id = a.id").fetchall()
             for article_id, title, text in rows:
-                values = minhash(words(text or title))
+                values = minhash(words(signed_text(title, text)))
                 self.db.execute("UPDATE signatures SET minhash = ? WHERE article_id = ?",
                                 [pack_minhash(values), article_id])
                 self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", [article_id])

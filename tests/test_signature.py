@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 
+import pytest
 import xxhash
 from datasketch import MinHash
 
@@ -85,5 +86,16 @@ def test_features_keep_names_and_figures_and_weigh_picks_the_heaviest_terms() ->
     sig = weigh(found, stats=EMPTY_STATS, terms=5)
     assert len(sig.terms) == 5 and sig.terms[0][1] >= sig.terms[-1][1]
     assert "the" not in dict(sig.terms)
-    assert sig.entities <= found.names
+    assert sig.entities == {t for t, _ in sig.terms} & found.names  # the heavy names only
     assert words("Assad's O'Brien") == ["assad", "obrien"]
+
+
+def test_weighing_survives_its_memo_filling_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator import signature
+
+    monkeypatch.setattr(signature, "_PRIOR_CACHE", 10)  # full after the first article
+    found = features("Rebels take Hama", "Rebels entered Hama on Thursday, officials said, "
+                     "after the 42 fighters met troops near the old citadel in Damascus.")
+    first = weigh(found, stats=EMPTY_STATS, terms=8)
+    assert weigh(found, stats=EMPTY_STATS, terms=8) == first
+    assert len(signature._PRIOR_DOCS) <= len(found.counts)
