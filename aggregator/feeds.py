@@ -54,9 +54,7 @@ def _sync_config(storage: Storage, sources: Sequence[Source]) -> None:
                 "VALUES (?, ?, ?, 'config', ?) ON CONFLICT (name) DO UPDATE SET "
                 "current_url = CASE WHEN location = excluded.location THEN current_url END, "
                 "kind = excluded.kind, location = excluded.location, origin = 'config', "
-                "interval_s = excluded.interval_s WHERE kind IS NOT excluded.kind OR "
-                "location IS NOT excluded.location OR origin IS NOT 'config' OR "
-                "interval_s IS NOT excluded.interval_s",  # unchanged: no write (every dispatch)
+                "interval_s = excluded.interval_s",
                 [s.name, s.kind, s.location, s.interval_s])
 
 

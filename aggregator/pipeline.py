@@ -233,8 +233,7 @@ def store_batch(clusterer: Clusterer, prepared: Sequence[Prepared]) -> Stored:
 
 def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
                     settings: Settings, fetcher: Fetcher, workers: Workers,
-                    emit: Callable[[Source, tuple[Prepared, ...]], None] | None = None,
-                    ) -> Polled:
+                    emit: Callable[[Source, tuple[Prepared, ...]], None]) -> Polled:
     try:
         reader = Storage(path)
     except AggregatorError as exc:

@@ -60,7 +60,7 @@ class Workers:
         processes finish it: the caller stores the first chunk while the rest are computed,
         and `items` (which may wait on the network) is read while the processes work.
         `total`: about how many items there are, to cut them in even pieces."""
-        size = self.chunk_size(total)
+        size = self._chunk_size(total)
         pending: deque[Future[list[R]]] = deque()
         chunk: list[T] = []
         try:
@@ -79,7 +79,7 @@ class Workers:
             for future in pending:  # the caller stopped early: drop what nobody will read
                 future.cancel()
 
-    def chunk_size(self, total: int) -> int:
+    def _chunk_size(self, total: int) -> int:
         """Items per piece: several pieces per process to even the load, and small pieces so
         that the first results come back soon."""
         pieces = max(1, self.processes) * CHUNKS_PER_PROCESS

@@ -171,3 +171,21 @@ def test_feeds_list_shows_state(workdir: Path, server: Server) -> None:
                                              .stdout)}
     assert rows["seeds"]["last_success_at"] and rows["seeds"]["articles"] == 5
     assert "HTTP 503" in rows["busy"]["last_error"] and rows["busy"]["next_poll_at"]
+
+
+def test_config_sources_are_written_once_per_configuration(tmp_path: Path) -> None:
+    from aggregator.feeds import all_sources
+
+    storage = Storage(tmp_path / "a.db")
+    first = [Source(f"f{n}", "feed", f"https://news.example/{n}.xml") for n in range(3)]
+    settings = replace(load(None, environ={}), sources=tuple(first))
+    all_sources(storage, settings)
+    storage.execute("UPDATE sources SET current_url = 'https://moved.example/0.xml' "
+                    "WHERE name = 'f0'")
+    before = storage.db.conn.total_changes
+    assert [s.name for s in all_sources(storage, settings)] == ["f0", "f1", "f2"]
+    assert storage.db.conn.total_changes == before  # the same configuration: nothing written
+    changed = replace(first[0], location="https://news.example/new.xml")
+    all_sources(storage, replace(settings, sources=(changed, *first[1:])))
+    row = storage.query("SELECT location, current_url FROM sources WHERE name = 'f0'")[0]
+    assert row == {"location": "https://news.example/new.xml", "current_url": None}
