@@ -180,3 +180,36 @@ def test_a_writer_failure_leaves_no_poll_waiting_for_room(
     thread.join(120)  # a hang guard, not a speed check: blocked polls would never end
     assert not thread.is_alive()
     assert [str(e) for e in errors] == ["writer broke"] and calls == [1]
+
+
+def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.errors import StorageError
+    from aggregator.extract import clean_entry
+    from aggregator.fetch import Validators
+    from aggregator.pipeline import record
+    from aggregator.poll import Polled
+    from aggregator.signature import features
+
+    settings = load(None, environ={})
+    storage = Storage(tmp_path / "a.db")
+    clusterer = Clusterer(storage, settings)
+    source = Source("wire", "feed", "https://wire.example/rss.xml")
+    entry = Entry(source="wire", guid="g1", url=None, title="Bridge opens",
+                  content="The new footbridge over the river opened on Monday morning.",
+                  content_type="text/plain")
+    cleaned = clean_entry(entry)
+    polled = Polled(source, entries=((entry, cleaned, features(cleaned.title, cleaned.text)),),
+                    validators=Validators(etag='"v2"'))
+
+    def locked(counts: object) -> None:
+        raise StorageError("database is locked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(storage, "add_document_terms", locked)
+        report = record(clusterer, polled, settings=settings)
+    assert report.new == 0 and report.error and "fetched again" in report.error
+    assert storage.validators("wire") is None  # the next poll is not answered 304
+    assert storage.count("articles") == 0
+    assert record(clusterer, polled, settings=settings).new == 1  # and then it is stored
+    assert storage.validators("wire") == Validators(etag='"v2"')
