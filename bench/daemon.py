@@ -591,11 +591,13 @@ def run_phases(tmp: Path, conn: Connection, sources: list[Source], *, server: in
             conn.recv()
             show(label, cycle)
         configured = replace(settings, sources=tuple(sources))
-        timed(f"idle dispatch of {len(sources)} configured sources, nothing due (the daemon "
-              f"does this every {DISPATCH_S} s)", partial(
-                  run_cycle, storage, configured, due_only=True, publish_after=False,
-                  fetcher=fetcher, clusterer=clusterer, workers=workers),
-              server=server, interval=DISPATCH_S)
+        idle = partial(run_cycle, storage, configured, due_only=True, publish_after=False,
+                       fetcher=fetcher, clusterer=clusterer, workers=workers)
+        for label in ("first after the configuration changed (its rows are written)",
+                      "then"):
+            timed(f"idle dispatch of {len(sources)} configured sources, nothing due, {label} "
+                  f"(the daemon does this every {DISPATCH_S} s)", idle, server=server,
+                  interval=DISPATCH_S)
     fetcher.close()
     storage.close()
 
