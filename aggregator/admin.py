@@ -221,8 +221,11 @@ def stats(storage: Storage) -> dict[str, Any]:
         "SELECT s.name, s.kind, s.location, s.last_success_at, s.last_error_at, s.last_error, "
         "(SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles "
         "FROM sources s ORDER BY s.name")
+    from .reassess import last_run
+
     return {
         "articles": articles,
+        "last_reassessment": last_run(storage),
         "clusters": storage.count_live_clusters(),
         "tiers": tiers,
         "duplicate_ratio": round(duplicates / articles, 4) if articles else 0.0,
@@ -253,9 +256,16 @@ def explain(storage: Storage, settings: ClusterSettings, first: int, second: int
         "shared_terms": list(shared[:15]), "hours_apart": round(gap / 3600, 1),
         "window_hours": settings.window_s / 3600, "operator_keeps_apart": apart,
     }
-    return {"articles": [_explained(a.id, a.title, ma, ca), _explained(b.id, b.title, mb, cb)],
-            "together": ca is not None and ca == cb, "cluster": ca if ca == cb else None,
-            "pair": pair, "verdict": _verdict(ca == cb and ca is not None, pair)}
+    explained = [_explained(a.id, a.title, ma, ca), _explained(b.id, b.title, mb, cb)]
+    together = ca is not None and ca == cb
+    verdict = _verdict(together, {**pair, "refined": [
+        e for e in explained if e["tier"] == "refined"]})
+    if not together and any(e["tier"] == "refined" for e in explained):
+        verdict += "; a re-assessment of the window placed " + " and ".join(
+            f"article {e['id']}" for e in explained if e["tier"] == "refined") + \
+            " where it is (see its membership)"
+    return {"articles": explained, "together": together, "cluster": ca if ca == cb else None,
+            "pair": pair, "verdict": verdict}
 
 
 def _explained(article_id: int, title: str, membership: dict[str, Any] | None,
@@ -282,6 +292,11 @@ def _verdict(together: bool, pair: dict[str, Any]) -> str:
         evidence = (f"they share little: shingle Jaccard {pair['shingle_jaccard']:.2f} < "
                     f"{pair['near_duplicate_threshold']:.2f} and event link "
                     f"{pair['event_link']:.2f} < {pair['event_threshold']:.2f}")
+    moved = [a["id"] for a in pair.get("refined", [])]
+    if together and moved:
+        return (f"together: a re-assessment of the window moved article "
+                f"{' and '.join(map(str, moved))} here, as the two share their neighbours "
+                f"(see its membership) ({evidence})")
     if together:
         if not (copy or linked or pair["exact_copy"]):
             return (f"together, though {evidence}: each joined through other members of the "

@@ -195,7 +195,9 @@ def evaluate_command(obj: Context, labelled: Path, assignments: Path | None,
     """Score the clustering on a labelled JSON-lines file (B-cubed, pairwise F1, ARI).
 
     The articles go through the daemon's own code path, in publication order, into a fresh
-    temporary database; the configured thresholds apply.
+    temporary database, twice: with the online decision alone ("at arrival") and with the
+    re-assessments of the window the daemon would make as the stream advances ("final"). The
+    configured thresholds apply; --assignments and --json give the final partition.
 
     \b
     Example:
@@ -204,18 +206,20 @@ def evaluate_command(obj: Context, labelled: Path, assignments: Path | None,
     from . import evaluate
 
     items = evaluate.read_labelled(labelled)
-    with click.progressbar(length=len(items), label="clustering", file=sys.stderr,
+    with click.progressbar(length=2 * len(items), label="clustering", file=sys.stderr,
                            hidden=not sys.stderr.isatty()) as bar:
-        scores, assignment = evaluate.run(items, obj.settings, progress=lambda _: bar.update(1))
+        result = evaluate.run(items, obj.settings, progress=lambda _: bar.update(1))
     if assignments is not None:
         with assignments.open("w", encoding="utf-8") as fh:
             for item in items:
-                if item.id in assignment:
-                    fh.write(json.dumps({"id": item.id, "cluster": assignment[item.id]}) + "\n")
+                if item.id in result.assignment:
+                    fh.write(json.dumps({"id": item.id,
+                                         "cluster": result.assignment[item.id]}) + "\n")
     if as_json:
-        click.echo(json.dumps(scores.as_dict(), indent=2))
+        click.echo(json.dumps({**result.final.as_dict(), "at_arrival": result.arrival.as_dict(),
+                               "reassessments": result.reassessments}, indent=2))
     else:
-        click.echo(evaluate.report(scores))
+        click.echo(evaluate.report(result))
 
 
 @clusters.command("merge")
@@ -357,6 +361,39 @@ def _label(cluster: int) -> str:
     return str(cluster) if cluster > 0 else "a new cluster"
 
 
+@main.command("reassess")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="What changed, as JSON.")
+@pass_ctx
+def reassess_command(obj: Context, dry_run: bool, as_json: bool) -> None:
+    """Re-assess the recent window now: partition its articles again, all at once.
+
+    The daemon does this on its own every [reassess] interval and after an ingest cycle that
+    stored [reassess] after articles; stories keep their ids (feed guids) where most of their
+    articles stay, and every operator decision holds. Moved articles show tier "refined" in
+    `clusters show`.
+
+    \b
+    Examples:
+      aggregator reassess --dry-run
+      aggregator reassess
+    """
+    from .reassess import reassess
+
+    outcome = _with_storage(obj, lambda s: reassess(s, obj.settings, dry_run=dry_run))
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, **outcome.as_dict()}, indent=2))
+        return
+    verb = "would" if dry_run else "did"
+    click.echo(outcome.summary())
+    for article, old, new in outcome.moves:
+        click.echo(f"  move: article {article} {verb} move from cluster {old} to {_label(new)}")
+    for cluster, into in outcome.merged:
+        click.echo(f"  merge: cluster {cluster} {verb} merge into {_label(into)}")
+    if not outcome.changed and not outcome.skipped:
+        click.echo("  no change")
+
+
 @main.command("explain")
 @click.argument("first", type=int)
 @click.argument("second", type=int)
@@ -462,6 +499,11 @@ def stats_command(obj: Context, as_json: bool) -> None:
     click.echo(f"articles {data['articles']}, clusters {data['clusters']}, duplicate ratio "
                f"{data['duplicate_ratio']:.1%}, operator decisions {data['decisions']}")
     click.echo(f"by tier: {tiers or 'none'}")
+    last = data.get("last_reassessment")
+    if last:
+        click.echo(f"last re-assessment {last['started_at']}: {last['articles']} article(s) in "
+                   f"{last['seconds']:.2f} s, {last['moved']} moved, {last['merged']} merged, "
+                   f"{last['created']} split off")
     for src in data["sources"]:
         state = f"last error: {src['last_error']}" if src["last_error"] else "ok"
         click.echo(f"  {src['name']}: {src['articles']} article(s), last success "
@@ -590,6 +632,13 @@ def _evidence(a: dict[str, Any]) -> str:
         return (f"same event: link to the cluster {a['similarity']:.2f} >= "
                 f"{a['threshold']:.2f} (strongest with article {a['matched_article']}); "
                 f"shared terms: {terms}")
+    if tier == "refined":
+        terms = ", ".join(a["shared_terms"][:8])
+        partner = (f" (strongest link with article {a['matched_article']}; shared terms: "
+                   f"{terms})" if a["matched_article"] is not None else "")
+        return (f"moved here by a re-assessment of the window: it shares its neighbours with "
+                f"this story's articles, mean second-order similarity {a['similarity']:.2f} "
+                f">= {a['threshold']:.2f}{partner}")
     return f"placed by an operator ({tier})"
 
 

@@ -138,6 +138,17 @@ class Clusterer:
         self.index.add(article_id, cluster_id, published, sig.terms, sig.entities)
         return decision
 
+    def reassessed(self, moves: Iterable[tuple[int, int, int]],
+                   merged: Iterable[tuple[int, int]]) -> None:
+        """A re-assessment through this clusterer's storage moved articles and retired
+        clusters: the index follows, and the generation it bumped is this clusterer's own."""
+        if self._index is not None:
+            for article_id, old, new in moves:
+                self._index.moved(article_id, old, new)
+            for old, into in merged:
+                self._index.merged(old, into)
+        self.generation = self.storage.generation()
+
     def forget_index(self) -> None:
         """Drop the in-memory index (it is rebuilt from the database when next needed)."""
         self._index = None

@@ -53,6 +53,20 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReassessSettings:
+    """The background re-assessment of the recent window; see config/aggregator.toml."""
+
+    enabled: bool = True
+    interval_s: int = 300  # at most this long between two re-assessments (if anything changed)
+    after: int = 100  # ... and right after an ingest cycle that stored this many articles
+    window_s: int = 0  # the window re-assessed; 0: the same-event tier's [cluster] window
+    neighbours: int = 5
+    floor: float = 0.15
+    threshold: float = 0.12
+    hysteresis: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
 class FetchSettings:
     """How the daemon talks to the web; see config/aggregator.toml."""
 
@@ -92,6 +106,7 @@ class Settings:
     interval_s: int = 900
     log_level: str = "INFO"
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    reassess: ReassessSettings = field(default_factory=ReassessSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -178,6 +193,16 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "min_shared_terms": ("min_shared_terms", _int),
         "window": ("window_s", _duration),
         "terms_per_article": ("terms_per_article", _int),
+    },
+    "reassess": {
+        "enabled": ("enabled", _bool),
+        "interval": ("interval_s", _duration),
+        "after": ("after", _positive),
+        "window": ("window_s", _duration),
+        "neighbours": ("neighbours", _positive),
+        "floor": ("floor", _fraction),
+        "threshold": ("threshold", _fraction),
+        "hysteresis": ("hysteresis", _fraction),
     },
     "fetch": {
         "workers": ("workers", _positive),

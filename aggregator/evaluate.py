@@ -2,7 +2,11 @@
 
 Input: JSON lines with id, title, text, published, source, url, event (and optionally topic),
 as in ../shared/data/README.md. Articles are taken in `published` order (file order when
-absent) into a fresh temporary database, exactly as the daemon would take them.
+absent) into a fresh temporary database, exactly as the daemon would take them, twice: once
+with the online decision alone (the partition "at arrival"), and once with the background
+re-assessments the daemon would make as the stream advances (`final`): every
+`[reassess] interval` of the stream's own clock or `[reassess] after` new articles, whichever
+comes first (every `after` articles when the file has no dates), and once at its end.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .config import Settings
 from .errors import AggregatorError
 from .model import Entry
 from .pipeline import add_entry
+from .reassess import reassess
 from .storage import Storage
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # stands for "no date": the whole set is one window
@@ -87,27 +92,86 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    arrival: Scores  # the online decision alone
+    final: Scores  # after the re-assessments
+    assignment: dict[str, int]  # the final cluster of each article
+    reassessments: int
+
+
 def run(items: Sequence[Labelled], settings: Settings, *,
-        progress: Callable[[int], None] | None = None) -> tuple[Scores, dict[str, int]]:
-    """Cluster `items` in order in a fresh database; the scores and each article's cluster."""
+        progress: Callable[[int], None] | None = None) -> Evaluation:
+    """Cluster `items` in order, online only and then with re-assessments; score both."""
+    arrival, _, _ = stream(items, settings, reassessing=False, progress=progress)
+    final, assignment, runs = stream(items, settings, reassessing=True, progress=progress)
+    return Evaluation(arrival=arrival, final=final, assignment=assignment, reassessments=runs)
+
+
+def stream(items: Sequence[Labelled], settings: Settings, *, reassessing: bool,
+           progress: Callable[[int], None] | None = None) -> tuple[Scores, dict[str, int], int]:
+    """One pass through a fresh database: the scores, each article's cluster, and how many
+    re-assessments ran."""
     with tempfile.TemporaryDirectory(prefix="aggregator-eval-") as tmp:
         storage = Storage(Path(tmp) / "eval.db")
         try:
             clusterer = Clusterer(storage, settings)
+            schedule = _Schedule(settings) if reassessing else None
             started = time.perf_counter()
             ids: dict[str, int] = {}
             for n, item in enumerate(items, 1):
-                article_id = add_entry(clusterer, item.entry, at=item.entry.published_at or EPOCH)
+                at = item.entry.published_at or EPOCH
+                if schedule is not None and schedule.due(at):
+                    _reassess(clusterer, settings, schedule, at)
+                article_id = add_entry(clusterer, item.entry, at=at)
                 if article_id is not None:
                     ids[item.id] = article_id
+                    if schedule is not None:
+                        schedule.added(at)
                 if progress:
                     progress(n)
+            if schedule is not None and schedule.pending:
+                _reassess(clusterer, settings, schedule, schedule.clock)
             elapsed = time.perf_counter() - started
             assignment = _assignment(storage, ids)
         finally:
             storage.close()
     scored = [i for i in items if i.id in assignment]
-    return score(scored, assignment, elapsed=elapsed), assignment
+    runs = schedule.runs if schedule is not None else 0
+    return score(scored, assignment, elapsed=elapsed), assignment, runs
+
+
+class _Schedule:
+    """When the daemon would re-assess, on the stream's own clock (its publication times)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.every = settings.reassess.interval_s
+        self.after = settings.reassess.after
+        self.clock = EPOCH
+        self.last: datetime | None = None
+        self.pending = 0  # articles stored since the last re-assessment
+        self.runs = 0
+
+    def due(self, at: datetime) -> bool:
+        if not self.pending:
+            return False
+        waited = self.last is not None and (at - self.last).total_seconds() >= self.every
+        return self.pending >= self.after or waited
+
+    def added(self, at: datetime) -> None:
+        self.clock = max(self.clock, at)
+        self.last = self.last or at
+        self.pending += 1
+
+    def done(self, at: datetime) -> None:
+        self.last, self.pending, self.runs = at, 0, self.runs + 1
+
+
+def _reassess(clusterer: Clusterer, settings: Settings, schedule: _Schedule,
+              at: datetime) -> None:
+    outcome = reassess(clusterer.storage, settings, at=at)
+    clusterer.reassessed(outcome.moves, outcome.merged)
+    schedule.done(at)
 
 
 def _assignment(storage: Storage, ids: Mapping[str, int]) -> dict[str, int]:
@@ -186,7 +250,20 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def report(scores: Scores) -> str:
+def report(evaluation: Evaluation) -> str:
+    """Both partitions' scores, at arrival and final."""
+    e = evaluation
+    return "\n".join([
+        "at arrival (the online decision alone):", _indent(report_scores(e.arrival)),
+        f"final (after {e.reassessments} re-assessment(s) of the window):",
+        _indent(report_scores(e.final))])
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def report_scores(scores: Scores) -> str:
     s = scores
     lines = [
         f"articles {s.articles}, gold events {s.events}, clusters {s.clusters}",

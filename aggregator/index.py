@@ -104,6 +104,16 @@ class EventIndex:
         self._merged[old] = into
         self.sizes[into] += self.sizes.pop(old, 0)
 
+    def moved(self, article_id: int, from_cluster: int, to_cluster: int) -> None:
+        """An article changed cluster (a re-assessment moved it)."""
+        slot = self._slot.get(article_id)
+        if slot is not None:
+            self._cluster[slot] = to_cluster
+        self.sizes[from_cluster] -= 1
+        if self.sizes[from_cluster] <= 0:
+            del self.sizes[from_cluster]
+        self.sizes[to_cluster] += 1
+
     def links(self, terms: Sequence[tuple[str, float]], entities: Iterable[str], *,
               since: datetime, entity_weight: float) -> list[Link]:
         """The links of a new article (its terms heaviest first) to the recent articles that

@@ -15,6 +15,7 @@ class Tier(StrEnum):
     DUPLICATE = "duplicate"  # near-duplicate copy (shingle MinHash)
     EVENT = "event"          # a different report of the same event (term-level signal)
     OPERATOR = "operator"    # placed there by an operator's decision
+    REFINED = "refined"      # moved there by a re-assessment of the window (refine.py)
 
 
 @dataclass(frozen=True, slots=True)

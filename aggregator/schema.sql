@@ -78,12 +78,13 @@ CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters (last_seen_at);
 CREATE TABLE IF NOT EXISTS memberships (
     article_id INTEGER PRIMARY KEY REFERENCES articles (id),
     cluster_id INTEGER NOT NULL REFERENCES clusters (id),
-    tier TEXT NOT NULL,              -- new | exact | duplicate | event | operator
+    tier TEXT NOT NULL,              -- new | exact | duplicate | event | operator | refined
     similarity REAL NOT NULL,
     threshold REAL NOT NULL,
     matched_article INTEGER,
     shared_terms TEXT NOT NULL DEFAULT '[]',
-    decided_at TEXT NOT NULL
+    decided_at TEXT NOT NULL,
+    batch_group INTEGER              -- the story the last re-assessment put it in (hysteresis)
 );
 CREATE INDEX IF NOT EXISTS memberships_cluster ON memberships (cluster_id);
 
@@ -110,4 +111,17 @@ CREATE TABLE IF NOT EXISTS decisions (
     articles TEXT NOT NULL DEFAULT '[]',        -- JSON ids: merged / moved / first side
     other_articles TEXT NOT NULL DEFAULT '[]',  -- JSON ids: the other side (split, never_merge)
     created_at TEXT NOT NULL
+);
+
+-- Background re-assessments of the recent window (reassess.py): when, how long, what changed.
+CREATE TABLE IF NOT EXISTS reassessments (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    window_from TEXT,                -- publication times of the window's oldest and newest
+    window_to TEXT,
+    articles INTEGER NOT NULL,       -- articles re-assessed
+    moved INTEGER NOT NULL,          -- articles that changed story
+    merged INTEGER NOT NULL,         -- stories merged into another
+    created INTEGER NOT NULL         -- stories split off
 );

@@ -27,6 +27,7 @@ from .config import describe
 from .errors import AggregatorError
 from .fetch import Fetcher
 from .pipeline import CycleReport, make_fetcher, publish, run_cycle
+from .reassess import reassess
 from .serve import FeedApp, Metrics
 from .storage import Storage, iso
 from .workers import Workers
@@ -48,6 +49,8 @@ class Daemon:
         self._write_lock = threading.Lock()  # one writer: a dispatch and a publish never overlap
         self._last_publish: datetime | None = None
         self._published_state: tuple[Any, ...] | None = None
+        self._reassessed_state: tuple[Any, ...] | None = None  # what the last re-assessment saw
+        self._stored_since_reassess = 0
         self._fetcher: Fetcher = make_fetcher(settings)
         self._workers = Workers(settings.fetch.processes)
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
@@ -78,7 +81,34 @@ class Daemon:
                 return None
             if report.sources:
                 self._count(report, time.perf_counter() - started)
-            return report
+            self._stored_since_reassess += report.new
+        if self._stored_since_reassess >= self.settings.reassess.after:
+            self.reassess(force=True)  # a big cycle: its stories are re-assessed at once
+        return report
+
+    def reassess(self, *, force: bool = False) -> None:
+        """Re-assess the recent window if anything changed since the last time; never raises."""
+        if not self.settings.reassess.enabled:
+            return
+        with self._write_lock:
+            try:
+                clusterer = self._current_clusterer()
+                state = (clusterer.storage.count("memberships"), clusterer.storage.generation())
+                if not force and state == self._reassessed_state:
+                    return
+                outcome = reassess(clusterer.storage, self.settings)
+                clusterer.reassessed(outcome.moves, outcome.merged)
+                self._stored_since_reassess = 0
+                self._reassessed_state = (state[0], clusterer.storage.generation())
+            except Exception as exc:
+                self._failed("re-assessment", exc)
+                return
+        log.info("%s", outcome.summary())
+        m = self.metrics
+        m.set("aggregator_reassess_duration_seconds", outcome.seconds)
+        m.inc("aggregator_reassess_moves_total", len(outcome.moves))
+        if outcome.changed:
+            self.republish()
 
     def republish(self, *, force: bool = False) -> None:
         """Rebuild the feed files if anything they show has changed."""
@@ -138,6 +168,7 @@ class Daemon:
         self._install_signals()
         log.info("aggregator starting: %s", describe(self.settings))
         self.dispatch()
+        self.reassess()
         self.republish(force=True)
         server = self._start_server()
         self._schedule()
@@ -165,6 +196,9 @@ class Daemon:
                                max_instances=1, coalesce=True)
         self.scheduler.add_job(self.republish, "interval", id="publish",
                                seconds=self.settings.publish.interval_s, max_instances=1,
+                               coalesce=True)
+        self.scheduler.add_job(self.reassess, "interval", id="reassess",
+                               seconds=self.settings.reassess.interval_s, max_instances=1,
                                coalesce=True)
 
     def _start_server(self) -> Any:
@@ -204,6 +238,8 @@ class Daemon:
             self._clusterer = None
         self.scheduler.reschedule_job("publish", trigger="interval",
                                       seconds=settings.publish.interval_s)
+        self.scheduler.reschedule_job("reassess", trigger="interval",
+                                      seconds=settings.reassess.interval_s)
         log.info("configuration reloaded: %s", describe(settings))
 
 
@@ -235,6 +271,8 @@ def _metrics() -> Metrics:
         ("aggregator_articles", "gauge", "Articles stored and clustered."),
         ("aggregator_clusters", "gauge", "Live clusters (stories)."),
         ("aggregator_duplicates", "gauge", "Articles caught as exact or near copies."),
+        ("aggregator_reassess_duration_seconds", "gauge", "Duration of the last re-assessment."),
+        ("aggregator_reassess_moves_total", "counter", "Articles moved by re-assessments."),
     ):
         m.declare(name, kind, text)
     return m

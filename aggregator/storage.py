@@ -23,7 +23,7 @@ from .errors import NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 65_536
 
@@ -107,6 +107,16 @@ class Storage:
                                        "PRAGMA user_version = 2; COMMIT;")
         if version < 3:
             self._resign_minhashes()
+        if version < 4:
+            # v4: the background re-assessment (reassess.py) keeps each membership's last batch
+            # group, for its hysteresis, and a log of its runs
+            self.db.conn.executescript(
+                "BEGIN IMMEDIATE; ALTER TABLE memberships ADD COLUMN batch_group INTEGER; "
+                "CREATE TABLE IF NOT EXISTS reassessments (id INTEGER PRIMARY KEY, "
+                "started_at TEXT NOT NULL, seconds REAL NOT NULL, window_from TEXT, "
+                "window_to TEXT, articles INTEGER NOT NULL, moved INTEGER NOT NULL, "
+                "merged INTEGER NOT NULL, created INTEGER NOT NULL); "
+                "PRAGMA user_version = 4; COMMIT;")
 
     def _resign_minhashes(self) -> None:
         """v3: MinHash by one-permutation hashing (signature.minhash) replaced datasketch's

@@ -506,8 +506,8 @@ def bench_eval() -> None:
         print(f"eval: skipped, {path} not found")
         return
     settings = load(ROOT / "config" / "aggregator.toml", environ={})
-    scores, _ = evaluate.run(evaluate.read_labelled(path), settings)
-    print("eval (ECB+):", evaluate.report(scores).replace("\n", "; "))
+    result = evaluate.run(evaluate.read_labelled(path), settings)
+    print("eval (ECB+):", evaluate.report(result).replace("\n", "; "))
 
 
 if __name__ == "__main__":

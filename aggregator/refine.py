@@ -1,0 +1,296 @@
+"""The batch re-assessment of a window: article vectors -> a partition into events. Pure.
+
+The online decision (cluster.py) sees one article against what came before it; here every
+article of the window is seen against every other, and so against its neighbours' neighbours:
+
+1. first-order link of two articles: the same-event link of the online tier (entity_weight x
+   name-vector cosine + the rest x salient-term cosine), for all pairs at once as one sparse
+   product Z Z^T, where a row of Z is [sqrt(w) x names | sqrt(1 - w) x terms];
+2. each article keeps its `neighbours` strongest links of at least `floor` (a row of K, with
+   the article itself at 1);
+3. second-order similarity of two articles: the cosine of their rows of K, i.e. how far they
+   are linked to the same articles, and strongly. Reports of one event share their neighbours;
+   two events of one kind (two quakes, two coach firings) share vocabulary but not their
+   neighbourhoods (Jarvis and Patrick 1973; the last round measured it on ECB+);
+4. average-link agglomeration over the second-order graph, missing pairs counted as 0: two
+   groups merge while the mean second-order similarity of all their cross pairs is at least
+   `threshold`. Groups that must stay together (copies, operator merges) start as one; groups
+   an operator keeps apart never merge; a closed group (a hidden story) merges with nothing.
+   Pairs that the previous re-assessment put together count `hysteresis` more, so an article
+   near the line does not move back and forth as the window advances.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+BLOCK_CELLS = 1 << 22  # dense cells of one block of the all-pairs product (16 MiB of float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the batch step must respect, in row numbers of the window."""
+
+    together: tuple[tuple[int, ...], ...] = ()  # each group ends up in one block
+    apart: tuple[tuple[frozenset[int], frozenset[int]], ...] = ()  # never in one block
+    closed: tuple[tuple[int, ...], ...] = ()  # kept exactly as they are (together, joined by none)
+    previous: Mapping[int, int] = field(default_factory=dict)  # row -> the last batch's group
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    neighbours: int = 5
+    floor: float = 0.15
+    threshold: float = 0.12
+    hysteresis: float = 0.01
+    entity_weight: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """Block label per row (0..blocks-1), and each row's evidence for its block: its mean
+    second-order similarity to the rest of the block and its strongest first-order link there."""
+
+    labels: npt.NDArray[np.int64]
+    support: npt.NDArray[np.float64]  # mean second-order similarity to the block's others
+    partner: npt.NDArray[np.int64]  # the row it links to best within its block (-1: none)
+    link: npt.NDArray[np.float64]  # that first-order link
+
+    @property
+    def blocks(self) -> int:
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+
+def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
+    """The window's partition into events (see the module docstring); `z` from `link_rows`."""
+    n = z.shape[0]
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return Partition(empty, np.zeros(0), empty.copy(), np.zeros(0))
+    knn = neighbour_rows(z, k=settings.neighbours, floor=settings.floor)
+    second = second_order(knn)
+    labels = average_link(second, rules, threshold=settings.threshold,
+                          hysteresis=settings.hysteresis)
+    return _evidence(labels, second, knn)
+
+
+Article = tuple[Iterable[tuple[str, float]], Container[str]]  # (salient terms, names)
+
+
+def link_rows(articles: Iterable[Article], entity_weight: float) -> sp.csr_matrix:
+    """Z: one row per article, so that (Z Z^T)[i, j] is the online tier's link of i and j.
+    Even columns hold the salient terms, odd ones the terms that name things; nothing but
+    these arrays is kept of the articles (a window of 100,000 is about 100 MB)."""
+    vocab: dict[str, int] = {}
+    rows, cols, vals = array("i"), array("i"), array("f")
+    term_scale, name_scale = math.sqrt(1.0 - entity_weight), math.sqrt(entity_weight)
+    n = 0
+    for row, (weighted, names) in enumerate(articles):
+        n = row + 1
+        terms = list(weighted)
+        norm = math.sqrt(sum(w * w for _, w in terms)) or 1.0
+        named = [(t, w) for t, w in terms if t in names]
+        name_norm = math.sqrt(sum(w * w for _, w in named)) or 1.0
+        for term, weight in terms:
+            rows.append(row)
+            cols.append(2 * vocab.setdefault(term, len(vocab)))
+            vals.append(term_scale * weight / norm)
+        for term, weight in named:
+            rows.append(row)
+            cols.append(2 * vocab[term] + 1)
+            vals.append(name_scale * weight / name_norm)
+    shape = (n, max(1, 2 * len(vocab)))
+    return sp.csr_matrix((np.frombuffer(vals, np.float32), (np.frombuffer(rows, np.int32),
+                                                             np.frombuffer(cols, np.int32))),
+                         shape=shape)
+
+
+def neighbour_rows(z: sp.csr_matrix, *, k: int, floor: float) -> sp.csr_matrix:
+    """K: each row's `k` strongest links of at least `floor` (ties: the lower row), and the
+    row itself at 1. Computed a block of rows at a time, so memory is O(n), not O(n^2)."""
+    n = z.shape[0]
+    zt = z.T.tocsr()
+    step = max(1, BLOCK_CELLS // max(1, n))
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.ones(n, np.float32)]
+    for start in range(0, n, step) if k > 0 else ():
+        stop = min(n, start + step)
+        block = np.asarray((z[start:stop] @ zt).todense(), np.float32)
+        block[np.arange(stop - start), np.arange(start, stop)] = -1.0  # not its own neighbour
+        r, c = np.nonzero(block >= floor)  # row by row, columns ascending
+        v = block[r, c]
+        order = np.lexsort((c, -v, r))  # each row's strongest first, ties to the lower column
+        r, c, v = r[order], c[order], v[order]
+        first = np.searchsorted(r, r)  # where each row's run starts
+        keep = np.arange(len(r)) - first < k
+        rows.append(r[keep] + start)
+        cols.append(c[keep])
+        vals.append(v[keep])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n, n))
+
+
+def second_order(knn: sp.csr_matrix) -> sp.csr_matrix:
+    """The cosine of every two rows of K (sparse: only pairs with a neighbour in common)."""
+    norms = np.sqrt(np.asarray(knn.multiply(knn).sum(axis=1)).ravel())
+    unit = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ knn
+    return (unit @ unit.T).tocsr()
+
+
+def average_link(similarity: sp.csr_matrix, rules: Rules, *, threshold: float,
+                 hysteresis: float = 0.0) -> npt.NDArray[np.int64]:
+    """Agglomerate rows while the mean similarity across two groups is >= `threshold`."""
+    n = similarity.shape[0]
+    groups = _Groups(n, rules)
+    graph = groups.edges(_pairs(similarity, rules, hysteresis))
+    heap = [(-total / (groups.size[a] * groups.size[b]), a, b, 0, 0)
+            for a, links in graph.items() for b, total in links.items() if a < b]
+    heapq.heapify(heap)
+    version = [0] * n  # bumped when a group grows: older heap entries of it are stale
+    while heap:
+        negative, a, b, version_a, version_b = heapq.heappop(heap)
+        if -negative < threshold:
+            break
+        if (version[a], version[b]) != (version_a, version_b) or not (
+                groups.alive(a) and groups.alive(b)) or b not in graph.get(a, {}):
+            continue  # a stale entry: one side merged or grew since
+        if not groups.may_merge(a, b):
+            del graph[a][b], graph[b][a]
+            continue
+        merged = groups.merge(a, b)
+        version[merged] += 1
+        links: dict[int, float] = {}
+        for side in (a, b):
+            for other, total in graph.pop(side).items():
+                if other in (a, b):
+                    continue
+                del graph[other][side]
+                links[other] = links.get(other, 0.0) + total
+        graph[merged] = links
+        for other, total in links.items():
+            graph[other][merged] = total
+            low, high = min(merged, other), max(merged, other)
+            heapq.heappush(heap, (-total / (groups.size[merged] * groups.size[other]),
+                                  low, high, version[low], version[high]))
+    return groups.labels()
+
+
+def _pairs(similarity: sp.csr_matrix, rules: Rules,
+           hysteresis: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                       npt.NDArray[np.float64]]:
+    """The upper triangle of the similarity, plus the hysteresis of previously grouped pairs."""
+    upper = sp.triu(similarity, k=1).tocoo()
+    i, j, w = upper.row.astype(np.int64), upper.col.astype(np.int64), upper.data.astype(float)
+    if hysteresis and rules.previous:
+        members: dict[int, list[int]] = {}
+        for row, group in rules.previous.items():
+            members.setdefault(group, []).append(row)
+        extra = [(a, b) for rows in members.values() for x, a in enumerate(sorted(rows))
+                 for b in sorted(rows)[x + 1:]]
+        if extra:
+            ei, ej = (np.array(side, np.int64) for side in zip(*extra, strict=True))
+            i, j = np.concatenate([i, ei]), np.concatenate([j, ej])
+            w = np.concatenate([w, np.full(len(extra), hysteresis)])
+    return i, j, w
+
+
+class _Groups:
+    """Union of rows with the rules: sizes, sides of the apart rules, closed groups."""
+
+    def __init__(self, n: int, rules: Rules) -> None:
+        self._parent = list(range(n))
+        self.size = [1] * n
+        self._sides: list[set[tuple[int, int]]] = [set() for _ in range(n)]
+        self._closed = [False] * n
+        for number, (left, right) in enumerate(rules.apart):
+            for side, named in enumerate((left, right)):
+                for row in named:
+                    self._sides[row].add((number, side))
+        for group in (*rules.together, *rules.closed):
+            for row in group[1:]:
+                self._union(group[0], row)
+        for group in rules.closed:
+            if group:
+                self._closed[self.find(group[0])] = True
+
+    def find(self, row: int) -> int:
+        parent = self._parent
+        while parent[row] != row:
+            parent[row] = parent[parent[row]]
+            row = parent[row]
+        return row
+
+    def alive(self, group: int) -> bool:
+        return self._parent[group] == group
+
+    def may_merge(self, a: int, b: int) -> bool:
+        if self._closed[a] or self._closed[b]:
+            return False
+        return not any((rule, 1 - side) in self._sides[b] for rule, side in self._sides[a])
+
+    def merge(self, a: int, b: int) -> int:
+        return self._union(a, b)
+
+    def _union(self, a: int, b: int) -> int:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return a
+        keep, gone = min(a, b), max(a, b)
+        self._parent[gone] = keep
+        self.size[keep] += self.size[gone]
+        self._sides[keep] |= self._sides[gone]
+        self._closed[keep] = self._closed[keep] or self._closed[gone]
+        return keep
+
+    def edges(self, pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                 npt.NDArray[np.float64]]) -> dict[int, dict[int, float]]:
+        """Total similarity between every two groups that have a pair in common."""
+        roots = np.array([self.find(r) for r in range(len(self._parent))], np.int64)
+        i, j, w = pairs
+        a, b = roots[i], roots[j]
+        cross = a != b
+        a, b, w = np.minimum(a, b)[cross], np.maximum(a, b)[cross], w[cross]
+        graph: dict[int, dict[int, float]] = {}
+        if len(a):
+            keys, inverse = np.unique(a * len(roots) + b, return_inverse=True)
+            totals = np.bincount(inverse, weights=w)
+            for key, total in zip(keys.tolist(), totals.tolist(), strict=True):
+                x, y = divmod(key, len(roots))
+                graph.setdefault(x, {})[y] = total
+                graph.setdefault(y, {})[x] = total
+        return graph
+
+    def labels(self) -> npt.NDArray[np.int64]:
+        roots = [self.find(r) for r in range(len(self._parent))]
+        numbering: dict[int, int] = {}
+        return np.array([numbering.setdefault(r, len(numbering)) for r in roots], np.int64)
+
+
+def _evidence(labels: npt.NDArray[np.int64], second: sp.csr_matrix,
+              knn: sp.csr_matrix) -> Partition:
+    """Each row's mean second-order similarity to the rest of its block, and its strongest
+    first-order neighbour there (from K)."""
+    n = len(labels)
+    sizes = np.bincount(labels)
+    coo = second.tocoo()
+    same = (labels[coo.row] == labels[coo.col]) & (coo.row != coo.col)
+    totals = np.bincount(coo.row[same], weights=coo.data[same], minlength=n)
+    others = sizes[labels] - 1
+    support = np.where(others > 0, totals / np.maximum(others, 1), 0.0)
+    partner = np.full(n, -1, np.int64)
+    link = np.zeros(n)
+    knn = knn.tocsr()
+    for row in range(n):
+        start, stop = knn.indptr[row], knn.indptr[row + 1]
+        for col, value in zip(knn.indices[start:stop].tolist(), knn.data[start:stop].tolist(),
+                              strict=True):
+            if col != row and labels[col] == labels[row] and value > link[row]:
+                partner[row], link[row] = col, value
+    return Partition(labels=labels, support=support, partner=partner, link=link)

@@ -1,0 +1,145 @@
+"""The batch partition of a window: second-order similarity, average link, rules, hysteresis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator import refine
+from aggregator.cluster import Profile, event_score
+
+SETTINGS = refine.Settings()
+
+
+def rows(*articles: dict[str, float], names: tuple[set[str], ...] = ()) -> sp.csr_matrix:
+    named = names or tuple(set() for _ in articles)
+    return refine.link_rows([(a.items(), n) for a, n in zip(articles, named, strict=True)],
+                            SETTINGS.entity_weight)
+
+
+def event(stem: str, n: int, shared: int = 5, own: int = 3) -> list[dict[str, float]]:
+    """n reports of one event: `shared` terms in common, `own` terms each."""
+    return [{**{f"{stem}{t}": 1.0 for t in range(shared)},
+             **{f"{stem}-{i}-{t}": 1.0 for t in range(own)}} for i in range(n)]
+
+
+def blocks(labels: np.ndarray) -> set[frozenset[int]]:
+    out: dict[int, set[int]] = {}
+    for row, label in enumerate(labels.tolist()):
+        out.setdefault(label, set()).add(row)
+    return {frozenset(b) for b in out.values()}
+
+
+def test_links_are_the_online_tiers_event_score() -> None:
+    a = {"hama": 0.6, "prison": 0.5, "rebels": 0.4, "syria": 0.3}
+    b = {"hama": 0.5, "prison": 0.2, "army": 0.6, "damascus": 0.4}
+    names = ({"hama", "syria"}, {"hama", "damascus"})
+    z = rows(a, b, names=names)
+    online, _ = event_score(Profile.of(a, names[0]), Profile.of(b, names[1]), 0.5)
+    assert (z @ z.T).toarray()[0, 1] == np.float32(online)
+
+
+def test_two_events_and_a_loner() -> None:
+    z = rows(*event("quake", 4), *event("merger", 3), {"solo": 1.0, "alone": 1.0})
+    found = refine.partition(z, refine.Rules(), SETTINGS)
+    assert blocks(found.labels) == {frozenset({0, 1, 2, 3}), frozenset({4, 5, 6}),
+                                    frozenset({7})}
+    assert (found.support[:7] >= SETTINGS.threshold).all() and found.support[7] == 0
+    assert found.partner[7] == -1 and all(found.partner[:7] >= 0)
+
+
+def test_articles_weakly_linked_join_through_the_neighbours_they_share() -> None:
+    core = event("fire", 5, shared=6, own=1)
+    # two reports that share only one term each with each other, but half their words with
+    # every core report: the first-order link of the pair is under the floor
+    left = {"fire0": 1.0, "fire1": 1.0, "fire2": 1.0, "l1": 1.0, "l2": 1.0, "both": 0.3}
+    right = {"fire3": 1.0, "fire4": 1.0, "fire5": 1.0, "r1": 1.0, "r2": 1.0, "both": 0.3}
+    z = rows(*core, left, right)
+    assert (z @ z.T).toarray()[5, 6] < SETTINGS.floor
+    found = refine.partition(z, refine.Rules(), SETTINGS)
+    assert blocks(found.labels) == {frozenset(range(7))}
+
+
+def test_rules_together_apart_and_closed() -> None:
+    z = rows(*event("a", 3), *event("b", 3), {"x": 1.0})
+    together = refine.partition(z, refine.Rules(together=((0, 6),)), SETTINGS)
+    assert together.labels[0] == together.labels[6]
+    apart = refine.partition(z, refine.Rules(apart=((frozenset({0}), frozenset({2})),)),
+                             SETTINGS)
+    assert apart.labels[0] != apart.labels[2]
+    assert apart.labels[1] in (apart.labels[0], apart.labels[2])  # it joins one side
+    closed = refine.partition(z, refine.Rules(closed=((0,), (3, 6))), SETTINGS)
+    assert blocks(closed.labels) == {frozenset({0}), frozenset({1, 2}), frozenset({3, 6}),
+                                     frozenset({4, 5})}
+
+
+def test_hysteresis_keeps_a_previous_group_near_the_line() -> None:
+    pair = [{"common": 1.0, "p": 1.0, "q": 1.0}, {"common": 1.0, "r": 1.0, "s": 1.0}]
+    z = rows(*pair)
+    second = refine.second_order(refine.neighbour_rows(z, k=5, floor=0.0))
+    value = float(second.toarray()[0, 1])
+    line = refine.Settings(floor=0.0, threshold=value + 0.005, hysteresis=0.01)
+    assert len(blocks(refine.partition(z, refine.Rules(), line).labels)) == 2
+    kept = refine.partition(z, refine.Rules(previous={0: 7, 1: 7}), line)
+    assert len(blocks(kept.labels)) == 1
+    elsewhere = refine.partition(z, refine.Rules(previous={0: 7, 1: 8}), line)
+    assert len(blocks(elsewhere.labels)) == 2
+
+
+def test_empty_window_and_one_article() -> None:
+    empty = refine.partition(rows(), refine.Rules(), SETTINGS)
+    assert empty.blocks == 0 and len(empty.labels) == 0
+    one = refine.partition(rows({"only": 1.0}), refine.Rules(), SETTINGS)
+    assert one.labels.tolist() == [0] and one.partner.tolist() == [-1]
+    headline_only = refine.partition(rows({}, {}), refine.Rules(), SETTINGS)
+    assert headline_only.blocks == 2
+
+
+def test_a_block_of_rows_at_a_time_gives_the_same_neighbours(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    z = rows(*event("a", 4), *event("b", 4), {"a0": 1.0, "b0": 1.0})
+    whole = refine.neighbour_rows(z, k=3, floor=0.1).toarray()
+    monkeypatch.setattr(refine, "BLOCK_CELLS", 10)  # a row per block
+    assert (refine.neighbour_rows(z, k=3, floor=0.1).toarray() == whole).all()
+
+
+@st.composite
+def windows(draw: st.DrawFn) -> tuple[list[dict[str, float]], list[int]]:
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(2, 24))
+    stories = rng.integers(0, max(1, n // 3), n)
+    articles = []
+    for story in stories.tolist():
+        terms = {f"s{story}-{t}": float(rng.random()) + 0.1 for t in rng.choice(8, 5, False)}
+        terms.update({f"w{t}": float(rng.random()) for t in rng.integers(0, 40, 4)})
+        articles.append(terms)
+    return articles, rng.permutation(n).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(windows())
+def test_the_partition_does_not_depend_on_the_order_of_the_window(
+        window: tuple[list[dict[str, float]], list[int]]) -> None:
+    articles, order = window
+    first = refine.partition(rows(*articles), refine.Rules(), SETTINGS).labels
+    permuted = refine.partition(rows(*[articles[i] for i in order]), refine.Rules(),
+                                SETTINGS).labels
+    back = np.empty_like(permuted)
+    back[np.array(order)] = permuted
+    assert blocks(first) == blocks(back)
+
+
+@settings(max_examples=30, deadline=None)
+@given(windows())
+def test_re_assessing_its_own_result_changes_nothing(
+        window: tuple[list[dict[str, float]], list[int]]) -> None:
+    articles, _ = window
+    z = rows(*articles)
+    first = refine.partition(z, refine.Rules(), SETTINGS).labels
+    again = refine.partition(z, refine.Rules(previous=dict(enumerate(first.tolist()))),
+                             SETTINGS).labels
+    assert blocks(first) == blocks(again)
