@@ -7,13 +7,13 @@ story keeps its id (and its feed guid) where most of its members stay, a split-o
 new id and a merge keeps the older id. Each article that changes story gets a membership of
 tier `refined` with the evidence that moved it. Operator decisions are rules of the batch step:
 merged and split groups stay together, never-merge and split sides stay apart, hidden stories
-stay exactly as they are, and a pinned article keeps its story's id. Everything is written in
+stay exactly as they are, and a pin stays with its article (a pinned story merged into an
+older one hands the older one its pin, as an operator's merge does). Everything is written in
 one transaction: a crash leaves the old partition or the new one, never half of either.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from . import refine
 from .cluster import Constraints, Profile, event_score
@@ -45,6 +47,10 @@ class Window:
     tier: tuple[str, ...]
     matched: tuple[int | None, ...]
     batch_group: tuple[int | None, ...]
+    moved_from: tuple[int | None, ...]  # the story a re-assessment last moved it out of
+    moved_epoch: tuple[int | None, ...]  # ... in which epoch (see `_epoch`)
+    epoch: int  # this run's epoch
+    newest: int  # the newest article id of the database when read
     generation: int  # storage.generation() when read: a change by the CLI since voids the run
 
 
@@ -102,7 +108,7 @@ def reassess(storage: Storage, settings: Settings, *, dry_run: bool = False,
         outcome = Outcome(articles=outcome.articles, seconds=time.perf_counter() - started,
                           moves=outcome.moves, merged=outcome.merged, created=outcome.created,
                           window=span)
-        _log_run(storage, outcome, at)
+        _log_run(storage, outcome, at, window)
     return outcome
 
 
@@ -118,40 +124,60 @@ def window_span(settings: Settings) -> timedelta:
 
 
 def load_window(storage: Storage, settings: Settings) -> Window:
-    """Every placed article published within the window before the newest one."""
+    """Every placed article published within the window before the newest one. The terms are
+    read as rows by SQLite's json_each into flat arrays: no Python object per term is kept."""
     generation = storage.generation()
     (newest,) = storage.execute(
         "SELECT max(a.published_at) FROM articles a JOIN memberships m "
         "ON m.article_id = a.id").fetchone()
-    if newest is None:
-        return _window([], generation, settings)
-    since = iso(parse_time(newest) - window_span(settings))
+    since = iso(parse_time(newest) - window_span(settings)) if newest else "9999"
+    placed = ("FROM memberships m JOIN articles a ON a.id = m.article_id "
+              "JOIN signatures s ON s.article_id = m.article_id WHERE a.published_at >= ?")
     rows = storage.execute(
-        "SELECT a.id, a.published_at, s.terms, s.entities, m.cluster_id, m.tier, "
-        "m.matched_article, m.batch_group FROM articles a "
-        "JOIN signatures s ON s.article_id = a.id JOIN memberships m ON m.article_id = a.id "
-        "WHERE a.published_at >= ? ORDER BY a.id", [since]).fetchall()
-    return _window(rows, generation, settings, merged=dict(storage.execute(
-        "SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL").fetchall()))
+        "SELECT m.article_id, a.published_at, m.cluster_id, m.tier, m.matched_article, "
+        f"m.batch_group, m.moved_from, m.moved_epoch {placed} ORDER BY m.article_id",
+        [since]).fetchall()
+    merged = dict(storage.execute(
+        "SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL").fetchall())
+    row_of = {r[0]: n for n, r in enumerate(rows)}
+    entries = _entries(storage, placed, since, row_of)
+    return Window(
+        ids=tuple(r[0] for r in rows), published=tuple(parse_time(r[1]) for r in rows),
+        links=refine.link_matrix(entries, settings.cluster.entity_weight),
+        cluster=tuple(_resolved(r[2], merged) for r in rows), tier=tuple(r[3] for r in rows),
+        matched=tuple(r[4] for r in rows), batch_group=tuple(r[5] for r in rows),
+        moved_from=tuple(None if r[6] is None else _resolved(r[6], merged) for r in rows),
+        moved_epoch=tuple(r[7] for r in rows), **_epoch(storage), generation=generation)
 
 
-def _window(rows: Iterable[Sequence[Any]], generation: int, settings: Settings, *,
-            merged: Mapping[int, int] | None = None) -> Window:
-    """The window from its rows, read once: the vectors go straight into the sparse matrix."""
-    columns: list[list[Any]] = [[] for _ in range(6)]
+def _epoch(storage: Storage) -> dict[str, int]:
+    """Runs are counted in epochs: a run that sees articles no earlier run saw starts a new
+    one. A run without new articles is in its predecessor's epoch, so it changes nothing."""
+    (newest,) = storage.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()
+    last = last_run(storage)
+    if last is None:
+        return {"epoch": 1, "newest": newest}
+    return {"epoch": last["epoch"] + (newest > last["newest"]), "newest": newest}
 
-    def vectors() -> Iterable[refine.Article]:
-        for article_id, published, terms, names, cluster, tier, matched, group in rows:
-            for column, value in zip(columns, (article_id, parse_time(published),
-                                               _resolved(cluster, merged or {}), tier,
-                                               matched, group), strict=True):
-                column.append(value)
-            yield ((t, w) for t, w in json.loads(terms)), frozenset(json.loads(names))
 
-    links = refine.link_rows(vectors(), settings.cluster.entity_weight)
-    ids, published, cluster, tier, matched, group = (tuple(c) for c in columns)
-    return Window(ids=ids, published=published, links=links, cluster=cluster, tier=tier,
-                  matched=matched, batch_group=group, generation=generation)
+def _entries(storage: Storage, placed: str, since: str,
+             row_of: Mapping[int, int]) -> refine.Entries:
+    """One entry per (article, salient term), unpacked by SQLite's json_each and fetched in
+    chunks into arrays; then which of them name things, by (row, term) keys."""
+    vocabulary: dict[str, int] = {}
+    entries = refine.Entries(count=len(row_of))
+    cursor = storage.execute("SELECT m.article_id, t.value ->> 0, t.value ->> 1 "
+                             + placed.replace("WHERE", ", json_each(s.terms) t WHERE"), [since])
+    while chunk := cursor.fetchmany(1 << 16):
+        articles, terms, weights = zip(*chunk, strict=True)
+        entries.extend([row_of[a] for a in articles],
+                       [vocabulary.setdefault(t, len(vocabulary)) for t in terms], weights)
+    entries.terms = len(vocabulary)
+    names = [row_of[a] * entries.terms + vocabulary[t] for a, t in storage.execute(
+        "SELECT m.article_id, e.value " + placed.replace(
+            "WHERE", ", json_each(s.entities) e WHERE"), [since]) if t in vocabulary]
+    entries.name(np.array(names, np.int64))
+    return entries
 
 
 def _resolved(cluster: int, merged: Mapping[int, int]) -> int:
@@ -188,11 +214,14 @@ class _Plan:
     """Block -> cluster id (negative: a new cluster), and the clusters retired into others."""
 
     labels: list[int]  # each window row's block
+    current: Sequence[int]  # each window row's cluster now
     ids: dict[int, int] = field(default_factory=dict)
     retired: dict[int, int] = field(default_factory=dict)  # old cluster -> the id taking it
+    stay: set[int] = field(default_factory=set)  # rows kept where they are (no moving back)
 
     def final(self) -> list[int]:
-        return [self.ids[b] for b in self.labels]
+        return [self.current[row] if row in self.stay else self.ids[b]
+                for row, b in enumerate(self.labels)]
 
     def outcome(self, window: Window, seconds: float, span: tuple[str, str]) -> Outcome:
         moves = tuple((a, old, new) for a, old, new in zip(window.ids, window.cluster,
@@ -225,7 +254,7 @@ def _plan(storage: Storage, window: Window, found: refine.Partition,
             home = max(counts, key=lambda b: (counts[b], b == first[cluster], -b))
         offered[home].append(cluster)
     in_window = set(window.ids)
-    plan = _Plan(labels=labels)
+    plan = _Plan(labels=labels, current=window.cluster)
     fresh = 0
     for block in sorted(members):
         chosen = None
@@ -240,6 +269,12 @@ def _plan(storage: Storage, window: Window, found: refine.Partition,
         for cluster in offered.get(block, []):
             if cluster != chosen:
                 plan.retired[cluster] = chosen
+    # an article a re-assessment moved out of a story does not go back in the next epoch: the
+    # evidence has to hold through one more run with new articles (hysteresis does the rest)
+    plan.stay = {row for row, (old, back, epoch) in enumerate(zip(
+        window.cluster, window.moved_from, window.moved_epoch, strict=True))
+        if back is not None and epoch is not None and window.epoch <= epoch + 1
+        and back != old and plan.ids[labels[row]] == back}
     return plan
 
 
@@ -273,8 +308,9 @@ def _apply(storage: Storage, window: Window, found: refine.Partition, plan: _Pla
         if old != new:
             moves.append((article, old, new))
             _record_move(storage, window, found, row, new, settings, at)
-    storage.db.conn.executemany("UPDATE memberships SET batch_group = ? WHERE article_id = ?",
-                                list(zip(final, window.ids, strict=True)))
+    storage.db.conn.executemany(
+        "UPDATE memberships SET batch_group = ?, moved_from = ?, moved_epoch = ? "
+        "WHERE article_id = ?", _marks(window, final, moves, plan.stay))
     retired = _retire(storage, plan.retired, at)
     for cluster in sorted({c for _, old, new in moves for c in (old, new)} - set(retired)):
         _refresh(storage, cluster, at)
@@ -282,6 +318,23 @@ def _apply(storage: Storage, window: Window, found: refine.Partition, plan: _Pla
     storage.bump_generation()
     return Outcome(articles=len(window.ids), seconds=0.0, moves=tuple(moves),
                    merged=tuple(sorted(retired.items())), created=tuple(created.values()))
+
+
+def _marks(window: Window, final: Sequence[int], moves: Sequence[tuple[int, int, int]],
+           stay: set[int]) -> list[tuple[Any, ...]]:
+    """Each row's batch group, and where it was moved from and when: set for the rows moved
+    now, kept for those held back, cleared for the rest."""
+    moved = {article for article, _, _ in moves}
+    out = []
+    for row, (article, group) in enumerate(zip(window.ids, final, strict=True)):
+        if article in moved:
+            mark: tuple[int | None, int | None] = (window.cluster[row], window.epoch)
+        elif row in stay:
+            mark = (window.moved_from[row], window.moved_epoch[row])
+        else:
+            mark = (None, None)
+        out.append((group, *mark, article))
+    return out
 
 
 def _record_move(storage: Storage, window: Window, found: refine.Partition, row: int,
@@ -337,13 +390,14 @@ def _carry_pins(storage: Storage, retired: Mapping[int, int]) -> None:
             storage.update_cluster(into, pinned_article=pinned)
 
 
-def _log_run(storage: Storage, outcome: Outcome, at: datetime) -> None:
+def _log_run(storage: Storage, outcome: Outcome, at: datetime, window: Window) -> None:
     span = outcome.window or (None, None)
     storage.execute(
         "INSERT INTO reassessments (started_at, seconds, window_from, window_to, articles, "
-        "moved, merged, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "moved, merged, created, epoch, newest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [iso(at), round(outcome.seconds, 3), span[0], span[1], outcome.articles,
-         len(outcome.moves), len(outcome.merged), len(outcome.created)])
+         len(outcome.moves), len(outcome.merged), len(outcome.created), window.epoch,
+         window.newest])
 
 
 def last_run(storage: Storage) -> dict[str, Any] | None:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from array import array
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -85,55 +85,104 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
 Article = tuple[Iterable[tuple[str, float]], Container[str]]  # (salient terms, names)
 
 
+@dataclass(slots=True)
+class Entries:
+    """The window's salient terms as flat arrays, one entry per (article row, term id):
+    what `link_matrix` needs, filled in chunks (a window of 100,000 is about 40 MB)."""
+
+    count: int = 0  # articles (rows)
+    terms: int = 0  # distinct terms (term ids are below this)
+    chunks: list[tuple[npt.NDArray[Any], ...]] = field(default_factory=list)
+    names: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def extend(self, rows: Sequence[int], terms: Sequence[int],
+               weights: Sequence[float]) -> None:
+        self.chunks.append((np.asarray(rows, np.int64), np.asarray(terms, np.int64),
+                            np.asarray(weights, np.float64)))
+
+    def name(self, keys: npt.NDArray[np.int64]) -> None:
+        """Mark entries as naming things, by their keys row x terms + term id."""
+        self.names = keys
+
+    def columns(self) -> tuple[npt.NDArray[Any], ...]:
+        """Rows, term ids, weights, and whether each entry names a thing."""
+        if not self.chunks:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool))
+        rows, terms, weights = (np.concatenate(p) for p in zip(*self.chunks, strict=True))
+        return rows, terms, weights, np.isin(rows * self.terms + terms, self.names)
+
+
 def link_rows(articles: Iterable[Article], entity_weight: float) -> sp.csr_matrix:
-    """Z: one row per article, so that (Z Z^T)[i, j] is the online tier's link of i and j.
-    Even columns hold the salient terms, odd ones the terms that name things; nothing but
-    these arrays is kept of the articles (a window of 100,000 is about 100 MB)."""
-    vocab: dict[str, int] = {}
-    rows, cols, vals = array("i"), array("i"), array("f")
-    term_scale, name_scale = math.sqrt(1.0 - entity_weight), math.sqrt(entity_weight)
+    """Z of `link_matrix` for articles given as (terms, names)."""
+    vocabulary: dict[str, int] = {}
+    rows, ids, weights, named = [], [], [], []
     n = 0
-    for row, (weighted, names) in enumerate(articles):
-        n = row + 1
-        terms = list(weighted)
-        norm = math.sqrt(sum(w * w for _, w in terms)) or 1.0
-        named = [(t, w) for t, w in terms if t in names]
-        name_norm = math.sqrt(sum(w * w for _, w in named)) or 1.0
+    for n, (terms, names) in enumerate(articles, 1):
         for term, weight in terms:
-            rows.append(row)
-            cols.append(2 * vocab.setdefault(term, len(vocab)))
-            vals.append(term_scale * weight / norm)
-        for term, weight in named:
-            rows.append(row)
-            cols.append(2 * vocab[term] + 1)
-            vals.append(name_scale * weight / name_norm)
-    shape = (n, max(1, 2 * len(vocab)))
-    return sp.csr_matrix((np.frombuffer(vals, np.float32), (np.frombuffer(rows, np.int32),
-                                                             np.frombuffer(cols, np.int32))),
-                         shape=shape)
+            rows.append(n - 1)
+            ids.append(vocabulary.setdefault(term, len(vocabulary)))
+            weights.append(weight)
+            named.append(term in names)
+    entries = Entries(count=n, terms=len(vocabulary))
+    entries.extend(rows, ids, weights)
+    entries.name(np.array([r * entries.terms + t for r, t, m in zip(rows, ids, named,
+                                                                      strict=True) if m]))
+    return link_matrix(entries, entity_weight)
+
+
+def link_matrix(entries: Entries, entity_weight: float) -> sp.csr_matrix:
+    """Z: one row per article, so that (Z Z^T)[i, j] is the online tier's link of i and j.
+    Even columns hold the salient terms (the vector scaled to length sqrt(1 - w)), odd ones
+    the terms that name things (length sqrt(w)). Terms only one article of the window has
+    cannot link two articles: they are left out of Z (its rows keep their norms)."""
+    n = entries.count
+    rows, terms, weights, named = entries.columns()
+    squares = weights * weights
+    norms = _norms(np.bincount(rows, squares, minlength=n).astype(np.float64))
+    name_norms = _norms(np.bincount(rows[named], squares[named], minlength=n).astype(np.float64))
+    r = np.concatenate([rows, rows[named]])
+    c = np.concatenate([2 * terms, 2 * terms[named] + 1])
+    v = np.concatenate([math.sqrt(1.0 - entity_weight) * weights / norms[rows],
+                        math.sqrt(entity_weight) * weights[named] / name_norms[rows[named]]])
+    shared = np.bincount(c, minlength=1)[c] > 1
+    shape = (n, max(1, 2 * entries.terms))
+    return sp.csr_matrix((v[shared].astype(np.float32), (r[shared], c[shared])), shape=shape)
+
+
+def _norms(squares: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    norms = np.sqrt(squares)
+    norms[norms == 0] = 1.0
+    return norms
 
 
 def neighbour_rows(z: sp.csr_matrix, *, k: int, floor: float) -> sp.csr_matrix:
     """K: each row's `k` strongest links of at least `floor` (ties: the lower row), and the
-    row itself at 1. Computed a block of rows at a time, so memory is O(n), not O(n^2)."""
+    row itself at 1. The upper triangle of Z Z^T is computed a block of rows at a time and
+    only links of at least `floor` are kept, so memory is O(n), not O(n^2)."""
     n = z.shape[0]
-    zt = z.T.tocsr()
+    zt = z.T.tocsc()
     step = max(1, BLOCK_CELLS // max(1, n))
-    rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.ones(n, np.float32)]
+    found_rows, found_cols, found_vals = [], [], []
     for start in range(0, n, step) if k > 0 else ():
         stop = min(n, start + step)
-        block = np.asarray((z[start:stop] @ zt).todense(), np.float32)
-        block[np.arange(stop - start), np.arange(start, stop)] = -1.0  # not its own neighbour
-        r, c = np.nonzero(block >= floor)  # row by row, columns ascending
-        v = block[r, c]
-        order = np.lexsort((c, -v, r))  # each row's strongest first, ties to the lower column
-        r, c, v = r[order], c[order], v[order]
-        first = np.searchsorted(r, r)  # where each row's run starts
-        keep = np.arange(len(r)) - first < k
-        rows.append(r[keep] + start)
-        cols.append(c[keep])
-        vals.append(v[keep])
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        block = (z[start:stop] @ zt[:, start:]).tocsr()  # columns from `start` on
+        at = np.flatnonzero(block.data >= floor)  # few of the block's links reach the floor
+        r = np.searchsorted(block.indptr, at, side="right") - 1 + start
+        c = block.indices[at].astype(np.int64) + start
+        upper = c > r
+        found_rows.append(r[upper])
+        found_cols.append(c[upper])
+        found_vals.append(block.data[at][upper])
+    r = np.concatenate([*found_rows, *found_cols]) if found_rows else np.zeros(0, np.int64)
+    c = np.concatenate([*found_cols, *found_rows]) if found_rows else np.zeros(0, np.int64)
+    v = np.concatenate(found_vals * 2) if found_vals else np.zeros(0, np.float32)
+    order = np.lexsort((c, -v, r))  # each row's strongest first, ties to the lower column
+    r, c, v = r[order], c[order], v[order]
+    keep = np.arange(len(r)) - np.searchsorted(r, r) < k  # the first k of each row's run
+    r, c, v = r[keep], c[keep], v[keep]
+    diagonal = np.arange(n)
+    return sp.csr_matrix((np.concatenate([np.ones(n, np.float32), v.astype(np.float32)]),
+                          (np.concatenate([diagonal, r]), np.concatenate([diagonal, c]))),
                          shape=(n, n))
 
 

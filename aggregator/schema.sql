@@ -84,7 +84,9 @@ CREATE TABLE IF NOT EXISTS memberships (
     matched_article INTEGER,
     shared_terms TEXT NOT NULL DEFAULT '[]',
     decided_at TEXT NOT NULL,
-    batch_group INTEGER              -- the story the last re-assessment put it in (hysteresis)
+    batch_group INTEGER,             -- the story the last re-assessment put it in (hysteresis)
+    moved_from INTEGER,              -- the story a re-assessment last moved it out of,
+    moved_epoch INTEGER              -- and in which epoch (reassessments.epoch)
 );
 CREATE INDEX IF NOT EXISTS memberships_cluster ON memberships (cluster_id);
 
@@ -123,5 +125,7 @@ CREATE TABLE IF NOT EXISTS reassessments (
     articles INTEGER NOT NULL,       -- articles re-assessed
     moved INTEGER NOT NULL,          -- articles that changed story
     merged INTEGER NOT NULL,         -- stories merged into another
-    created INTEGER NOT NULL         -- stories split off
+    created INTEGER NOT NULL,        -- stories split off
+    epoch INTEGER NOT NULL,          -- runs since the first that saw new articles
+    newest INTEGER NOT NULL          -- the newest article id when it ran
 );

@@ -109,13 +109,16 @@ class Storage:
             self._resign_minhashes()
         if version < 4:
             # v4: the background re-assessment (reassess.py) keeps each membership's last batch
-            # group, for its hysteresis, and a log of its runs
+            # group and the story it last moved it out of (no flapping), and a log of its runs
             self.db.conn.executescript(
                 "BEGIN IMMEDIATE; ALTER TABLE memberships ADD COLUMN batch_group INTEGER; "
+                "ALTER TABLE memberships ADD COLUMN moved_from INTEGER; "
+                "ALTER TABLE memberships ADD COLUMN moved_epoch INTEGER; "
                 "CREATE TABLE IF NOT EXISTS reassessments (id INTEGER PRIMARY KEY, "
                 "started_at TEXT NOT NULL, seconds REAL NOT NULL, window_from TEXT, "
                 "window_to TEXT, articles INTEGER NOT NULL, moved INTEGER NOT NULL, "
-                "merged INTEGER NOT NULL, created INTEGER NOT NULL); "
+                "merged INTEGER NOT NULL, created INTEGER NOT NULL, epoch INTEGER NOT NULL, "
+                "newest INTEGER NOT NULL); "
                 "PRAGMA user_version = 4; COMMIT;")
 
     def _resign_minhashes(self) -> None:

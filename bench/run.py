@@ -14,6 +14,8 @@ index       the same-event index grown to 10k, 100k and 1M generated articles: m
 parse       feedparser on 100-item feeds against a plain XML parse
 extraction  extraction quality (shingle F1) and time, ours against trafilatura's default
 eval        stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: scores
+reassess    one re-assessment of a window of 1k, 10k and 50k generated articles (and of 10k
+            after 40k older ones): seconds and peak memory, each in a fresh process
 neardup     the copy tier on the extraction benchmark: body vs extracted page, and false pairs
 assign      median per-article cost of store + sign + assign as the window fills
 publish     ingest N synthetic unrelated articles (one story each), then time a publish
@@ -462,6 +464,86 @@ def bench_index(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), queries: 
               f"{len(index._words):,} terms included; target <= 1 KB at 1M)")
 
 
+REASSESS_CHILD = """
+import resource, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from aggregator.config import load
+from aggregator.reassess import reassess
+from aggregator.storage import Storage
+storage = Storage(sys.argv[1])
+settings = load(Path(sys.argv[3]) / "config" / "aggregator.toml", environ={})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+outcome = reassess(storage, settings, dry_run=sys.argv[2] == "dry")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"{outcome.articles} {outcome.seconds:.3f} {(peak - before) / 1024:.0f} {peak / 1024:.0f}")
+"""
+
+
+def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000), seed: int = 5) -> None:
+    """A window of generated signatures (stories of 1-20 articles over a Zipf vocabulary, as
+    `index` draws them), placed online one story per article, written straight into a
+    database; then one re-assessment in a fresh process: its time and the memory it added."""
+    import subprocess
+
+    cases = [(n, 0) for n in sizes] + [(10_000, 40_000)]
+    for window, history in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "window.db"
+            _window_database(path, window=window, history=history, seed=seed)
+            done = subprocess.run([sys.executable, "-c", REASSESS_CHILD, str(path), "dry",
+                                   str(ROOT)], capture_output=True, text=True, check=True)
+            articles, seconds, added, peak = done.stdout.split()
+            print(f"re-assessment of a window of {int(articles):>6,} articles"
+                  f"{f' (after {history:,} older ones)' if history else ''}: {float(seconds):.2f} s "
+                  f"on one core, {added} MiB added to the process (peak {peak} MiB)")
+
+
+def _window_database(path: Path, *, window: int, history: int, seed: int) -> None:
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"t{i}" for i in range(400_000)]
+    cdf = np.cumsum(1.0 / np.arange(1, len(vocabulary) + 1))
+    cdf /= cdf[-1]
+
+    def draw(n: int) -> np.ndarray:
+        return np.minimum(np.searchsorted(cdf, rng.random(n)), len(vocabulary) - 1)
+
+    storage = Storage(path)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    total = window + history
+    span = 4 * 86400  # the window: four days before the newest article
+    story_terms, left = draw(20), 0
+    with storage.transaction():
+        for n in range(1, total + 1):
+            if left == 0:
+                story_terms, left = draw(20), int(rng.integers(1, 21))
+            left -= 1
+            ids = list(dict.fromkeys([*story_terms.tolist(), *draw(44).tolist()]))[:64]
+            weights = np.sort(rng.random(len(ids)))[::-1]
+            weights /= np.sqrt((weights * weights).sum())
+            terms = [(vocabulary[i], round(float(w), 5)) for i, w in zip(ids, weights,
+                                                                          strict=True)]
+            old = n <= history
+            at = start + timedelta(seconds=(n if old else history + span * (n - history)
+                                            / window) + (0 if old else 10 * span))
+            when = at.isoformat(timespec="seconds")
+            storage.execute("INSERT INTO articles (id, source, guid, title, raw, text, "
+                            "content_hash, published_at, ingested_at) VALUES "
+                            "(?, 's', ?, 't', '', '', ?, ?, ?)", [n, str(n), str(n), when, when])
+            storage.execute("INSERT INTO signatures (article_id, minhash, terms, entities) "
+                            "VALUES (?, x'', ?, ?)",
+                            [n, json.dumps(terms), json.dumps([t for t, _ in terms[::3]])])
+            storage.execute("INSERT INTO clusters (id, created_at, updated_at, last_seen_at) "
+                            "VALUES (?, ?, ?, ?)", [n, when, when, when])
+            storage.execute("INSERT INTO memberships (article_id, cluster_id, tier, similarity, "
+                            "threshold, decided_at) VALUES (?, ?, 'new', 0, 0, ?)", [n, n, when])
+    storage.close()
+
+
 def replace_guid(entry: Entry) -> Entry:
     return Entry(source=entry.source, guid="e2e-" + entry.guid, url=entry.url,
                  title=entry.title, content=entry.content, content_type=entry.content_type)
@@ -512,10 +594,10 @@ def bench_eval() -> None:
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "extraction",
-                              "eval", "neardup", "assign", "publish", "poll"]
+                              "eval", "reassess", "neardup", "assign", "publish", "poll"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
          "extraction": bench_extraction,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
          "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
-         "index": bench_index}[name]()
+         "index": bench_index, "reassess": bench_reassess}[name]()

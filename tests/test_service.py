@@ -85,6 +85,7 @@ def test_daemon_serves_the_merged_feed_and_stops_cleanly_on_sigterm(workdir: Pat
             assert exc.code == 304
     assert daemon.returncode == 0, daemon.err
     assert "stopped" in daemon.err and "published 1 story" in daemon.err
+    assert "re-assessed 5 article(s)" in daemon.err  # the window, once at start
 
 
 BANK = ("Central bank holds rates at 4.5 percent\n"
