@@ -7,12 +7,15 @@ politely (conditional GET, per-host limits, hard time and size caps) and urllib3
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
+import os
 import socket
+import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,31 +59,106 @@ class Document:
 
 
 def read_directory(path: Path) -> tuple[list[Document], list[str]]:
-    """Every text, HTML and feed file under `path`, in name order, and per-file problems."""
+    """Every text, HTML and feed file under `path`, in name order, and per-file problems.
+
+    Only regular files inside the directory are read. A symlink is followed when its target
+    is a regular file inside the directory too (a link to a directory inside is not: its
+    files are read where they are); a link that leads outside, a link loop, a FIFO, a
+    socket or a device is skipped with one problem line naming it. Names starting with '.'
+    are left alone.
+    """
     if not path.is_dir():
         raise SourceError(f"{path}: no such directory")
-    documents, problems = [], []
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        kind = TEXT_SUFFIXES.get(file.suffix.lower()) or FEED_SUFFIXES.get(file.suffix.lower())
-        if kind is None or file.name.startswith("."):
-            continue
-        try:
-            documents.append(_read(file, path, kind))
-        except SourceError as exc:
-            problems.append(str(exc))
+    root = path.resolve()
+    documents: list[Document] = []
+    problems: list[str] = []
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: cannot read: {exc.strerror}")
+
+    for top, dirs, files, dir_fd in os.fwalk(root, follow_symlinks=False, onerror=unreadable):
+        dirs.sort()
+        here = Path(top).relative_to(root)
+        for name in sorted(dirs + files):
+            if name.startswith("."):
+                continue
+            try:
+                found = _entry(root, here / name, name, dir_fd)
+            except SourceError as exc:
+                problems.append(f"{path / here / name}: {exc}")
+                continue
+            if found is not None:
+                documents.append(found)
+    documents.sort(key=lambda d: d.name.split("/"))
     return documents, problems
 
 
-def _read(file: Path, root: Path, kind: str) -> Document:
+def _entry(root: Path, relative: Path, name: str, dir_fd: int) -> Document | None:
+    """The document of one directory entry; None for what is not for us (a directory, an
+    unknown suffix); SourceError, saying why, for what is skipped as unsafe or unreadable."""
     try:
-        stat = file.stat()
-        if stat.st_size > MAX_FILE_BYTES:
-            raise SourceError(f"{file}: larger than {MAX_FILE_BYTES} bytes, skipped")
-        data = file.read_bytes()
+        mode = os.lstat(name, dir_fd=dir_fd).st_mode
     except OSError as exc:
-        raise SourceError(f"{file}: cannot read: {exc.strerror}") from exc
-    return Document(name=file.relative_to(root).as_posix(), data=data, kind=kind,
-                    modified_at=datetime.fromtimestamp(stat.st_mtime, UTC))
+        raise SourceError(f"cannot read: {exc.strerror}") from exc
+    if stat.S_ISDIR(mode):
+        return None  # os.fwalk goes in
+    if stat.S_ISLNK(mode):
+        target = _link_target(root, root / relative)
+        if target is None:
+            return None
+        return _document(root, relative, lambda: os.open(target, _OPEN_FLAGS))
+    if not stat.S_ISREG(mode):
+        raise SourceError(f"not a regular file ({_file_kind(mode)}), skipped")
+    return _document(root, relative, lambda: os.open(name, _OPEN_FLAGS, dir_fd=dir_fd))
+
+
+# O_NOFOLLOW: a file swapped for a link since we looked is not followed; O_NONBLOCK: nor does
+# a FIFO swapped in hang the poll (regular files ignore the flag)
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def _link_target(root: Path, link: Path) -> Path | None:
+    """Where a symlink leads, if that is a regular file inside `root`; None for a directory
+    inside; SourceError otherwise."""
+    try:
+        target = link.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a loop, before Python 3.13
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        raise SourceError("a symlink loop, skipped" if loop
+                          else "a symlink to nothing, skipped") from exc
+    what = "a directory" if target.is_dir() else "a file"
+    if not target.is_relative_to(root):
+        raise SourceError(f"a symlink to {what} outside the directory ({target}), skipped")
+    if target.is_dir():
+        return None
+    return target
+
+
+def _document(root: Path, relative: Path, opener: Callable[[], int]) -> Document | None:
+    kind = TEXT_SUFFIXES.get(relative.suffix.lower()) or FEED_SUFFIXES.get(relative.suffix.lower())
+    if kind is None:
+        return None
+    try:
+        with os.fdopen(opener(), "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):  # swapped since we looked
+                raise SourceError(f"not a regular file ({_file_kind(info.st_mode)}), skipped")
+            if info.st_size > MAX_FILE_BYTES:
+                raise SourceError(f"larger than {MAX_FILE_BYTES} bytes, skipped")
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:  # grew since fstat
+        raise SourceError(f"larger than {MAX_FILE_BYTES} bytes, skipped")
+    return Document(name=relative.as_posix(), data=data, kind=kind,
+                    modified_at=datetime.fromtimestamp(info.st_mtime, UTC))
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 # --- HTTP -------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The HTTP fetcher against a real server on 127.0.0.1: conditional GET, redirects, limits."""
+"""The HTTP fetcher against a real server on 127.0.0.1: conditional GET, redirects, limits;
+and what a directory source may read."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -18,7 +21,7 @@ from hypothesis import strategies as st
 
 from aggregator import fetch
 from aggregator.errors import SourceError
-from aggregator.fetch import Fetcher, FetchError, Validators, backoff_s
+from aggregator.fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
 
 from .feedserver import Handler, Route, Server, dripping
 
@@ -343,3 +346,85 @@ def test_backoff_rejects_nonsense() -> None:
         backoff_s(-1, base_s=60)
     with pytest.raises(ValueError):
         backoff_s(1, base_s=0)
+
+
+# --- directory sources ------------------------------------------------------------------------
+
+def read_within(path: Path, timeout_s: float = 30) -> tuple[list[Document], list[str]]:
+    """read_directory in a thread: opening a FIFO would block it for ever, and a hang must
+    show as a failure rather than stop the suite."""
+    result: list[tuple[list[Document], list[str]]] = []
+    thread = threading.Thread(target=lambda: result.append(read_directory(path)), daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert result, "read_directory hung"
+    return result[0]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """seeds/ with two files of its own and, beside it, files it must never publish."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "memo.txt").write_text("SECRET memo from outside")
+    (outside / "dir" / "inner.txt").write_text("SECRET file of an outside directory")
+    seeds = tmp_path / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    (seeds / "a.txt").write_text("the first report")
+    (seeds / "sub" / "b.txt").write_text("the second report")
+    return seeds
+
+
+def test_a_link_to_a_file_outside_the_directory_is_skipped_with_one_line(tree: Path) -> None:
+    os.symlink(tree.parent / "outside" / "memo.txt", tree / "zz.txt")
+    os.symlink("../../outside/memo.txt", tree / "sub" / "relative.txt")
+    documents, problems = read_within(tree)
+    assert [d.name for d in documents] == ["a.txt", "sub/b.txt"]
+    memo = tree.parent / "outside" / "memo.txt"
+    assert problems == [  # in the order of the walk: the directory's own entries first
+        f"{tree}/zz.txt: a symlink to a file outside the directory ({memo}), skipped",
+        f"{tree}/sub/relative.txt: a symlink to a file outside the directory ({memo}), skipped"]
+
+
+def test_a_link_to_a_directory_outside_is_neither_followed_nor_read(tree: Path) -> None:
+    os.symlink(tree.parent / "outside" / "dir", tree / "elsewhere")
+    documents, problems = read_within(tree)
+    assert all(b"SECRET" not in d.data for d in documents) and len(documents) == 2
+    assert problems == [f"{tree}/elsewhere: a symlink to a directory outside the directory "
+                        f"({tree.parent / 'outside' / 'dir'}), skipped"]
+
+
+def test_a_link_loop_is_skipped_with_one_line_each(tree: Path) -> None:
+    os.symlink(tree / "loop-b.txt", tree / "loop-a.txt")
+    os.symlink(tree / "loop-a.txt", tree / "loop-b.txt")
+    os.symlink("me.txt", tree / "me.txt")
+    documents, problems = read_within(tree)
+    assert len(documents) == 2
+    assert problems == [f"{tree}/{name}: a symlink loop, skipped"
+                        for name in ("loop-a.txt", "loop-b.txt", "me.txt")]
+
+
+def test_a_fifo_is_skipped_without_waiting_for_a_writer(tree: Path) -> None:
+    os.mkfifo(tree / "pipe.txt")
+    os.mkfifo(tree / "sub" / "pipe")  # no suffix: still named, it is no regular file
+    documents, problems = read_within(tree)
+    assert [d.name for d in documents] == ["a.txt", "sub/b.txt"]
+    assert problems == [f"{tree}/pipe.txt: not a regular file (a FIFO), skipped",
+                        f"{tree}/sub/pipe: not a regular file (a FIFO), skipped"]
+
+
+def test_links_inside_the_directory_are_fine(tree: Path) -> None:
+    os.symlink("a.txt", tree / "alias.txt")
+    os.symlink(tree / "sub", tree / "sub-alias")  # its files are read where they are
+    os.symlink("nothing.txt", tree / "dangling.txt")
+    documents, problems = read_within(tree)
+    assert [(d.name, d.data) for d in documents] == [
+        ("a.txt", b"the first report"), ("alias.txt", b"the first report"),
+        ("sub/b.txt", b"the second report")]
+    assert problems == [f"{tree}/dangling.txt: a symlink to nothing, skipped"]
+
+
+def test_a_directory_given_through_a_link_is_read_as_the_directory_it_is(tree: Path) -> None:
+    os.symlink(tree, tree.parent / "seeds-link")
+    documents, problems = read_within(tree.parent / "seeds-link")
+    assert [d.name for d in documents] == ["a.txt", "sub/b.txt"] and problems == []
