@@ -19,11 +19,11 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import NotFoundError, StorageError
+from .errors import AggregatorError, NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 65_536
 
@@ -107,6 +107,8 @@ class Storage:
                                        "PRAGMA user_version = 2; COMMIT;")
         if version < 3:
             self._resign_minhashes()
+        if version < 4:
+            self._separate_credentials()
 
     def _resign_minhashes(self) -> None:
         """v3: MinHash by one-permutation hashing (signature.minhash) replaced datasketch's
@@ -128,6 +130,34 @@ class Storage:
                     "INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
                     [(b, article_id) for b in lsh_buckets(values)])
             self.db.execute("PRAGMA user_version = 3")
+
+    def _separate_credentials(self) -> None:
+        """v4: a feed's user:password@ moves out of its URL into columns of its own, which
+        nothing prints; its allow_private; indexes for looking a feed up by URL."""
+        from .urls import parse  # deferred: only this migration needs it
+
+        with self.transaction():
+            have = {column.name for column in self.db["sources"].columns}
+            for column in ("username TEXT", "password TEXT",
+                           "allow_private INTEGER NOT NULL DEFAULT 0"):
+                if column.split()[0] not in have:
+                    self.db.execute(f"ALTER TABLE sources ADD COLUMN {column}")
+            self.db.execute("CREATE INDEX IF NOT EXISTS sources_location ON sources (location)")
+            self.db.execute("CREATE INDEX IF NOT EXISTS sources_current_url "
+                            "ON sources (current_url)")
+            rows = self.db.execute("SELECT name, location, current_url FROM sources "
+                                   "WHERE kind = 'feed' AND location LIKE '%@%'").fetchall()
+            for name, location, current in rows:
+                try:
+                    url, moved = parse(location), current and parse(current).url
+                except AggregatorError:
+                    continue  # not a URL we would accept now: left as it was
+                user, password = ((url.credentials.username, url.credentials.password)
+                                  if url.credentials else (None, None))
+                self.db.execute("UPDATE sources SET location = ?, current_url = ?, "
+                                "username = ?, password = ? WHERE name = ?",
+                                [url.url, moved, user, password, name])
+            self.db.execute("PRAGMA user_version = 4")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -159,6 +189,12 @@ class Storage:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self.db.conn.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 
