@@ -97,8 +97,9 @@ def without_userinfo(url: str) -> str:
 
 
 def shown(url: str, credentials: Credentials | None) -> str:
-    """The URL as we print it: `user:***@` in place of the credentials that go with it."""
-    if credentials is None:
+    """The URL as we print it: `user:***@` in place of the credentials that go with it
+    (none when the URL is of another origin than theirs: they are not sent there)."""
+    if credentials is None or (credentials.origin and origin(url) != credentials.origin):
         return url
     scheme, rest = url.split("://", 1)
     user = quote(credentials.username, safe="")

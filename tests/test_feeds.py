@@ -208,6 +208,16 @@ def test_a_password_in_the_database_is_in_its_own_column(
     assert (row["username"], row["password"]) == ("alice", "pw-stored-d90b")
 
 
+def test_feeds_remove_finds_a_feed_by_its_url_with_or_without_the_password(
+        workdir: Path) -> None:
+    url = "https://bob:pw-remove-0c2@News.Example/f.xml"
+    assert invoke("feeds", "add", url, "--name", "one")[0] == 0
+    assert invoke("feeds", "add", url.replace("f.xml", "g.xml"), "--name", "two")[0] == 0
+    assert invoke("feeds", "remove", url) == (0, "removed feed one; its articles stay\n", "")
+    assert invoke("feeds", "remove", "https://news.example/g.xml")[0] == 0
+    assert sources() == []
+
+
 # --- URL validation ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("url", "message"), [

@@ -69,6 +69,13 @@ def test_credentials_are_split_off_with_their_origin() -> None:
     assert shown(feed.url, feed.credentials) == "https://alice:***@feeds.example/private.xml"
 
 
+def test_credentials_are_shown_only_on_a_url_of_their_origin() -> None:
+    feed = parse("https://alice:pw-moved-12@old.example/feed")
+    assert shown("https://old.example/moved", feed.credentials) == (
+        "https://alice:***@old.example/moved")
+    assert shown("https://new.example/feed", feed.credentials) == "https://new.example/feed"
+
+
 def test_a_user_name_alone_is_shown_as_a_secret_too() -> None:
     feed = parse("https://tok-e3n@example.com/feed")
     assert feed.credentials == Credentials("tok-e3n", "", origin="https://example.com:443")
