@@ -1,4 +1,5 @@
-"""The command line: thin click commands over the library; errors become one line and exit 1."""
+"""The command line: thin click commands over the library; errors become one line and exit 1
+(a URL refused as it is written: exit 2, the code of a usage error)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import click
 
 from . import __version__, admin, config
-from .errors import AggregatorError
+from .errors import AggregatorError, URLError
 from .storage import Storage
 
 
@@ -41,7 +42,7 @@ class _Group(click.Group):
             code = super().main(*args, **kwargs)
         except AggregatorError as exc:
             click.echo(f"aggregator: error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(2 if isinstance(exc, URLError) else 1)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.format_message())  # a group named alone: its help, as asked
             sys.exit(0)
@@ -519,19 +520,30 @@ def feeds() -> None:
 @click.argument("url")
 @click.option("--name", help="A short name for the feed [default: from its host].")
 @click.option("--interval", metavar="DURATION", help="Its own polling interval (e.g. 30m).")
+@click.option("--allow-private", is_flag=True,
+              help="Let this feed (and its redirects and pages) reach private addresses.")
 @pass_ctx
-def feeds_add(obj: Context, url: str, name: str | None, interval: str | None) -> None:
+def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
+              allow_private: bool) -> None:
     """Add a feed to poll; the running daemon picks it up at its next dispatch.
 
+    A user:password@ in the URL is sent as HTTP Basic auth to that host alone and is never
+    printed (user:***@). Private addresses (loopback, LAN) are refused unless allowed.
+
     \b
-    Example:
+    Examples:
       aggregator feeds add https://example.com/rss.xml --interval 30m
+      aggregator feeds add http://192.168.1.20:8080/feed.xml --allow-private
     """
     from . import feeds as feeds_
+    from .urls import parse, shown
 
     seconds = _duration(interval, "--interval")
-    added = _with_storage(obj, lambda s: feeds_.add_feed(s, url, name=name, interval_s=seconds))
-    click.echo(f"added feed {added}: {url}")
+    added = _with_storage(obj, lambda s: feeds_.add_feed(
+        s, url, name=name, interval_s=seconds, allow_private=allow_private))
+    feed = parse(url)
+    click.echo(f"added feed {added}: {shown(feed.url, feed.credentials)}"
+               + (" (private addresses allowed)" if allow_private else ""))
 
 
 @feeds.command("list")
@@ -552,10 +564,9 @@ def feeds_list(obj: Context, as_json: bool) -> None:
         return
     click.echo(f"{'NAME':<20} {'ARTICLES':>8}  {'LAST SUCCESS':<16}  {'NEXT POLL':<16}  STATE")
     for r in rows:
-        state = f"error: {r['last_error']}" if r["last_error"] else (r["problem"] or "ok")
         click.echo(f"{r['name'][:20]:<20} {r['articles']:>8}  "
                    f"{_short_time(r['last_success_at'] or 'never'):<16}  "
-                   f"{_short_time(r['next_poll_at'] or 'now'):<16}  {state[:60]}")
+                   f"{_short_time(r['next_poll_at'] or 'now'):<16}  {r['state'][:100]}")
         click.echo(f"{'':<20} {r['location']}")
 
 
@@ -581,23 +592,28 @@ def feeds_remove(obj: Context, name_or_url: str) -> None:
 def feeds_import(obj: Context, opml: Path) -> None:
     """Add every feed of an OPML file (feeds already present are skipped).
 
+    All in one transaction: interrupted, it adds none of them; run again, nothing twice.
+    An outline whose URL is refused is reported and skipped. Imported feeds never get
+    allow_private: private addresses stay refused unless [fetch] allows them.
+
     \b
     Example:
       aggregator feeds import subscriptions.opml
     """
     from . import feeds as feeds_
 
-    added, problems = _with_storage(obj, lambda s: feeds_.import_opml(s, opml))
-    for problem in problems:
+    done = _with_storage(obj, lambda s: feeds_.import_opml(s, opml))
+    for problem in done.problems:
         click.echo(f"skipped: {problem}", err=True)
-    click.echo(f"imported {len(added)} feed(s) from {opml}" +
-               (f"; {len(problems)} skipped" if problems else ""))
+    click.echo(f"imported {len(done.added)} feed(s) from {opml}"
+               + (f"; {done.present} already present" if done.present else "")
+               + (f"; {len(done.problems)} skipped" if done.problems else ""))
 
 
 @feeds.command("export")
 @pass_ctx
 def feeds_export(obj: Context) -> None:
-    """Write every feed source as OPML 2.0 to standard output.
+    """Write every feed source as OPML 2.0 to standard output (URLs without user:password@).
 
     \b
     Example:

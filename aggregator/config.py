@@ -10,12 +10,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from . import urls
+from .errors import ConfigError, URLError
 from .model import Source
+from .network import EVERY_NETWORK, Network
 
 DEFAULT_CONFIG = Path("config/aggregator.toml")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -79,6 +81,9 @@ class FetchSettings:
     max_bytes: int = 10 * 1024 * 1024
     full_text_below: int = 600  # an entry with less text than this fetches its article page
     max_backoff_s: int = 86400
+    # private networks every fetch may reach (loopback, LAN, ...): none unless the operator
+    # says so; a source's own allow_private opens them all for that source alone
+    allow_private_networks: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +169,32 @@ def _duration(v: Any, what: str) -> int:
 
 
 def check_url(v: Any, what: str) -> str:
-    text = _str(v, what)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{what}: not an http(s) URL: {text!r}")
-    return text
+    """An http(s) URL, normalised (urls.parse), without any user:password@."""
+    return feed_url(v, what).url
+
+
+def feed_url(v: Any, what: str) -> urls.FeedURL:
+    try:
+        return urls.parse(v, what)
+    except URLError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _networks(v: Any, what: str) -> tuple[Network, ...]:
+    """true (every network), false (none), or a list of networks: "192.168.1.0/24",
+    "10.0.0.7" (one address), "fd00::/8"."""
+    if v is True or v is False:
+        return EVERY_NETWORK if v else ()
+    if isinstance(v, str):  # from the environment, a bare value that is not TOML
+        v = [part for part in v.split(",") if part.strip()]
+    if not isinstance(v, list):
+        raise ConfigError(f"{what}: expected true, false or a list of networks such as "
+                          f"[\"192.168.1.0/24\"], got {v!r}")
+    try:
+        return tuple(ip_network(str(n).strip(), strict=False) for n in v)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: not a network: {exc} (write e.g. \"127.0.0.0/8\" or "
+                          "\"192.168.1.10\")") from exc
 
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -214,6 +240,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "max_bytes": ("max_bytes", _positive),
         "full_text_below": ("full_text_below", _int),
         "max_backoff": ("max_backoff_s", _duration),
+        "allow_private_networks": ("allow_private_networks", _networks),
     },
     "publish": {
         "interval": ("interval_s", _duration),
@@ -313,10 +340,12 @@ def _source(table: Any, where: str, default_interval: int) -> Source:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         raise ConfigError(f"{where}.name: expected letters, digits, '.', '_' or '-', got {name!r}")
     kind = table.get("kind", "feed" if "url" in table else "directory")
+    credentials = None
     if kind == "directory":
         location = str(_path(table.get("path"), f"{where}.path"))
     elif kind == "feed":
-        location = check_url(table.get("url"), f"{where}.url")
+        url = feed_url(table.get("url"), f"{where}.url")
+        location, credentials = url.url, url.credentials
     else:
         raise ConfigError(f"{where}.kind: expected 'directory' or 'feed', got {kind!r}")
     interval = _duration(table.get("interval", default_interval), f"{where}.interval")
@@ -325,7 +354,7 @@ def _source(table: Any, where: str, default_interval: int) -> Source:
         raise ConfigError(f"{where}.priority: expected an integer, got {priority!r}")
     allow_private = _bool(table.get("allow_private", False), f"{where}.allow_private")
     return Source(name=name, kind=kind, location=location, interval_s=interval, priority=priority,
-                  allow_private=allow_private)
+                  allow_private=allow_private, credentials=credentials)
 
 
 def _apply_env(settings: Settings, environ: dict[str, str]) -> Settings:
@@ -365,6 +394,9 @@ def _env_value(raw: str) -> Any:
 
 def describe(settings: Settings) -> str:
     """The running configuration in one line, for the log."""
-    sources = ", ".join(f"{s.name} ({s.kind} {s.location})" for s in settings.sources) or "none"
+    sources = ", ".join(f"{s.name} ({s.kind} {urls.shown(s.location, s.credentials)})"
+                        for s in settings.sources) or "none"
+    private = ", ".join(map(str, settings.fetch.allow_private_networks)) or "none"
     return (f"config {settings.origin}; database {settings.database}; sources: {sources}; "
-            f"feeds {settings.publish.rss_path} and {settings.publish.atom_path}")
+            f"feeds {settings.publish.rss_path} and {settings.publish.atom_path}; "
+            f"private networks allowed: {private}")

@@ -9,6 +9,7 @@
     ├── StorageError       the database could not be opened or written
     ├── NotFoundError      an id names nothing (cluster, article, source)
     └── UsageError         a request that cannot be carried out as asked
+        └── URLError       a URL refused where it comes in (feeds add, OPML, [[sources]])
 """
 
 
@@ -38,3 +39,7 @@ class NotFoundError(AggregatorError):
 
 class UsageError(AggregatorError):
     """An operator's request that cannot be carried out as asked (merge one cluster...)."""
+
+
+class URLError(UsageError):
+    """A URL refused at the door: control characters, spaces, not http(s), a bad host."""

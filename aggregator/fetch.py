@@ -1,29 +1,30 @@
 """Getting the bytes of a source: files of a local directory, and HTTP feeds and pages.
 
 This module is the only one that reads sources from the outside world; over HTTP it polls
-politely (conditional GET, per-host limits, hard time and size caps) and urllib3 errors become
-`FetchError` here.
+politely (conditional GET, per-host limits, hard time and size caps), connects only where
+network.py permits, sends a feed's credentials to their own origin alone, and urllib3 errors
+become `FetchError` here.
 """
 
 from __future__ import annotations
 
+import base64
+import errno
 import hashlib
 import math
-import socket
+import os
+import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from urllib3 import PoolManager, Timeout
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     DecodeError,
@@ -37,6 +38,9 @@ from urllib3.response import BaseHTTPResponse
 
 from . import __version__
 from .errors import SourceError
+from .model import Credentials
+from .network import EVERY_NETWORK, Network, NetworkPolicy, RefusedAddress, guarded_pools
+from .urls import origin, without_userinfo
 
 TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/plain",
                  ".html": "text/html", ".htm": "text/html"}
@@ -56,31 +60,106 @@ class Document:
 
 
 def read_directory(path: Path) -> tuple[list[Document], list[str]]:
-    """Every text, HTML and feed file under `path`, in name order, and per-file problems."""
+    """Every text, HTML and feed file under `path`, in name order, and per-file problems.
+
+    Only regular files inside the directory are read. A symlink is followed when its target
+    is a regular file inside the directory too (a link to a directory inside is not: its
+    files are read where they are); a link that leads outside, a link loop, a FIFO, a
+    socket or a device is skipped with one problem line naming it. Names starting with '.'
+    are left alone.
+    """
     if not path.is_dir():
         raise SourceError(f"{path}: no such directory")
-    documents, problems = [], []
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        kind = TEXT_SUFFIXES.get(file.suffix.lower()) or FEED_SUFFIXES.get(file.suffix.lower())
-        if kind is None or file.name.startswith("."):
-            continue
-        try:
-            documents.append(_read(file, path, kind))
-        except SourceError as exc:
-            problems.append(str(exc))
+    root = path.resolve()
+    documents: list[Document] = []
+    problems: list[str] = []
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: cannot read: {exc.strerror}")
+
+    for top, dirs, files, dir_fd in os.fwalk(root, follow_symlinks=False, onerror=unreadable):
+        dirs.sort()
+        here = Path(top).relative_to(root)
+        for name in sorted(dirs + files):
+            if name.startswith("."):
+                continue
+            try:
+                found = _entry(root, here / name, name, dir_fd)
+            except SourceError as exc:
+                problems.append(f"{path / here / name}: {exc}")
+                continue
+            if found is not None:
+                documents.append(found)
+    documents.sort(key=lambda d: d.name.split("/"))
     return documents, problems
 
 
-def _read(file: Path, root: Path, kind: str) -> Document:
+def _entry(root: Path, relative: Path, name: str, dir_fd: int) -> Document | None:
+    """The document of one directory entry; None for what is not for us (a directory, an
+    unknown suffix); SourceError, saying why, for what is skipped as unsafe or unreadable."""
     try:
-        stat = file.stat()
-        if stat.st_size > MAX_FILE_BYTES:
-            raise SourceError(f"{file}: larger than {MAX_FILE_BYTES} bytes, skipped")
-        data = file.read_bytes()
+        mode = os.lstat(name, dir_fd=dir_fd).st_mode
     except OSError as exc:
-        raise SourceError(f"{file}: cannot read: {exc.strerror}") from exc
-    return Document(name=file.relative_to(root).as_posix(), data=data, kind=kind,
-                    modified_at=datetime.fromtimestamp(stat.st_mtime, UTC))
+        raise SourceError(f"cannot read: {exc.strerror}") from exc
+    if stat.S_ISDIR(mode):
+        return None  # os.fwalk goes in
+    if stat.S_ISLNK(mode):
+        target = _link_target(root, root / relative)
+        if target is None:
+            return None
+        return _document(root, relative, lambda: os.open(target, _OPEN_FLAGS))
+    if not stat.S_ISREG(mode):
+        raise SourceError(f"not a regular file ({_file_kind(mode)}), skipped")
+    return _document(root, relative, lambda: os.open(name, _OPEN_FLAGS, dir_fd=dir_fd))
+
+
+# O_NOFOLLOW: a file swapped for a link since we looked is not followed; O_NONBLOCK: nor does
+# a FIFO swapped in hang the poll (regular files ignore the flag)
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def _link_target(root: Path, link: Path) -> Path | None:
+    """Where a symlink leads, if that is a regular file inside `root`; None for a directory
+    inside; SourceError otherwise."""
+    try:
+        target = link.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a loop, before Python 3.13
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        raise SourceError("a symlink loop, skipped" if loop
+                          else "a symlink to nothing, skipped") from exc
+    what = "a directory" if target.is_dir() else "a file"
+    if not target.is_relative_to(root):
+        raise SourceError(f"a symlink to {what} outside the directory ({target}), skipped")
+    if target.is_dir():
+        return None
+    return target
+
+
+def _document(root: Path, relative: Path, opener: Callable[[], int]) -> Document | None:
+    kind = TEXT_SUFFIXES.get(relative.suffix.lower()) or FEED_SUFFIXES.get(relative.suffix.lower())
+    if kind is None:
+        return None
+    try:
+        with os.fdopen(opener(), "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):  # swapped since we looked
+                raise SourceError(f"not a regular file ({_file_kind(info.st_mode)}), skipped")
+            if info.st_size > MAX_FILE_BYTES:
+                raise SourceError(f"larger than {MAX_FILE_BYTES} bytes, skipped")
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:  # grew since fstat
+        raise SourceError(f"larger than {MAX_FILE_BYTES} bytes, skipped")
+    return Document(name=relative.as_posix(), data=data, kind=kind,
+                    modified_at=datetime.fromtimestamp(info.st_mtime, UTC))
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -90,7 +169,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
 _CHUNK = 64 * 1024  # decoded bytes per read: the size cap overshoots by at most this much
 _POOLS = 64  # hosts whose idle keep-alive connections are kept (at most per_host sockets each)
-_Address = IPv4Address | IPv6Address
+ALLOW_HINT = "allow it with [fetch] allow_private_networks"
 
 
 class FetchError(SourceError):
@@ -153,38 +232,39 @@ class Fetcher:
 
     Conditional GET, a descriptive User-Agent, at most `per_host` requests in flight per host
     name, hard time and size limits, redirects followed (and recorded) one hop at a time.
+    Connections go to public addresses and to `allow_networks` only (the operator's
+    allow_private_networks), checked at connect time.
     """
 
     def __init__(self, *, user_agent: str = USER_AGENT, connect_timeout_s: float = 10,
                  read_timeout_s: float = 30, total_timeout_s: float = 60,
                  max_bytes: int = MAX_FILE_BYTES, max_redirects: int = 5,
-                 per_host: int = 2) -> None:
+                 per_host: int = 2, allow_networks: tuple[Network, ...] = ()) -> None:
         self._user_agent = user_agent
         self._connect_s, self._read_s = connect_timeout_s, read_timeout_s
         self._total_s = total_timeout_s
         self._max_bytes, self._max_redirects = max_bytes, max_redirects
         self._slots = _HostSlots(per_host)
-        # allow_private -> pool manager; the other one checks the address it actually reached
-        self._pools = {True: _pool_manager(per_host, public_only=False),
-                       False: _pool_manager(per_host, public_only=True)}
+        # allow_private -> pool manager: a source allowed everything, or the guarded one
+        self._pools = {True: _pool_manager(per_host, NetworkPolicy(EVERY_NETWORK)),
+                       False: _pool_manager(per_host, NetworkPolicy(allow_networks))}
 
     def get(self, url: str, *, validators: Validators | None = None,
-            allow_private: bool = True, trusted_hosts: frozenset[str] = frozenset()) -> Fetched:
+            allow_private: bool = False, credentials: Credentials | None = None) -> Fetched:
         """GET `url` conditionally, following redirects; FetchError unless it ends in 2xx/304.
 
-        With allow_private=False, a URL that is not http(s) or whose host resolves to a
-        loopback, link-local, private, unspecified or multicast address is refused before any
-        request, at every hop, unless that hop's host is one of `trusted_hosts` (a feed's own
-        host: a redirect from it to another private host is still refused).
-        total_timeout_s bounds the whole call, redirects included.
+        A URL that is not http(s) is refused; so is, at every hop, a host that resolves only
+        to addresses that are neither public nor allowed (allow_private=True: any address).
+        `credentials` go as Basic auth to requests of their own origin alone; a user:password@
+        in `url` or in a redirect is dropped, never sent. total_timeout_s bounds the whole
+        call, redirects included.
         """
         deadline = time.monotonic() + self._total_s
-        headers = self._headers(validators)
         hops: list[tuple[str, int]] = []
-        current = url
+        url = current = without_userinfo(url)
         while True:
-            permit = allow_private or _host_of(current) in trusted_hosts
-            with self._open(current, headers, deadline, permit) as response:
+            headers = self._headers(validators, _for_origin(current, credentials))
+            with self._open(current, headers, deadline, allow_private) as response:
                 target = _redirect_target(current, response)
                 if target is None:
                     return self._finish(url, current, response, hops, validators, deadline)
@@ -203,8 +283,12 @@ class Fetcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _headers(self, validators: Validators | None) -> dict[str, str]:
+    def _headers(self, validators: Validators | None,
+                 credentials: Credentials | None) -> dict[str, str]:
         headers = {"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"}
+        if credentials is not None:
+            pair = f"{credentials.username}:{credentials.password}".encode()  # RFC 7617: UTF-8
+            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
         if validators is not None and validators.etag is not None:
             headers["If-None-Match"] = validators.etag
         if validators is not None and validators.last_modified is not None:
@@ -215,7 +299,7 @@ class Fetcher:
     def _open(self, url: str, headers: dict[str, str], deadline: float,
               allow_private: bool) -> Iterator[BaseHTTPResponse]:
         """One request, holding a slot of its host until its response is settled."""
-        host = _checked_host(url, allow_private)
+        host = _checked_host(url)
         with self._slots.hold(host, deadline - time.monotonic()) as held:
             if not held:
                 raise self._timed_out(url, f" waiting for a free connection to {host}")
@@ -289,8 +373,8 @@ class Fetcher:
 
 def _reason(exc: HTTPError, url: str, connect_s: float, read_s: float) -> str:
     """The urllib3 error as an operator would put it."""
-    if isinstance(exc, _PrivatePeerError):
-        return f"refused: connected to {exc.peer}, not a public address"
+    if isinstance(exc, RefusedAddress):
+        return f"refused: {exc.address} is a private address ({ALLOW_HINT})"
     if isinstance(exc, NameResolutionError):
         return f"DNS lookup failed for {urlsplit(url).hostname}"
     if isinstance(exc, NewConnectionError):
@@ -331,10 +415,23 @@ def _redirect_target(url: str, response: BaseHTTPResponse) -> str | None:
     location = response.headers.get("Location")
     if response.status not in REDIRECTS or not location:
         return None
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in location):
+        raise FetchError(f"{url}: invalid redirect to {without_userinfo(location)!r}")
     try:
-        return urljoin(url, location)
+        return without_userinfo(urljoin(url, location))
     except ValueError as exc:
-        raise FetchError(f"{url}: invalid redirect to {location!r}") from exc
+        raise FetchError(f"{url}: invalid redirect to {without_userinfo(location)!r}") from exc
+
+
+def _for_origin(url: str, credentials: Credentials | None) -> Credentials | None:
+    """The credentials, if `url` is of the origin they were given for (after a redirect to
+    another host, scheme or port they stay behind)."""
+    if credentials is None:
+        return None
+    try:
+        return credentials if origin(url) == credentials.origin else None
+    except ValueError:  # a bad port: _checked_host refuses the URL next
+        return None
 
 
 def _settle(response: BaseHTTPResponse) -> None:
@@ -424,17 +521,11 @@ class _Watchdog:
         self._timer.join()
 
 
-# --- network safety ---------------------------------------------------------------------------
+# --- URLs and pools --------------------------------------------------------------------------
 
-def _host_of(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname
-    except ValueError:
-        return None
-
-
-def _checked_host(url: str, allow_private: bool) -> str:
-    """The URL's host name, once the URL is known to be one we may fetch."""
+def _checked_host(url: str) -> str:
+    """The URL's host name, once the URL is an http(s) one; where it may connect to is for
+    the pool's connections to decide (network.py), on the address they connect to."""
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port  # .port raises on a bad one
@@ -442,66 +533,10 @@ def _checked_host(url: str, allow_private: bool) -> str:
         raise FetchError(f"{url}: invalid URL") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise FetchError(f"{url}: not an http(s) URL")
-    if not allow_private:
-        for address in _addresses(url, host):
-            if not _is_public(address):
-                raise FetchError(f"{url}: refused: {address} is not a public address")
     return host
 
 
-def _addresses(url: str, host: str) -> set[_Address]:
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise FetchError(f"{url}: DNS lookup failed for {host}") from exc
-    return {ip_address(str(info[4][0])) for info in infos}
-
-
-def _is_public(address: _Address) -> bool:
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    local = (address.is_loopback or address.is_link_local or address.is_private
-             or address.is_unspecified or address.is_multicast or address.is_reserved)
-    return address.is_global and not local  # is_global alone lets multicast through
-
-
-class _PrivatePeerError(NewConnectionError):
-    """A guarded connection reached a non-public address: the name was checked, then resolved
-    again by the connection to something else (DNS rebinding)."""
-
-    def __init__(self, conn: HTTPConnection, peer: _Address) -> None:
-        super().__init__(conn, f"connected to {peer}, not a public address")
-        self.peer = peer
-
-
-def _public_peer(sock: socket.socket, conn: HTTPConnection) -> socket.socket:
-    peer = ip_address(str(sock.getpeername()[0]))
-    if not _is_public(peer):
-        sock.close()
-        raise _PrivatePeerError(conn, peer)
-    return sock
-
-
-class _PublicHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        return _public_peer(super()._new_conn(), self)
-
-
-class _PublicHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        return _public_peer(super()._new_conn(), self)
-
-
-class _PublicHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PublicHTTPConnection
-
-
-class _PublicHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PublicHTTPSConnection
-
-
-def _pool_manager(per_host: int, *, public_only: bool) -> PoolManager:
+def _pool_manager(per_host: int, policy: NetworkPolicy) -> PoolManager:
     manager = PoolManager(num_pools=_POOLS, maxsize=per_host, retries=False)
-    if public_only:
-        manager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
+    manager.pool_classes_by_scheme = guarded_pools(policy)
     return manager

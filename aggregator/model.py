@@ -19,6 +19,15 @@ class Tier(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """HTTP Basic credentials from a feed URL's `user:password@`, sent to their origin alone."""
+
+    username: str
+    password: str = field(repr=False)  # never in a log line, not even by repr()
+    origin: str = ""  # scheme://host:port of the URL they were written in
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """Somewhere articles come from: a local directory or a feed URL."""
 
@@ -28,7 +37,8 @@ class Source:
     interval_s: int = 900
     priority: int = 0  # higher wins when choosing a canonical article
     origin: str = "config"  # "config" (the file) or "cli" (feeds add / import)
-    allow_private: bool = False  # may its article links point at private addresses?
+    allow_private: bool = False  # may its fetches (feed, redirects, pages) reach private hosts?
+    credentials: Credentials | None = None  # Basic auth for the origin of its URL
 
 
 @dataclass(frozen=True, slots=True)

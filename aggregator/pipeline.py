@@ -129,7 +129,7 @@ def make_fetcher(settings: Settings) -> Fetcher:
     conf = settings.fetch
     return Fetcher(connect_timeout_s=conf.connect_timeout_s, read_timeout_s=conf.read_timeout_s,
                    total_timeout_s=conf.total_timeout_s, max_bytes=conf.max_bytes,
-                   per_host=conf.per_host)
+                   per_host=conf.per_host, allow_networks=conf.allow_private_networks)
 
 
 def _due(storage: Storage, sources: list[Source], at: datetime) -> list[Source]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .config import Settings
 from .errors import AggregatorError, SourceError
@@ -94,7 +93,8 @@ def _document_entries(source: str, doc: Document) -> list[Entry]:
 
 
 def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
-    fetched = ctx.fetcher.get(source.location, validators=validators, allow_private=True)
+    fetched = ctx.fetcher.get(source.location, validators=validators,
+                              allow_private=source.allow_private, credentials=source.credentials)
     state: dict[str, Any] = {"validators": fetched.validators, "status": fetched.status,
                              "moved_to": fetched.permanent_redirect}
     if fetched.not_modified or fetched.body is None:
@@ -175,10 +175,9 @@ def _full_text_page(entry: Entry, source: Source,
     summary = html_to_text(entry.content) if entry.content_type == "text/html" else entry.content
     if len(summary) >= threshold:
         return None, None
-    own_host = urlsplit(source.location).hostname
-    try:
+    try:  # the credentials go along to pages of the feed's own origin alone
         page = ctx.fetcher.get(entry.url, allow_private=source.allow_private,
-                               trusted_hosts=frozenset({own_host} if own_host else ()))
+                               credentials=source.credentials)
     except SourceError as exc:
         return None, f"full text of {entry.url}: {exc}; kept the feed's summary"
     if not page.body:

@@ -4,7 +4,7 @@
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     kind TEXT NOT NULL,              -- 'directory' | 'feed'
-    location TEXT NOT NULL,          -- path or URL, as configured or added
+    location TEXT NOT NULL,          -- path or URL (normalised, without user:password@)
     current_url TEXT,                -- where a permanent redirect (301/308) moved the feed
     origin TEXT NOT NULL DEFAULT 'config',  -- 'config' (the file) | 'cli' (feeds add/import)
     interval_s INTEGER,              -- own polling interval; NULL: the configured default
@@ -19,8 +19,14 @@ CREATE TABLE IF NOT EXISTS sources (
     last_success_at TEXT,
     last_error_at TEXT,
     last_error TEXT,
-    problem TEXT                     -- a malformed feed that still gave entries: what was wrong
+    problem TEXT,                    -- a malformed feed that still gave entries: what was wrong
+    username TEXT,                   -- Basic auth for the origin of `location` (feeds add,
+    password TEXT,                   --   OPML): from its user:password@, never printed
+    allow_private INTEGER NOT NULL DEFAULT 0  -- feeds add --allow-private: any address
 );
+-- feeds add and OPML import look a URL up among 100,000 feeds
+CREATE INDEX IF NOT EXISTS sources_location ON sources (location);
+CREATE INDEX IF NOT EXISTS sources_current_url ON sources (current_url);
 
 CREATE TABLE IF NOT EXISTS articles (
     id INTEGER PRIMARY KEY,

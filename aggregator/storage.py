@@ -19,11 +19,11 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import NotFoundError, StorageError
+from .errors import AggregatorError, NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 65_536
 
@@ -108,18 +108,9 @@ class Storage:
         if version < 3:
             self._resign_minhashes()
         if version < 4:
-            # v4: the background re-assessment (reassess.py) keeps each membership's last batch
-            # group and the story it last moved it out of (no flapping), and a log of its runs
-            self.db.conn.executescript(
-                "BEGIN IMMEDIATE; ALTER TABLE memberships ADD COLUMN batch_group INTEGER; "
-                "ALTER TABLE memberships ADD COLUMN moved_from INTEGER; "
-                "ALTER TABLE memberships ADD COLUMN moved_epoch INTEGER; "
-                "CREATE TABLE IF NOT EXISTS reassessments (id INTEGER PRIMARY KEY, "
-                "started_at TEXT NOT NULL, seconds REAL NOT NULL, window_from TEXT, "
-                "window_to TEXT, articles INTEGER NOT NULL, moved INTEGER NOT NULL, "
-                "merged INTEGER NOT NULL, created INTEGER NOT NULL, epoch INTEGER NOT NULL, "
-                "newest INTEGER NOT NULL); "
-                "PRAGMA user_version = 4; COMMIT;")
+            self._separate_credentials()
+        if version < 5:
+            self._reassessment_state()
 
     def _resign_minhashes(self) -> None:
         """v3: MinHash by one-permutation hashing (signature.minhash) replaced datasketch's
@@ -141,6 +132,51 @@ class Storage:
                     "INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
                     [(b, article_id) for b in lsh_buckets(values)])
             self.db.execute("PRAGMA user_version = 3")
+
+    def _reassessment_state(self) -> None:
+        """v5: the background re-assessment (reassess.py) keeps, per membership, its last
+        batch group and the story it last moved it out of (hysteresis, no flapping), and a
+        log of its runs."""
+        with self.transaction():
+            have = {column.name for column in self.db["memberships"].columns}
+            for column in ("batch_group", "moved_from", "moved_epoch"):
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE memberships ADD COLUMN {column} INTEGER")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS reassessments (id INTEGER PRIMARY KEY, "
+                "started_at TEXT NOT NULL, seconds REAL NOT NULL, window_from TEXT, "
+                "window_to TEXT, articles INTEGER NOT NULL, moved INTEGER NOT NULL, "
+                "merged INTEGER NOT NULL, created INTEGER NOT NULL, epoch INTEGER NOT NULL, "
+                "newest INTEGER NOT NULL)")
+            self.db.execute("PRAGMA user_version = 5")
+
+    def _separate_credentials(self) -> None:
+        """v4: a feed's user:password@ moves out of its URL into columns of its own, which
+        nothing prints; its allow_private; indexes for looking a feed up by URL."""
+        from .urls import parse  # deferred: only this migration needs it
+
+        with self.transaction():
+            have = {column.name for column in self.db["sources"].columns}
+            for column in ("username TEXT", "password TEXT",
+                           "allow_private INTEGER NOT NULL DEFAULT 0"):
+                if column.split()[0] not in have:
+                    self.db.execute(f"ALTER TABLE sources ADD COLUMN {column}")
+            self.db.execute("CREATE INDEX IF NOT EXISTS sources_location ON sources (location)")
+            self.db.execute("CREATE INDEX IF NOT EXISTS sources_current_url "
+                            "ON sources (current_url)")
+            rows = self.db.execute("SELECT name, location, current_url FROM sources "
+                                   "WHERE kind = 'feed' AND location LIKE '%@%'").fetchall()
+            for name, location, current in rows:
+                try:
+                    url, moved = parse(location), current and parse(current).url
+                except AggregatorError:
+                    continue  # not a URL we would accept now: left as it was
+                user, password = ((url.credentials.username, url.credentials.password)
+                                  if url.credentials else (None, None))
+                self.db.execute("UPDATE sources SET location = ?, current_url = ?, "
+                                "username = ?, password = ? WHERE name = ?",
+                                [url.url, moved, user, password, name])
+            self.db.execute("PRAGMA user_version = 4")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -172,6 +208,12 @@ class Storage:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self.db.conn.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 

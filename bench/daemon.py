@@ -305,7 +305,8 @@ def rss_feeds(articles: int) -> tuple[dict[str, tuple[str, bytes]], int]:
 def daemon_config(tmp: Path, urls: list[str], port: int) -> Path:
     """The daemon's configuration: these feeds, no article pages, everything under tmp."""
     q = json.dumps  # a JSON string is a TOML basic string
-    # allow_private concerns article pages (none here); the daemon fetches feeds at any address
+    # the feeds are on 127.0.0.1, a private address: each source allows it (feeds, redirects
+    # and pages), as an operator must
     sources = "".join(f'\n[[sources]]\nname = "f{n}"\nkind = "feed"\nurl = {q(url)}\n'
                       f"allow_private = true\n" for n, url in enumerate(urls))
     config = tmp / "aggregator.toml"

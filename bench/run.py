@@ -2,7 +2,7 @@
 bench/serve.py). Throughputs are the best of a few runs: this machine is shared.
 
     python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [eval] [neardup]
-                        [assign] [publish] [poll]
+                        [assign] [publish] [poll] [opml]
 
 stages      each stage's throughput on the extraction benchmark's pages (parse, extract, clean,
             sign, assign, store, publish) and end to end on one core, against trafilatura alone
@@ -20,12 +20,16 @@ neardup     the copy tier on the extraction benchmark: body vs extracted page, a
 assign      median per-article cost of store + sign + assign as the window fills
 publish     ingest N synthetic unrelated articles (one story each), then time a publish
 poll        poll 100-item feeds from a loopback server: new, changed-but-known, and 304 polls/s
+opml        OPML import of 5,000, 20,000 and 100,000 outlines into a fresh database (and the
+            same file again), the 20,000/5,000 time ratio, and `aggregator feeds import` of
+            100,000 as a process, start-up included
 """
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -158,6 +162,53 @@ def bench_poll(feeds: int = 40) -> None:
                   f"{sum(r.not_modified for r in report.sources)} not modified)")
     server.shutdown()
     server.server_close()
+
+
+def write_opml(path: Path, count: int, *, hosts: int = 1000) -> None:
+    """`count` outlines over `hosts` hosts: names repeat, as in real subscription lists."""
+    outlines = "".join(
+        f'<outline type="rss" text="Feed {i}" title="Feed {i}" '
+        f'xmlUrl="https://feeds{i % hosts}.example.com/{i}/rss.xml"/>\n' for i in range(count))
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<opml version="2.0"><head><title>'
+                    f"{count} feeds</title></head><body>\n{outlines}</body></opml>\n")
+
+
+def bench_opml(sizes: tuple[int, ...] = (5_000, 20_000, 100_000)) -> None:
+    from aggregator.feeds import import_opml
+
+    best: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"{n}.opml"
+            write_opml(path, n)
+            runs, again_s, again_added = [], 0.0, -1
+            for run in range(3 if n <= 20_000 else 2):
+                storage = Storage(Path(tmp) / f"{n}-{run}.db")
+                started = time.perf_counter()
+                done = import_opml(storage, path)
+                runs.append(time.perf_counter() - started)
+                assert len(done.added) == n, done.problems[:3]
+                if run == 0:
+                    started = time.perf_counter()
+                    again_added = len(import_opml(storage, path).added)
+                    again_s = time.perf_counter() - started
+                storage.close()
+            best[n] = min(runs)
+            print(f"opml import of {n:,} outlines: {best[n]:.2f} s (best of {len(runs)}; "
+                  f"{n / best[n]:,.0f} outlines/s); the same file again: {again_s:.2f} s, "
+                  f"{again_added} added")
+        if 5_000 in best and 20_000 in best:
+            print(f"opml: 20,000 outlines took {best[20_000] / best[5_000]:.1f}x the time of "
+                  "5,000 (linear would be 4x; goal <= 6x)")
+        big = max(sizes)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "AGGREGATOR_DATABASE": str(Path(tmp) / "cli.db")}
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "aggregator", "feeds", "import",
+                        str(Path(tmp) / f"{big}.opml")], cwd=tmp, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        print(f"opml: `aggregator feeds import` of {big:,} outlines as a process: "
+              f"{time.perf_counter() - started:.2f} s (goal <= 30 s)")
 
 
 def bench_neardup() -> None:
@@ -474,9 +525,12 @@ from aggregator.storage import Storage
 storage = Storage(sys.argv[1])
 settings = load(Path(sys.argv[3]) / "config" / "aggregator.toml", environ={})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu = time.process_time()
 outcome = reassess(storage, settings, dry_run=sys.argv[2] == "dry")
+cpu = time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f"{outcome.articles} {outcome.seconds:.3f} {(peak - before) / 1024:.0f} {peak / 1024:.0f}")
+print(outcome.articles, f"{outcome.seconds:.3f}", f"{cpu:.3f}", f"{(peak - before) / 1024:.0f}",
+      f"{peak / 1024:.0f}")
 """
 
 
@@ -493,10 +547,11 @@ def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000), seed: int =
             _window_database(path, window=window, history=history, seed=seed)
             done = subprocess.run([sys.executable, "-c", REASSESS_CHILD, str(path), "dry",
                                    str(ROOT)], capture_output=True, text=True, check=True)
-            articles, seconds, added, peak = done.stdout.split()
-            print(f"re-assessment of a window of {int(articles):>6,} articles"
-                  f"{f' (after {history:,} older ones)' if history else ''}: {float(seconds):.2f} s "
-                  f"on one core, {added} MiB added to the process (peak {peak} MiB)")
+            articles, seconds, cpu, added, peak = done.stdout.split()
+            older = f" (after {history:,} older ones)" if history else ""
+            print(f"re-assessment of a window of {int(articles):>6,} articles{older}: "
+                  f"{float(cpu):.2f} s of CPU on one core ({float(seconds):.2f} s wall), "
+                  f"{added} MiB added to the process (peak {peak} MiB)")
 
 
 def _window_database(path: Path, *, window: int, history: int, seed: int) -> None:
@@ -594,10 +649,11 @@ def bench_eval() -> None:
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "extraction",
-                              "eval", "reassess", "neardup", "assign", "publish", "poll"]
+                              "eval", "reassess", "neardup", "assign", "publish", "poll",
+                              "opml"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
          "extraction": bench_extraction,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
          "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
-         "index": bench_index, "reassess": bench_reassess}[name]()
+         "index": bench_index, "reassess": bench_reassess, "opml": bench_opml}[name]()

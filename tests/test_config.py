@@ -68,3 +68,48 @@ def test_bad_environment_value_is_named(tmp_path: Path) -> None:
                                                ("1d", 86400), (300, 300)])
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_private_networks_are_refused_unless_the_operator_allows_them(tmp_path: Path) -> None:
+    assert load(write(tmp_path, ""), environ={}).fetch.allow_private_networks == ()
+    listed = load(write(tmp_path, '[fetch]\nallow_private_networks = ["127.0.0.0/8", '
+                                  '"192.168.1.7", "fd00::/8"]\n'), environ={})
+    assert [str(n) for n in listed.fetch.allow_private_networks] == [
+        "127.0.0.0/8", "192.168.1.7/32", "fd00::/8"]
+    every = load(write(tmp_path, "[fetch]\nallow_private_networks = true\n"), environ={})
+    assert [str(n) for n in every.fetch.allow_private_networks] == ["0.0.0.0/0", "::/0"]
+
+
+@pytest.mark.parametrize(("raw", "networks"), [
+    ('["127.0.0.0/8"]', ["127.0.0.0/8"]), ("true", ["0.0.0.0/0", "::/0"]), ("false", []),
+    ("10.0.0.0/8,192.168.0.0/16", ["10.0.0.0/8", "192.168.0.0/16"])])
+def test_private_networks_from_the_environment_are_read_as_toml(
+        tmp_path: Path, raw: str, networks: list[str]) -> None:
+    settings = load(write(tmp_path, "[fetch]\nallow_private_networks = ['10.9.0.0/16']\n"),
+                    environ={"AGGREGATOR_FETCH_ALLOW_PRIVATE_NETWORKS": raw})
+    assert [str(n) for n in settings.fetch.allow_private_networks] == networks
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[fetch]\nallow_private_networks = ["localhost"]',
+     "a.toml: fetch.allow_private_networks: not a network: "),
+    ("[fetch]\nallow_private_networks = 8", "a.toml: fetch.allow_private_networks: expected "
+                                            "true, false or a list of networks"),
+    ('[[sources]]\nname = "x"\nurl = "http://news.example/a b"',
+     "a.toml: sources[0].url: a space at position 22 is not allowed in a URL"),
+])
+def test_bad_private_networks_and_source_urls_are_named(
+        tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), environ={})
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_source_url_keeps_its_credentials_apart(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, '[[sources]]\nname = "m"\n'
+                                    'url = "https://ann:pw-config-77@News.Example/m.xml"\n'),
+                    environ={})
+    (source,) = settings.sources
+    assert source.location == "https://news.example/m.xml"
+    assert source.credentials is not None and source.credentials.password == "pw-config-77"
+    assert "pw-config-77" not in repr(settings)

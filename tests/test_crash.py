@@ -78,6 +78,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     config = workdir / "config" / "aggregator.toml"
     config.write_text(config.read_text() + "".join(
         f'\n[[sources]]\nname = "f{n}"\nurl = "{server.url(f"/f{n}.xml")}"\n'
+        'allow_private = true\n'
         for n in range(FEEDS)))
     env = {"AGGREGATOR_SERVER_ENABLED": "false", "AGGREGATOR_PUBLISH_INTERVAL": "1s",
            "PATH": "/usr/bin:/bin"}
@@ -130,7 +131,8 @@ def test_admin_commands_in_a_loop_against_a_busy_daemon(workdir: Path, server: S
     server.routes["/grow.xml"] = growing
     config = workdir / "config" / "aggregator.toml"
     config.write_text(config.read_text() + f'\n[[sources]]\nname = "grow"\n'
-                      f'url = "{server.url("/grow.xml")}"\ninterval = "1s"\n')
+                      f'url = "{server.url("/grow.xml")}"\ninterval = "1s"\n'
+                      "allow_private = true\n")
     env = {"AGGREGATOR_SERVER_ENABLED": "false", "AGGREGATOR_PUBLISH_INTERVAL": "1s",
            "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "run"], cwd=workdir, env=env,

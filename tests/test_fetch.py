@@ -1,8 +1,11 @@
-"""The HTTP fetcher against a real server on 127.0.0.1: conditional GET, redirects, limits."""
+"""The HTTP fetcher against a real server on 127.0.0.1: conditional GET, redirects, limits,
+the addresses it may connect to, and credentials; and what a directory source may read."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import os
 import socket
 import threading
 import time
@@ -10,7 +13,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from ipaddress import ip_address
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -18,18 +23,27 @@ from hypothesis import strategies as st
 
 from aggregator import fetch
 from aggregator.errors import SourceError
-from aggregator.fetch import Fetcher, FetchError, Validators, backoff_s
+from aggregator.fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
+from aggregator.model import Credentials
+from aggregator.urls import origin
 
 from .feedserver import Handler, Route, Server, dripping
 
 ETAG = 'W/"feed-v1"'
 MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+# the test server is on 127.0.0.1, a private address: every fetcher here allows it explicitly
+LOOPBACK = (ip_network("127.0.0.1/32"),)
+REFUSED = "is a private address (allow it with [fetch] allow_private_networks)"
+
+
+def local(**options: Any) -> Fetcher:
+    return Fetcher(allow_networks=LOOPBACK, **options)
 
 
 @pytest.fixture
 def fetcher(server: Server) -> Iterator[Fetcher]:
-    with Fetcher() as f:  # closed before the server: its keep-alive connections end first
+    with local() as f:  # closed before the server: its keep-alive connections end first
         yield f
 
 
@@ -128,7 +142,7 @@ def test_a_redirect_loop_raises(server: Server, fetcher: Fetcher) -> None:
 
 def test_too_many_redirects_raise(server: Server) -> None:
     server.routes |= {f"/{i}": redirect(302, f"/{i + 1}") for i in range(10)}
-    with Fetcher(max_redirects=3) as fetcher:
+    with local(max_redirects=3) as fetcher:
         error = error_of(lambda: fetcher.get(server.url("/0")))
     assert "more than 3 redirects" in str(error)
     assert server.paths() == ["/0", "/1", "/2", "/3"]
@@ -180,7 +194,7 @@ drip = dripping(every_s=0.05, steps=200)  # a byte every 50 ms for up to 10 s
 def test_a_dripping_server_is_cut_off_at_the_total_timeout(server: Server) -> None:
     server.routes["/drip"] = drip
     started = time.monotonic()
-    with Fetcher(total_timeout_s=1, read_timeout_s=5) as fetcher:
+    with local(total_timeout_s=1, read_timeout_s=5) as fetcher:
         error = error_of(lambda: fetcher.get(server.url("/drip")))
     assert "timed out after 1 s" in str(error)
     assert time.monotonic() - started < 10  # generous: only that the limit holds at all
@@ -191,14 +205,14 @@ def test_a_silent_server_hits_the_read_timeout(server: Server) -> None:
         handler.server.stop.wait(10)
 
     server.routes["/silent"] = silent
-    with Fetcher(read_timeout_s=0.5) as fetcher:
+    with local(read_timeout_s=0.5) as fetcher:
         error = error_of(lambda: fetcher.get(server.url("/silent")))
     assert "timed out after 0.5 s" in str(error)
 
 
 def test_a_body_over_max_bytes_is_refused(server: Server) -> None:
     server.routes["/big"] = lambda h: h.send(200, b"x" * (2 * 1024 * 1024))
-    with Fetcher(max_bytes=1024 * 1024) as fetcher:
+    with local(max_bytes=1024 * 1024) as fetcher:
         error = error_of(lambda: fetcher.get(server.url("/big")))
     assert str(error) == f"{server.url('/big')}: body larger than 1048576 bytes"
 
@@ -207,23 +221,62 @@ def test_a_gzip_bomb_is_cut_off_by_its_decoded_size(server: Server) -> None:
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))
     assert len(bomb) < 100 * 1024  # small on the wire
     server.routes["/bomb"] = lambda h: h.send(200, bomb, {"Content-Encoding": "gzip"})
-    with Fetcher(max_bytes=1024 * 1024) as fetcher:
+    with local(max_bytes=1024 * 1024) as fetcher:
         error = error_of(lambda: fetcher.get(server.url("/bomb")))
     assert "body larger than 1048576 bytes" in str(error)
 
 
 # --- network safety ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/x", "http://localhost:{port}/x",
-                                 "http://[::1]:{port}/x", "http://10.1.2.3/x",
-                                 "http://169.254.169.254/latest/meta-data/",
-                                 "http://224.0.0.1/x", "http://0.0.0.0/x"])
-def test_private_addresses_are_refused_without_a_request(server: Server, fetcher: Fetcher,
-                                                         url: str) -> None:
+PORT = "{port}"  # the test server's port, filled in: a fetch let through would reach it
+
+
+@pytest.mark.parametrize(("url", "address"), [
+    (f"http://127.0.0.1:{PORT}/x", "127.0.0.1"), (f"http://localhost:{PORT}/x", None),
+    (f"http://[::1]:{PORT}/x", "::1"), ("http://10.1.2.3/x", "10.1.2.3"),
+    ("http://192.168.1.1/x", "192.168.1.1"), ("http://172.16.0.1/x", "172.16.0.1"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+    ("http://100.64.0.1/x", "100.64.0.1"),  # carrier-grade NAT
+    ("http://[fd00::1]/x", "fd00::1"),  # unique local
+    ("http://[fe80::1]/x", "fe80::1"),  # link-local
+    ("http://224.0.0.1/x", "224.0.0.1"), ("http://0.0.0.0/x", "0.0.0.0"), ("http://[::]/x", "::"),
+    # other spellings of 127.0.0.1: decimal, hex, octal, short, IPv4-mapped IPv6 (two ways)
+    (f"http://2130706433:{PORT}/x", "127.0.0.1"), (f"http://0x7f000001:{PORT}/x", "127.0.0.1"),
+    (f"http://0177.0.0.1:{PORT}/x", "127.0.0.1"), (f"http://127.1:{PORT}/x", "127.0.0.1"),
+    (f"http://[::ffff:127.0.0.1]:{PORT}/x", "127.0.0.1"),
+    (f"http://[::ffff:7f00:1]:{PORT}/x", "127.0.0.1"),
+    ("http://[64:ff9b::7f00:1]/x", "64:ff9b::7f00:1"),  # NAT64 of 127.0.0.1
+    ("http://[2002:7f00:1::]/x", "2002:7f00:1::"),  # 6to4 of 127.0.0.1
+])
+def test_private_addresses_are_refused_by_default_without_a_request(
+        server: Server, url: str, address: str | None) -> None:
     url = url.format(port=server.server_address[1])
-    error = error_of(lambda: fetcher.get(url, allow_private=False))
-    assert "not a public address" in str(error)
+    with Fetcher() as fetcher:
+        error = error_of(lambda: fetcher.get(url))
+    if address is None:  # localhost: 127.0.0.1 or ::1, whichever the resolver gives first
+        assert str(error).startswith(f"{url}: refused: ") and REFUSED in str(error)
+    else:
+        assert str(error) == f"{url}: refused: {address} {REFUSED}"
     assert server.requests == []
+
+
+def test_an_allowed_network_is_reached_in_any_spelling(server: Server) -> None:
+    server.routes["/feed"] = lambda h: h.send(200, FEED)
+    port = server.server_address[1]
+    with local() as fetcher:
+        for host in ("127.0.0.1", "0x7f000001", "2130706433", "[::ffff:127.0.0.1]"):
+            assert fetcher.get(f"http://{host}:{port}/feed").body == FEED
+        error = error_of(lambda: fetcher.get(f"http://127.0.0.2:{port}/feed"))
+    assert str(error) == f"http://127.0.0.2:{port}/feed: refused: 127.0.0.2 {REFUSED}"
+    assert len(server.requests) == 4  # 127.0.0.2 is outside 127.0.0.1/32: never tried
+
+
+def test_allow_private_opens_every_address_for_that_request(server: Server) -> None:
+    server.routes["/feed"] = lambda h: h.send(200, FEED)
+    with Fetcher() as fetcher:
+        assert fetcher.get(server.url("/feed"), allow_private=True).body == FEED
+        assert REFUSED in str(error_of(lambda: fetcher.get(server.url("/feed"))))
+    assert server.paths() == ["/feed"]
 
 
 @pytest.mark.parametrize("allow_private", [False, True])
@@ -244,30 +297,115 @@ def test_a_malformed_redirect_is_a_fetch_error(server: Server, fetcher: Fetcher)
         lambda: fetcher.get(server.url("/bad"))))
 
 
-def test_every_redirect_hop_is_checked(server: Server, fetcher: Fetcher,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetch, "_is_public", lambda address: str(address) == "127.0.0.1")
-    server.routes["/hop"] = redirect(302, "http://10.0.0.1/admin")
-    error = error_of(lambda: fetcher.get(server.url("/hop"), allow_private=False))
-    assert str(error) == "http://10.0.0.1/admin: refused: 10.0.0.1 is not a public address"
+def test_a_redirect_with_a_control_character_is_refused(server: Server,
+                                                        fetcher: Fetcher) -> None:
+    def crlf(handler: Handler) -> None:  # http.server refuses to send a raw CR LF: write it
+        handler.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /next\x01x\r\n"
+                            b"Content-Length: 0\r\n\r\n")
+
+    server.routes["/crlf"] = crlf
+    assert "invalid redirect to '/next\\x01x'" in str(error_of(
+        lambda: fetcher.get(server.url("/crlf"))))
+    assert server.paths() == ["/crlf"]
+
+
+@pytest.mark.parametrize("target", ["http://10.0.0.1/admin", "http://169.254.169.254/",
+                                    "http://0x0a000001/admin", "http://[::ffff:10.0.0.1]/"])
+def test_every_redirect_hop_is_checked(server: Server, fetcher: Fetcher, target: str) -> None:
+    server.routes["/hop"] = redirect(302, target)
+    error = str(error_of(lambda: fetcher.get(server.url("/hop"))))
+    assert error.startswith(f"{target}: refused: ") and error.endswith(REFUSED), error
     assert server.paths() == ["/hop"]
 
 
-def test_a_name_that_resolves_again_to_a_private_address_is_refused(
+class FakeResolver:
+    """getaddrinfo for one made-up name, answering from a script (a fake DNS server that
+    changes its mind); every other name goes to the real resolver."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str,
+                 *answers: tuple[str, ...]) -> None:
+        self.name, self.answers, self.calls = name, list(answers), 0
+        self._real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo", self)
+
+    def __call__(self, host: str, port: object, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != self.name:
+            return self._real(host, port, *args, **kwargs)
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+                for address in answer]
+
+
+def test_the_address_checked_is_the_address_connected_to(
         server: Server, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DNS rebinding: the check saw a public address, the connection reaches loopback."""
-    monkeypatch.setattr(fetch, "_addresses", lambda url, host: {ip_address("93.184.216.34")})
+    """DNS rebinding: a name that answers an allowed address to the check and another to the
+    connection. There is one lookup, at connect time: 127.0.0.2 (refused; nothing listens
+    there either) would only be reached by a second one."""
+    resolver = FakeResolver(monkeypatch, "rebind.test", ("127.0.0.1",), ("127.0.0.2",))
     server.routes["/x"] = lambda h: h.send(200, FEED)
-    error = error_of(lambda: fetcher.get(server.url("/x"), allow_private=False))
-    assert "connected to 127.0.0.1, not a public address" in str(error)
+    port = server.server_address[1]
+    assert fetcher.get(f"http://rebind.test:{port}/x").body == FEED
+    assert resolver.calls == 1 and server.paths() == ["/x"]
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_at_connect_time(
+        server: Server, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeResolver(monkeypatch, "rebind.test", ("127.0.0.2",))
+    server.routes["/x"] = lambda h: h.send(200, FEED)
+    url = f"http://rebind.test:{server.server_address[1]}/x"
+    assert str(error_of(lambda: fetcher.get(url))) == f"{url}: refused: 127.0.0.2 {REFUSED}"
     assert server.requests == []
-    assert fetcher.get(server.url("/x")).body == FEED  # the open pool is not guarded
 
 
-def test_allow_private_is_the_default_for_configured_feeds(server: Server,
-                                                           fetcher: Fetcher) -> None:
-    server.routes["/feed"] = lambda h: h.send(200, FEED)
-    assert fetcher.get(server.url("/feed")).body == FEED
+def test_of_several_addresses_only_the_permitted_ones_are_tried(
+        server: Server, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeResolver(monkeypatch, "mixed.test", ("10.0.0.1", "127.0.0.2", "127.0.0.1"))
+    server.routes["/x"] = lambda h: h.send(200, FEED)
+    assert fetcher.get(f"http://mixed.test:{server.server_address[1]}/x").body == FEED
+
+
+# --- credentials ------------------------------------------------------------------------------
+
+SECRET = "pw-fetch-7f3c"
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def authorization(server: Server, path: str) -> str | None:
+    return next(h.get("Authorization") for p, h in server.requests if p == path)
+
+
+def test_credentials_go_to_their_own_origin_and_stay_behind_on_another(
+        server: Server, fetcher: Fetcher) -> None:
+    port = server.server_address[1]
+    server.routes |= {"/private.xml": redirect(302, "/moved.xml"),
+                      "/moved.xml": redirect(302, f"http://localhost:{port}/elsewhere.xml"),
+                      "/elsewhere.xml": lambda h: h.send(200, FEED)}
+    url = server.url("/private.xml")
+    alice = Credentials("alice", SECRET, origin=origin(url))
+    with Fetcher(allow_networks=(ip_network("127.0.0.0/8"), ip_network("::1/128"))) as open_:
+        got = open_.get(url, credentials=alice)
+    assert got.body == FEED
+    assert authorization(server, "/private.xml") == basic("alice", SECRET)
+    assert authorization(server, "/moved.xml") == basic("alice", SECRET)  # the same origin
+    assert authorization(server, "/elsewhere.xml") is None  # localhost is another host
+    assert SECRET not in repr(alice)
+
+
+def test_a_user_and_password_in_a_url_or_a_redirect_are_never_sent(
+        server: Server, fetcher: Fetcher) -> None:
+    port = server.server_address[1]
+    server.routes |= {"/a": redirect(302, f"http://eve:{SECRET}@127.0.0.1:{port}/b"),
+                      "/b": lambda h: h.send(200, FEED)}
+    got = fetcher.get(f"http://bob:{SECRET}@127.0.0.1:{port}/a")
+    assert got.url == server.url("/a") and got.final_url == server.url("/b")
+    assert got.redirects == (server.url("/b"),)
+    assert [h.get("Authorization") for _, h in server.requests] == [None, None]
+    error = error_of(lambda: fetcher.get(f"http://bob:{SECRET}@127.0.0.1:{port}/missing"))
+    assert str(error) == f"{server.url('/missing')}: HTTP 404"
 
 
 # --- per-host limit ---------------------------------------------------------------------------
@@ -296,7 +434,7 @@ def slow_ok(handler: Handler) -> None:
 
 def test_per_host_one_means_one_request_at_a_time(server: Server) -> None:
     server.routes["/slow"] = slow_ok
-    with Fetcher(per_host=1) as fetcher:
+    with local(per_host=1) as fetcher:
         results = in_parallel(fetcher, [server.url("/slow")] * 3)
     assert all(isinstance(r, fetch.Fetched) for r in results)
     assert server.max_in_flight == 1
@@ -310,7 +448,7 @@ def test_per_host_two_lets_two_run_together(server: Server) -> None:
         handler.send(200, FEED)
 
     server.routes["/meet"] = meet
-    with Fetcher(per_host=2) as fetcher:
+    with local(per_host=2) as fetcher:
         results = in_parallel(fetcher, [server.url("/meet")] * 2)
     assert all(isinstance(r, fetch.Fetched) for r in results)
     assert server.max_in_flight == 2
@@ -343,3 +481,85 @@ def test_backoff_rejects_nonsense() -> None:
         backoff_s(-1, base_s=60)
     with pytest.raises(ValueError):
         backoff_s(1, base_s=0)
+
+
+# --- directory sources ------------------------------------------------------------------------
+
+def read_within(path: Path, timeout_s: float = 30) -> tuple[list[Document], list[str]]:
+    """read_directory in a thread: opening a FIFO would block it for ever, and a hang must
+    show as a failure rather than stop the suite."""
+    result: list[tuple[list[Document], list[str]]] = []
+    thread = threading.Thread(target=lambda: result.append(read_directory(path)), daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert result, "read_directory hung"
+    return result[0]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """seeds/ with two files of its own and, beside it, files it must never publish."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "memo.txt").write_text("SECRET memo from outside")
+    (outside / "dir" / "inner.txt").write_text("SECRET file of an outside directory")
+    seeds = tmp_path / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    (seeds / "a.txt").write_text("the first report")
+    (seeds / "sub" / "b.txt").write_text("the second report")
+    return seeds
+
+
+def test_a_link_to_a_file_outside_the_directory_is_skipped_with_one_line(tree: Path) -> None:
+    os.symlink(tree.parent / "outside" / "memo.txt", tree / "zz.txt")
+    os.symlink("../../outside/memo.txt", tree / "sub" / "relative.txt")
+    documents, problems = read_within(tree)
+    assert [d.name for d in documents] == ["a.txt", "sub/b.txt"]
+    memo = tree.parent / "outside" / "memo.txt"
+    assert problems == [  # in the order of the walk: the directory's own entries first
+        f"{tree}/zz.txt: a symlink to a file outside the directory ({memo}), skipped",
+        f"{tree}/sub/relative.txt: a symlink to a file outside the directory ({memo}), skipped"]
+
+
+def test_a_link_to_a_directory_outside_is_neither_followed_nor_read(tree: Path) -> None:
+    os.symlink(tree.parent / "outside" / "dir", tree / "elsewhere")
+    documents, problems = read_within(tree)
+    assert all(b"SECRET" not in d.data for d in documents) and len(documents) == 2
+    assert problems == [f"{tree}/elsewhere: a symlink to a directory outside the directory "
+                        f"({tree.parent / 'outside' / 'dir'}), skipped"]
+
+
+def test_a_link_loop_is_skipped_with_one_line_each(tree: Path) -> None:
+    os.symlink(tree / "loop-b.txt", tree / "loop-a.txt")
+    os.symlink(tree / "loop-a.txt", tree / "loop-b.txt")
+    os.symlink("me.txt", tree / "me.txt")
+    documents, problems = read_within(tree)
+    assert len(documents) == 2
+    assert problems == [f"{tree}/{name}: a symlink loop, skipped"
+                        for name in ("loop-a.txt", "loop-b.txt", "me.txt")]
+
+
+def test_a_fifo_is_skipped_without_waiting_for_a_writer(tree: Path) -> None:
+    os.mkfifo(tree / "pipe.txt")
+    os.mkfifo(tree / "sub" / "pipe")  # no suffix: still named, it is no regular file
+    documents, problems = read_within(tree)
+    assert [d.name for d in documents] == ["a.txt", "sub/b.txt"]
+    assert problems == [f"{tree}/pipe.txt: not a regular file (a FIFO), skipped",
+                        f"{tree}/sub/pipe: not a regular file (a FIFO), skipped"]
+
+
+def test_links_inside_the_directory_are_fine(tree: Path) -> None:
+    os.symlink("a.txt", tree / "alias.txt")
+    os.symlink(tree / "sub", tree / "sub-alias")  # its files are read where they are
+    os.symlink("nothing.txt", tree / "dangling.txt")
+    documents, problems = read_within(tree)
+    assert [(d.name, d.data) for d in documents] == [
+        ("a.txt", b"the first report"), ("alias.txt", b"the first report"),
+        ("sub/b.txt", b"the second report")]
+    assert problems == [f"{tree}/dangling.txt: a symlink to nothing, skipped"]
+
+
+def test_a_directory_given_through_a_link_is_read_as_the_directory_it_is(tree: Path) -> None:
+    os.symlink(tree, tree.parent / "seeds-link")
+    documents, problems = read_within(tree.parent / "seeds-link")
+    assert [d.name for d in documents] == ["a.txt", "sub/b.txt"] and problems == []

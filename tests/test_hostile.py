@@ -9,6 +9,7 @@ import html
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from ipaddress import ip_network
 from pathlib import Path
 
 import lxml.etree
@@ -310,51 +311,83 @@ def test_script_handlers_and_javascript_links_never_reach_the_published_feeds(
 
 # --- network safety of full-text fetches ------------------------------------------------------
 
+# the feeds below are not allowed private addresses of their own: the operator allows the test
+# server's one address, 127.0.0.1, and every other private address stays refused
+ONLY_THE_SERVER = (ip_network("127.0.0.1/32"),)
+REFUSED = "is a private address (allow it with [fetch] allow_private_networks)"
+
+
 def test_article_links_to_private_addresses_are_not_fetched(
         server: Server, storage: Storage, settings: Settings) -> None:
     port = server.server_address[1]
+    settings = replace(settings, fetch=replace(settings.fetch,
+                                               allow_private_networks=ONLY_THE_SERVER))
     page = ("<html><body><article><h1>Own host page</h1>" + "".join(
         f"<p>{s}.</p>" for s in OTHER.split(". ")) + "</article></body></html>").encode()
     server.routes["/own-page"] = lambda h: h.send(200, page, {"Content-Type": "text/html"})
     server.routes["/local-page"] = lambda h: h.send(200, page, {"Content-Type": "text/html"})
     links = {"metadata": "http://169.254.169.254/latest/meta-data",
              "file": "file:///etc/passwd",
-             "localhost": f"http://localhost:{port}/local-page",
+             "loopback": f"http://127.0.0.2:{port}/local-page",
+             "hex": f"http://0x7f000002:{port}/local-page",
              "own": server.url("/own-page")}
     serve(server, "/hostile", rss(*(item(k, f"Summary only {k}", f"Short summary of {k}.", url)
                                     for k, url in links.items())))
     source = feed(server, "hostile", "/hostile", allow_private=False)
     by_name = beside_a_good_feed(server, storage, settings, source)
     problems = by_name["hostile"].problems
-    assert by_name["hostile"].new == 4 and len(problems) == 3, problems
+    assert by_name["hostile"].new == 5 and len(problems) == 4, problems
 
     def problem_of(part: str) -> str:  # feedparser writes file:///etc/passwd as file://etc/...
         return next(p for p in problems if p.startswith("full text of ") and part in p)
 
-    assert "refused: 169.254.169.254 is not a public address" in problem_of("169.254.169.254")
+    assert f"refused: 169.254.169.254 {REFUSED}" in problem_of("169.254.169.254")
     assert "not an http(s) URL" in problem_of("/etc/passwd")
-    assert "is not a public address" in problem_of("localhost")
+    assert f"refused: 127.0.0.2 {REFUSED}" in problem_of("127.0.0.2")
+    assert f"refused: 127.0.0.2 {REFUSED}" in problem_of("0x7f000002")
     assert all("kept the feed's summary" in p for p in problems)
     assert "/local-page" not in server.paths() and "/own-page" in server.paths()
     texts = {r["guid"]: r["text"] for r in storage.query(
         "SELECT guid, text FROM articles WHERE source = 'hostile'")}
     assert texts["metadata"] == "Short summary of metadata."
-    assert texts["localhost"] == "Short summary of localhost."
-    assert "Harwick and Dunmore" in texts["own"]  # the feed's own host is fetched
+    assert texts["loopback"] == "Short summary of loopback."
+    assert "Harwick and Dunmore" in texts["own"]  # the allowed address is fetched
 
 
 def test_a_redirect_from_the_feeds_own_host_to_a_private_one_is_not_followed(
         server: Server, storage: Storage, settings: Settings) -> None:
     port = server.server_address[1]
+    settings = replace(settings, fetch=replace(settings.fetch,
+                                               allow_private_networks=ONLY_THE_SERVER))
     server.routes["/own-redirect"] = lambda h: h.send(
-        302, headers={"Location": f"http://localhost:{port}/private-page"})
-    server.routes["/private-page"] = lambda h: h.send(200, b"<html><body><p>internal</p>"
-                                                      b"</body></html>")
+        302, headers={"Location": f"http://[::ffff:127.0.0.2]:{port}/private-page"})
     serve(server, "/hostile", rss(item("r1", "Redirected", "Short summary.",
                                        server.url("/own-redirect"))))
     source = feed(server, "hostile", "/hostile", allow_private=False)
-    beside_a_good_feed(server, storage, settings, source)
-    assert "/private-page" not in server.paths()
+    by_name = beside_a_good_feed(server, storage, settings, source)
+    (problem,) = by_name["hostile"].problems
+    # refused by the policy, before any connection: not "connection refused"
+    assert f"/private-page: refused: 127.0.0.2 {REFUSED}" in problem, problem
+    assert "/own-redirect" in server.paths()
+
+
+def test_a_feed_at_a_private_address_is_refused_unless_allowed(
+        server: Server, storage: Storage, settings: Settings) -> None:
+    """A feed's own URL is refused like any page, and reached once the operator allows it."""
+    serve(server, "/private.xml", rss(item("p1", "Mill fire put out", GOOD)))
+    server.routes["/hop.xml"] = lambda h: h.send(301, headers={"Location": "/private.xml"})
+    plain = feed(server, "plain", "/private.xml", allow_private=False)
+    report = run_cycle(storage, settings, sources=[plain])
+    assert report.sources[0].error == (f"{server.url('/private.xml')}: refused: 127.0.0.1 "
+                                       f"{REFUSED}")
+    assert server.requests == [] and storage.count("articles") == 0
+    allowed = replace(settings, fetch=replace(settings.fetch,
+                                              allow_private_networks=ONLY_THE_SERVER))
+    hop = feed(server, "hop", "/hop.xml", allow_private=False)
+    again = run_cycle(storage, allowed, sources=[plain, hop])
+    assert [(r.source, r.new, r.error) for r in again.sources] == [("hop", 1, None),
+                                                                   ("plain", 1, None)]
+    assert sorted(server.paths()) == ["/hop.xml", "/private.xml", "/private.xml"]
 
 
 def test_an_rss_title_carries_no_markup_a_reader_could_render(

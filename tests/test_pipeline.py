@@ -109,6 +109,32 @@ def test_a_version_2_database_gets_its_minhashes_and_buckets_computed_again(
     upgraded.close()
 
 
+def test_a_version_3_database_gets_its_feed_credentials_out_of_the_urls(workdir: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    storage.db.conn.executescript(  # version 3's sources: no credential columns, no indexes
+        "DROP INDEX sources_location; DROP INDEX sources_current_url; "
+        "ALTER TABLE sources DROP COLUMN username; ALTER TABLE sources DROP COLUMN password; "
+        "ALTER TABLE sources DROP COLUMN allow_private; PRAGMA user_version = 3;")
+    storage.execute("INSERT INTO sources (name, kind, location, current_url, origin) VALUES "
+                    "('private', 'feed', 'https://alice:pw-v3-migr@Feeds.Example/p.xml', "
+                    "'https://alice:pw-v3-migr@feeds.example/q.xml', 'cli'), "
+                    "('plain', 'feed', 'https://news.example/@team/rss', NULL, 'cli')")
+    storage.close()
+    upgraded = Storage(settings.database)
+    rows = {r["name"]: r for r in upgraded.query("SELECT * FROM sources")}
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert (rows["private"]["location"], rows["private"]["current_url"]) == (
+        "https://feeds.example/p.xml", "https://feeds.example/q.xml")
+    assert (rows["private"]["username"], rows["private"]["password"]) == ("alice", "pw-v3-migr")
+    assert rows["plain"]["location"] == "https://news.example/@team/rss"
+    assert rows["plain"]["username"] is None and rows["plain"]["allow_private"] == 0
+    plan = upgraded.query("EXPLAIN QUERY PLAN SELECT name FROM sources WHERE location = ? "
+                          "OR current_url = ?", ["x", "x"])
+    assert all("SCAN" not in r["detail"] for r in plan), plan  # both lookups use an index
+    upgraded.close()
+
+
 def test_a_line_a_source_repeats_in_three_articles_is_stripped_from_the_next(
         tmp_path: Path) -> None:
     settings = load(None, environ={})

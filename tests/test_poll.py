@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import os
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from aggregator.config import Settings, load
 from aggregator.feeds import add_feed
@@ -54,6 +58,7 @@ def settings_for(workdir: Path) -> Settings:
 
 
 def feed_source(server: Server, name: str = "post", path: str = "/feed.xml") -> Source:
+    # the server is on 127.0.0.1: private addresses are refused unless a source allows them
     return Source(name=name, kind="feed", location=server.url(path), interval_s=900,
                   allow_private=True)
 
@@ -122,7 +127,7 @@ def test_a_301_moves_the_stored_feed_url(workdir: Path, server: Server) -> None:
     server.routes["/old.xml"] = lambda h: h.send(301, headers={"Location": "/feed.xml"})
     settings = settings_for(workdir)
     storage = Storage(settings.database)
-    name = add_feed(storage, server.url("/old.xml"))
+    name = add_feed(storage, server.url("/old.xml"), allow_private=True)
     run_cycle(storage, settings)
     row = storage.query("SELECT * FROM sources WHERE name = ?", [name])[0]
     assert row["current_url"] == server.url("/feed.xml")
@@ -164,7 +169,7 @@ def test_feeds_list_shows_state(workdir: Path, server: Server) -> None:
 
     server.routes["/busy.xml"] = lambda h: h.send(503, b"", {"Retry-After": "60"})
     storage = Storage(load(None, environ={}).database)
-    add_feed(storage, server.url("/busy.xml"), name="busy")
+    add_feed(storage, server.url("/busy.xml"), name="busy", allow_private=True)
     runner = CliRunner()
     assert runner.invoke(main, ["run", "--once"]).exit_code == 0
     rows = {r["name"]: r for r in json.loads(runner.invoke(main, ["feeds", "list", "--json"])
@@ -189,3 +194,23 @@ def test_config_sources_are_written_once_per_configuration(tmp_path: Path) -> No
     all_sources(storage, replace(settings, sources=(changed, *first[1:])))
     row = storage.query("SELECT location, current_url FROM sources WHERE name = 'f0'")[0]
     assert row == {"location": "https://news.example/new.xml", "current_url": None}
+
+
+def test_a_directory_source_never_publishes_a_file_outside_it(
+        workdir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """seeds/zz.txt linked to a memo beside the directory: skipped, one warning naming it."""
+    memo = workdir / "memo.txt"
+    memo.write_text("PRIVATE MEMO: the board of Corvin Ltd meets on Friday about the merger. "
+                    * 5)
+    os.symlink(memo, workdir / "seeds" / "zz.txt")
+    settings = load(None, environ={})  # the shipped configuration: the seeds directory
+    storage = Storage(settings.database)
+    with caplog.at_level(logging.WARNING, logger="aggregator.pipeline"):
+        report = run_cycle(storage, settings)
+    assert report.sources[0].new == 5 and report.sources[0].error is None
+    assert not storage.query("SELECT 1 FROM articles WHERE text LIKE '%PRIVATE MEMO%'")
+    for path in (settings.publish.rss_path, settings.publish.atom_path):
+        assert b"PRIVATE MEMO" not in path.read_bytes()
+    assert [r.getMessage() for r in caplog.records if "zz.txt" in r.getMessage()] == [
+        f"source seeds: seeds/zz.txt: a symlink to a file outside the directory ({memo}), "
+        "skipped"]

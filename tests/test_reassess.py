@@ -238,17 +238,17 @@ def test_headline_only_articles_and_an_empty_database(db: Storage) -> None:
     assert partition(db) == {frozenset({1, 2}), frozenset({3})}
 
 
-def test_a_v3_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "v3.db"
+def test_a_v4_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
     store(Storage(path), SPLITTING, QUAKE[:2])
-    conn = sqlite3.connect(path)  # as version 3 left it: no batch groups, no run log
+    conn = sqlite3.connect(path)  # as version 4 left it: no batch groups, no run log
     conn.executescript("ALTER TABLE memberships DROP COLUMN batch_group; "
                        "ALTER TABLE memberships DROP COLUMN moved_from; "
                        "ALTER TABLE memberships DROP COLUMN moved_epoch; "
-                       "DROP TABLE reassessments; PRAGMA user_version = 3;")
+                       "DROP TABLE reassessments; PRAGMA user_version = 4;")
     conn.close()
     storage = Storage(path)
-    assert storage.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert storage.execute("PRAGMA user_version").fetchone()[0] == 5
     assert storage.count("articles") == 2
     outcome = reassess(storage, load(None, environ={}))
     assert outcome.articles == 2 and len(partition(storage)) == 1

@@ -141,7 +141,9 @@ def test_daemon_polls_a_feed_server_publishes_and_stops_on_sigterm(
     config = workdir / "config" / "aggregator.toml"
     config.write_text(config.read_text() + (
         f'\n[[sources]]\nname = "post"\nurl = "{server.url("/feed.xml")}"\ninterval = "1h"\n'))
-    with RunningDaemon(workdir) as daemon:
+    # the feed server is on 127.0.0.1: allowed explicitly, as TOML from the environment
+    allowed = {"AGGREGATOR_FETCH_ALLOW_PRIVATE_NETWORKS": '["127.0.0.1/32"]'}
+    with RunningDaemon(workdir, **allowed) as daemon:
         titles = {e.title for e in feedparser.parse(wait_for(f"{daemon.url}/feed.xml")).entries}
         assert "Council backs footbridge" in titles and len(titles) == 2
         assert "/feed.xml" in server.paths()
