@@ -14,6 +14,7 @@ one transaction: a crash leaves the old partition or the new one, never half of 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -85,31 +86,78 @@ class Outcome:
                 f"{'y' if len(self.merged) == 1 else 'ies'} merged, {len(self.created)} split off")
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A re-assessment computed from one consistent read of the database, not yet written."""
+
+    window: Window
+    found: refine.Partition
+    plan: _Plan
+    seconds: float  # the time it took to compute
+
+    @property
+    def span(self) -> tuple[str, str] | None:
+        published = self.window.published
+        return (iso(min(published)), iso(max(published))) if published else None
+
+
 def reassess(storage: Storage, settings: Settings, *, dry_run: bool = False,
              at: datetime | None = None) -> Outcome:
     """Re-partition the recent window and write the changes (one transaction)."""
+    prepared = prepare(storage, settings)
+    if dry_run:
+        return prepared.plan.outcome(prepared.window, prepared.seconds, prepared.span)
+    return apply(storage, prepared, settings, at=at)
+
+
+def prepare(storage: Storage, settings: Settings) -> Prepared:
+    """Read the window (one read transaction: a consistent snapshot while the daemon writes)
+    and compute its partition and the plan. Takes the time; writes nothing."""
+    started = time.perf_counter()
+    with storage.snapshot():
+        window = load_window(storage, settings)
+        constraints = load_constraints(storage)
+        rules = _rules(storage, window, constraints)
+        found = refine.partition(window.links, rules, _refine_settings(settings))
+        plan = _plan(storage, window, found, constraints)
+    return Prepared(window=window, found=found, plan=plan,
+                    seconds=time.perf_counter() - started)
+
+
+def apply(storage: Storage, prepared: Prepared, settings: Settings, *,
+          at: datetime | None = None) -> Outcome:
+    """Write a prepared re-assessment in one transaction, unless the clusters it read have
+    changed since (an operator's command, or an arrival that bridged two stories): then
+    nothing is written, and the next run starts from the new state."""
     started = time.perf_counter()
     at = at or now()
-    window = load_window(storage, settings)
+    window = prepared.window
     if not window.ids:
-        return Outcome(articles=0, seconds=time.perf_counter() - started)
-    constraints = load_constraints(storage)
-    rules = _rules(storage, window, constraints)
-    found = refine.partition(window.links, rules, _refine_settings(settings))
-    plan = _plan(storage, window, found, constraints)
-    span = (iso(min(window.published)), iso(max(window.published)))
-    if dry_run:
-        return plan.outcome(window, time.perf_counter() - started, span)
+        return Outcome(articles=0, seconds=prepared.seconds)
     with storage.transaction():
-        if storage.generation() != window.generation:
-            return Outcome(articles=len(window.ids), seconds=time.perf_counter() - started,
-                           skipped="clusters were changed meanwhile; next time", window=span)
-        outcome = _apply(storage, window, found, plan, settings, at)
-        outcome = Outcome(articles=outcome.articles, seconds=time.perf_counter() - started,
-                          moves=outcome.moves, merged=outcome.merged, created=outcome.created,
-                          window=span)
+        if _changed_since(storage, window):
+            return Outcome(articles=len(window.ids), seconds=prepared.seconds,
+                           skipped="clusters were changed meanwhile; next time",
+                           window=prepared.span)
+        done = _apply(storage, window, prepared.found, prepared.plan, settings, at)
+        outcome = Outcome(articles=done.articles,
+                          seconds=prepared.seconds + time.perf_counter() - started,
+                          moves=done.moves, merged=done.merged, created=done.created,
+                          window=prepared.span)
         _log_run(storage, outcome, at, window)
     return outcome
+
+
+def _changed_since(storage: Storage, window: Window) -> bool:
+    if storage.generation() != window.generation:
+        return True
+    merged = dict(storage.execute(
+        "SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL").fetchall())
+    now_in = dict(storage.execute(
+        "SELECT article_id, cluster_id FROM memberships WHERE article_id IN "
+        "(SELECT value FROM json_each(?))", [json.dumps(list(window.ids))]).fetchall())
+    return any(_resolved(now_in.get(a, -1), merged) != c
+               for a, c in zip(window.ids, window.cluster, strict=True))
 
 
 def _refine_settings(settings: Settings) -> refine.Settings:
@@ -223,7 +271,8 @@ class _Plan:
         return [self.current[row] if row in self.stay else self.ids[b]
                 for row, b in enumerate(self.labels)]
 
-    def outcome(self, window: Window, seconds: float, span: tuple[str, str]) -> Outcome:
+    def outcome(self, window: Window, seconds: float,
+                span: tuple[str, str] | None) -> Outcome:
         moves = tuple((a, old, new) for a, old, new in zip(window.ids, window.cluster,
                                                              self.final(), strict=True)
                       if old != new)

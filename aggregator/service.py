@@ -27,7 +27,7 @@ from .config import describe
 from .errors import AggregatorError
 from .fetch import Fetcher
 from .pipeline import CycleReport, make_fetcher, publish, run_cycle
-from .reassess import reassess
+from .reassess import apply, prepare
 from .serve import FeedApp, Metrics
 from .storage import Storage, iso
 from .workers import Workers
@@ -35,6 +35,7 @@ from .workers import Workers
 log = logging.getLogger(__name__)
 
 DISPATCH_S = 5  # how often due sources are looked for
+REASSESS_SHARE = 5.0  # a re-assessment waits at least this many times its own duration
 
 
 class Daemon:
@@ -51,6 +52,7 @@ class Daemon:
         self._published_state: tuple[Any, ...] | None = None
         self._reassessed_state: tuple[Any, ...] | None = None  # what the last re-assessment saw
         self._stored_since_reassess = 0
+        self._reassess_not_before = 0.0  # time.monotonic(): cost control (REASSESS_SHARE)
         self._fetcher: Fetcher = make_fetcher(settings)
         self._workers = Workers(settings.fetch.processes)
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
@@ -87,22 +89,30 @@ class Daemon:
         return report
 
     def reassess(self, *, force: bool = False) -> None:
-        """Re-assess the recent window if anything changed since the last time; never raises."""
-        if not self.settings.reassess.enabled:
+        """Re-assess the recent window if anything changed since the last time; never raises.
+        The partition is computed from its own read connection while the daemon goes on
+        polling; only writing it takes the writer's turn."""
+        if not self.settings.reassess.enabled or time.monotonic() < self._reassess_not_before:
             return
-        with self._write_lock:
-            try:
-                clusterer = self._current_clusterer()
-                state = (clusterer.storage.count("memberships"), clusterer.storage.generation())
+        try:
+            with _open(self.settings) as reader:
+                state = (reader.count("memberships"), reader.generation())
                 if not force and state == self._reassessed_state:
                     return
-                outcome = reassess(clusterer.storage, self.settings)
+                prepared = prepare(reader, self.settings)
+            with self._write_lock:
+                clusterer = self._current_clusterer()
+                outcome = apply(clusterer.storage, prepared, self.settings)
                 clusterer.reassessed(outcome.moves, outcome.merged)
                 self._stored_since_reassess = 0
-                self._reassessed_state = (state[0], clusterer.storage.generation())
-            except Exception as exc:
-                self._failed("re-assessment", exc)
-                return
+                if not outcome.skipped:
+                    self._reassessed_state = (state[0], clusterer.storage.generation())
+        except Exception as exc:
+            self._failed("re-assessment", exc)
+            return
+        # a re-assessment takes at most a fifth of a core: a window so large that it runs for
+        # a minute is re-assessed every five minutes at the most
+        self._reassess_not_before = time.monotonic() + REASSESS_SHARE * prepared.seconds
         log.info("%s", outcome.summary())
         m = self.metrics
         m.set("aggregator_reassess_duration_seconds", outcome.seconds)

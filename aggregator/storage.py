@@ -199,6 +199,23 @@ class Storage:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query inside sees the database as it was at the first,
+        whatever other connections commit meanwhile (WAL). Inside a transaction: that one."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        try:
+            conn.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from exc
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         try:
             return list(self.db.query(sql, params))
