@@ -157,12 +157,16 @@ def _norms(squares: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def neighbour_rows(z: sp.csr_matrix, *, k: int, floor: float) -> sp.csr_matrix:
     """K: each row's `k` strongest links of at least `floor` (ties: the lower row), and the
-    row itself at 1. The upper triangle of Z Z^T is computed a block of rows at a time and
-    only links of at least `floor` are kept, so memory is O(n), not O(n^2)."""
+    row itself at 1; an article is kept as the neighbour of at most HUB_FACTOR x k others (its
+    strongest in-links: a generic article everyone is close to tells little, and would make
+    the second-order graph quadratic). The upper triangle of Z Z^T is computed a block of rows
+    at a time and pruned to each row's best as it goes, so memory is O(n k), not O(n^2)."""
     n = z.shape[0]
     zt = z.T.tocsc()
     step = max(1, BLOCK_CELLS // max(1, n))
-    found_rows, found_cols, found_vals = [], [], []
+    best = _Links.empty()
+    pending: list[_Links] = []
+    size = 0
     for start in range(0, n, step) if k > 0 else ():
         stop = min(n, start + step)
         block = (z[start:stop] @ zt[:, start:]).tocsr()  # columns from `start` on
@@ -170,20 +174,49 @@ def neighbour_rows(z: sp.csr_matrix, *, k: int, floor: float) -> sp.csr_matrix:
         r = np.searchsorted(block.indptr, at, side="right") - 1 + start
         c = block.indices[at].astype(np.int64) + start
         upper = c > r
-        found_rows.append(r[upper])
-        found_cols.append(c[upper])
-        found_vals.append(block.data[at][upper])
-    r = np.concatenate([*found_rows, *found_cols]) if found_rows else np.zeros(0, np.int64)
-    c = np.concatenate([*found_cols, *found_rows]) if found_rows else np.zeros(0, np.int64)
-    v = np.concatenate(found_vals * 2) if found_vals else np.zeros(0, np.float32)
-    order = np.lexsort((c, -v, r))  # each row's strongest first, ties to the lower column
-    r, c, v = r[order], c[order], v[order]
-    keep = np.arange(len(r)) - np.searchsorted(r, r) < k  # the first k of each row's run
-    r, c, v = r[keep], c[keep], v[keep]
+        found = _Links(r[upper], c[upper], block.data[at][upper].astype(np.float32))
+        pending += [found.top(k), found.reversed().top(k)]
+        size += len(pending[-1].rows) + len(pending[-2].rows)
+        if size > PENDING_PER_ROW * k * n:
+            best, pending, size = _Links.concat([best, *pending]).top(k), [], 0
+    best = _Links.concat([best, *pending]).top(k).reversed().top(HUB_FACTOR * k).reversed()
     diagonal = np.arange(n)
-    return sp.csr_matrix((np.concatenate([np.ones(n, np.float32), v.astype(np.float32)]),
-                          (np.concatenate([diagonal, r]), np.concatenate([diagonal, c]))),
-                         shape=(n, n))
+    return sp.csr_matrix((np.concatenate([np.ones(n, np.float32), best.values]),
+                          (np.concatenate([diagonal, best.rows]),
+                           np.concatenate([diagonal, best.cols]))), shape=(n, n))
+
+
+HUB_FACTOR = 4  # an article is the neighbour of at most 4 x `neighbours` others
+PENDING_PER_ROW = 8  # candidates held per row and per neighbour wanted before pruning
+
+
+@dataclass(frozen=True, slots=True)
+class _Links:
+    """Directed links (row -> col, value) as three arrays."""
+
+    rows: npt.NDArray[np.int64]
+    cols: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float32]
+
+    @classmethod
+    def empty(cls) -> _Links:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Links]) -> _Links:
+        return cls(np.concatenate([p.rows for p in parts]),
+                   np.concatenate([p.cols for p in parts]),
+                   np.concatenate([p.values for p in parts]))
+
+    def reversed(self) -> _Links:
+        return _Links(self.cols, self.rows, self.values)
+
+    def top(self, k: int) -> _Links:
+        """Each row's k strongest links (ties: the lower column), rows in order."""
+        order = np.lexsort((self.cols, -self.values, self.rows))
+        rows = self.rows[order]
+        keep = order[np.arange(len(rows)) - np.searchsorted(rows, rows) < k]
+        return _Links(self.rows[keep], self.cols[keep], self.values[keep])
 
 
 def second_order(knn: sp.csr_matrix) -> sp.csr_matrix:

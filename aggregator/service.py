@@ -85,8 +85,15 @@ class Daemon:
                 self._count(report, time.perf_counter() - started)
             self._stored_since_reassess += report.new
         if self._stored_since_reassess >= self.settings.reassess.after:
-            self.reassess(force=True)  # a big cycle: its stories are re-assessed at once
+            self._reassess_now()  # a big cycle: its stories are re-assessed at once
         return report
+
+    def _reassess_now(self) -> None:
+        """Run the re-assessment job now, in its own thread: polling goes on meanwhile."""
+        if self.scheduler.running:
+            self.scheduler.modify_job("reassess", next_run_time=datetime.now(UTC))
+        else:
+            self.reassess(force=True)
 
     def reassess(self, *, force: bool = False) -> None:
         """Re-assess the recent window if anything changed since the last time; never raises.
