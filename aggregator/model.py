@@ -42,6 +42,19 @@ class Entry:
     content_type: str  # "text/plain" | "text/html"
     published_at: datetime | None = None
     author: str | None = None
+    site: str | None = None  # the outlet: the feed's title (or the entry's own <source>)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who published a text, where and when, as the text itself declares it: a page's
+    metadata (og:site_name, canonical URL, author, date) or a text file's outlet line."""
+
+    site: str | None = None
+    url: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    day_only: bool = False  # the date names a day, not a time of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +64,7 @@ class Cleaned:
     title: str
     text: str
     stripped: tuple[tuple[str, str], ...] = ()  # (line, reason)
+    declared: Provenance = field(default_factory=Provenance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,8 @@ class Article:
     text: str
     published_at: datetime
     content_hash: str
+    site: str | None = None  # the outlet's name, when the entry or the page declared one
+    author: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
