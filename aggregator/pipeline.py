@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .clusterer import Clusterer, profile_of_row
-from .config import Settings
+from .config import Settings, public_link
 from .errors import AggregatorError
 from .extract import clean_entry, line_key
 from .feeds import all_sources
@@ -337,12 +337,13 @@ def publish(storage: Storage, settings: Settings) -> int:
     at = now()
     items = stories(storage, settings, at=at)
     conf = settings.publish
-    base = conf.link.rstrip("/")
+    link = public_link(settings)
+    base = link.rstrip("/")
     write_atomically(conf.rss_path, render_rss(
-        items, title=conf.title, link=conf.link, self_url=f"{base}/feed.xml", now=at))
+        items, title=conf.title, link=link, self_url=f"{base}/feed.xml", now=at))
     namespace = instance_namespace(storage)
     write_atomically(conf.atom_path, render_atom(
-        items, title=conf.title, link=conf.link, self_url=f"{base}/atom.xml",
+        items, title=conf.title, link=link, self_url=f"{base}/atom.xml",
         feed_id=f"urn:uuid:{uuid.uuid5(namespace, 'feed')}", now=at))
     log.info("published %d stor%s to %s and %s in %.0f ms", len(items),
              "y" if len(items) == 1 else "ies", conf.rss_path, conf.atom_path,
