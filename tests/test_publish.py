@@ -15,7 +15,7 @@ from aggregator.config import Settings, load
 from aggregator.model import Entry
 from aggregator.pipeline import add_entry, publish, run_cycle, stories
 from aggregator.publish import plain_title, sanitise, write_atomically
-from aggregator.storage import Storage
+from aggregator.storage import Storage, iso
 from aggregator.text import sentences
 
 CHROME = ("Source link", "Scroll to Top", "About The Author", "By admin",
@@ -194,6 +194,27 @@ def _bridge_story(workdir: Path) -> tuple[Settings, Storage, Clusterer, datetime
                                    published_at=at), at=at)
     publish(storage, settings)
     return settings, storage, clusterer, t0
+
+
+def test_a_member_that_changes_no_text_moves_neither_guid_nor_updated(workdir: Path) -> None:
+    settings, storage, clusterer, t0 = _bridge_story(workdir)
+    before = _atom(settings)
+    # a copy of the canonical report (the same words: tier exact) joins the story
+    canonical = next(c for c in stories(storage, settings)[0].credits if c.canonical)
+    at = t0 + timedelta(hours=2)
+    add_entry(clusterer, Entry(source="wire", guid="9", url="https://wire.example/9",
+                               title=None, content=storage.article_row(canonical.article_id)["raw"],
+                               content_type="text/plain", published_at=at), at=at)
+    publish(storage, settings)
+    after = _atom(settings)
+    assert set(after) == set(before) and len(after) == 1
+    guid = next(iter(after))
+    assert after[guid].updated == before[guid].updated
+    assert "wire.example" in after[guid].content[0].value  # credited, all the same
+    # a re-assessment (issue 13) touches the cluster's members and updated_at only
+    storage.execute("UPDATE clusters SET updated_at = ?", [iso(datetime.now(UTC))])
+    publish(storage, settings)
+    assert _atom(settings)[guid].updated == before[guid].updated
 
 
 def test_a_pin_chooses_the_canonical_report_and_moves_updated_not_the_guid(
