@@ -2,7 +2,8 @@
 
 The definitions of issue 20, measured on what a reader gets (the RSS item's content:encoded),
 over stories of two or more reports; the body is the text of its <p> and <blockquote>
-elements (headings and the source list left out). Used by `bench/story.py` and the tests.
+elements (headings and the source list left out). Used by `bench/story.py` and the tests'
+gates (`measure` runs the daemon's own cycle over a directory and scores what it published).
 
 - redundancy: the share of body sentences with >= 6 content words (lower-cased words of 3+
   letters or with a digit, English stop words out) whose content words are >= 60 % contained
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+import feedparser
 import lxml.html
 
 from .text import content_words, entity_tokens, sentences, words
@@ -121,3 +124,35 @@ def _credits(tree: lxml.html.HtmlElement, sources: Sequence[str]) -> tuple[int, 
         linked += any(a.get("href", "").startswith(("http://", "https://"))
                       for a in entry.iter("a"))
     return len(entries), named, linked
+
+
+FOREVER_S = 100 * 365 * 86400  # benchmark pages are years old: none may age out of the feed
+
+
+def measure(folder: Path, workdir: Path) -> StoryScores:
+    """One cycle of the daemon (default settings) over `folder` as a directory source, its
+    database and feeds in `workdir`; the published stories scored."""
+    from .config import load  # deferred: the pure measure above needs none of the daemon
+    from .model import Source
+    from .pipeline import run_cycle, stories
+    from .storage import Storage
+
+    settings = load(None, environ={})
+    settings = replace(
+        settings, database=workdir / "story.db",
+        sources=(Source("files", "directory", str(folder)),),
+        publish=replace(settings.publish, rss_path=workdir / "feed.xml",
+                        atom_path=workdir / "atom.xml", max_age_s=FOREVER_S, max_items=10_000))
+    storage = Storage(settings.database)
+    try:
+        run_cycle(storage, settings)
+        by_guid = {s.guid: s for s in stories(storage, settings)}
+        published = []
+        for entry in feedparser.parse(settings.publish.rss_path.read_bytes()).entries:
+            members = [storage.article(c.article_id) for c in by_guid[entry.id].credits]
+            published.append(Published(
+                html=entry.content[0].value, members=tuple(a.text for a in members),
+                sources=tuple(a.source for a in members), linked=bool(entry.get("link"))))
+        return score(published)
+    finally:
+        storage.close()
