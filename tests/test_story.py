@@ -12,7 +12,7 @@ import feedparser
 import lxml.html
 
 from aggregator.model import Addition, Article, Cluster, Member, Story, Tier
-from aggregator.publish import plain_title, render_atom, render_rss
+from aggregator.publish import plain_title, render_atom, render_rss, story_html
 from aggregator.story import build, choose_canonical, fingerprint
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -204,3 +204,14 @@ def test_the_item_link_is_a_parameter_of_the_renderers() -> None:
     for data in (rss, atom):
         links = [e.link for e in feedparser.parse(data).entries]
         assert links == ["http://127.0.0.1:8080/stories/9", "http://127.0.0.1:8080/stories/7"]
+
+
+def test_a_hostile_outlet_name_or_author_comes_out_inert() -> None:
+    story = build(hostile_cluster(), namespace=NAMESPACE, vectors=VECTORS, centroid=CENTROID,
+                  priorities={})
+    credit = replace(story.credits[0], site='<script>alert(1)</script>',
+                     author='<img src=x onerror="alert(1)">')
+    html = story_html(replace(story, credits=(credit,)))
+    tree = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert not tree.xpath("//script|//img")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
