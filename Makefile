@@ -36,6 +36,7 @@ bench: $(VENV)/.installed bench-tools
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/daemon.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/story.py
 
 # wrk, the HTTP load generator bench/serve.py measures the server with (Debian's package);
 # without root or sudo it says how to get it, and serve.py prints no figure

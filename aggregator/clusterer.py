@@ -18,6 +18,7 @@ from . import cluster as clustering
 from .config import Settings
 from .index import EventIndex
 from .model import Cleaned, Decision, Entry, Signature, Tier
+from .provenance import provenance
 from .signature import Features, TermStats, features, weigh
 from .storage import Storage, iso, now, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
@@ -61,7 +62,8 @@ class Clusterer:
         """Store one cleaned entry with its signature and place it; returns the article id.
         `found`: the features of `cleaned`, when a worker process computed them already."""
         at = at or now()
-        published = entry.published_at or at
+        credit = provenance(entry, cleaned)
+        published = credit.published_at or at
         found = found or features(cleaned.title, cleaned.text)
         stats = TermStats(docs=self._docs, df=self._df)
         sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
@@ -71,11 +73,11 @@ class Clusterer:
         with self.batch():
             with self._rollback_resets_index(), self.storage.transaction():
                 article_id = self.storage.insert_article({
-                    "source": entry.source, "guid": entry.guid, "url": entry.url,
+                    "source": entry.source, "guid": entry.guid, "url": credit.url,
                     "canonical_url": url, "title": cleaned.title, "raw": entry.content,
                     "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
                     "content_hash": digest, "published_at": iso(published),
-                    "ingested_at": iso(at)})
+                    "ingested_at": iso(at), "site": credit.site, "author": credit.author})
                 buckets = clustering.lsh_buckets(sig.minhash)
                 self.storage.insert_signature(article_id, minhash=sig.minhash,
                                               terms=sig.terms, entities=sig.entities,

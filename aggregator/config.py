@@ -92,7 +92,7 @@ class PublishSettings:
     rss_path: Path = Path("var/feed.xml")
     atom_path: Path = Path("var/atom.xml")
     title: str = "aggregator: merged news"
-    link: str = "http://127.0.0.1:8080/"
+    link: str | None = None  # the feeds' public address; None: where the server listens
     max_items: int = 100
     max_age_s: int = 30 * 86400
 
@@ -390,6 +390,22 @@ def _env_value(raw: str) -> Any:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+
+
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def public_link(settings: Settings) -> str:
+    """The address the feeds are published under: `[publish] link` when set (a public URL
+    behind a reverse proxy), else where the server listens (`[server] host` and `port`, after
+    the environment's overrides). A wildcard bind names no host: localhost stands in."""
+    if settings.publish.link:
+        return settings.publish.link
+    host = settings.server.host.strip()
+    host = "localhost" if host in _WILDCARDS else host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{settings.server.port}/"
 
 
 def describe(settings: Settings) -> str:

@@ -10,10 +10,12 @@ reason so an operator can see what was stripped.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import lxml.html
 
-from .model import Cleaned, Entry
+from .model import Cleaned, Entry, Provenance
+from .provenance import page_provenance
 from .text import normalise, sentences, words
 
 _TERMINAL = re.compile(r"[.!?…;:][\"'”’»)\]]*$|[\"”’»]$")
@@ -72,12 +74,13 @@ def extract_html(html: str | bytes, *, url: str | None = None,
     if tree is None:
         return Cleaned(title="", text="")
     title = page_title(tree)
+    declared = page_provenance(tree, url=url)
     doc = trafilatura.bare_extraction(tree, url=url, fast=True, with_metadata=False,
                                       include_comments=False, include_tables=False)
     text = getattr(doc, "text", None)
     if not text:
-        return Cleaned(title="", text="")
-    return clean(text, title=title, recurring=recurring)
+        return Cleaned(title="", text="", declared=declared)
+    return replace(clean(text, title=title, recurring=recurring), declared=declared)
 
 
 def page_title(tree: lxml.html.HtmlElement) -> str | None:
@@ -112,7 +115,8 @@ def clean_entry(entry: Entry, recurring: frozenset[str] = frozenset()) -> Cleane
         if _is_page(entry.content):
             cleaned = extract_html(entry.content, url=entry.url, recurring=recurring)
             if entry.title and cleaned.text:
-                return clean(cleaned.text, title=entry.title, recurring=recurring)
+                again = clean(cleaned.text, title=entry.title, recurring=recurring)
+                return replace(again, declared=cleaned.declared)
             return cleaned
         return clean(html_to_text(entry.content), title=entry.title, recurring=recurring)
     return clean(entry.content, title=entry.title, recurring=recurring)
@@ -148,9 +152,11 @@ def clean(raw: str, *, title: str | None = None,
     """
     lines = _join_wrapped([_undouble(line) for line in normalise(raw).split("\n")])
     stripped: list[tuple[str, str]] = []
+    declared = Provenance()
     if title is None:
         title, lines, dropped = _find_title(lines)
         stripped.extend(dropped)
+        declared = Provenance(site=_outlet(dropped))
     else:
         title = _undouble(normalise(title))
     kept: list[str] = []
@@ -164,7 +170,8 @@ def clean(raw: str, *, title: str | None = None,
             stripped.append((line, reason))
         else:
             kept.append(line)
-    return Cleaned(title=title, text="\n".join(kept), stripped=tuple(stripped))
+    return Cleaned(title=title, text="\n".join(kept), stripped=tuple(stripped),
+                   declared=declared)
 
 
 def line_key(line: str) -> str:
@@ -230,6 +237,15 @@ def _chrome_before_title(line: str) -> str | None:
     if n <= MAX_SHORT_WORDS and not _TERMINAL.search(line):
         return "short line"
     return _hard_reason(line)
+
+
+def _outlet(dropped: list[tuple[str, str]]) -> str | None:
+    """The outlet a text file names above its headline ("Voz media US Voz.us"): the web
+    address in that line, as written ("Voz.us"), the one part of it sure to be the name."""
+    for line, reason in dropped:
+        if reason == "outlet name" and (found := _DOMAIN.search(line)):
+            return found.group().lstrip("-")
+    return None
 
 
 def _shorten(sentence: str, limit: int = 16) -> str:

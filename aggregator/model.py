@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class Tier(StrEnum):
@@ -53,6 +54,19 @@ class Entry:
     content_type: str  # "text/plain" | "text/html"
     published_at: datetime | None = None
     author: str | None = None
+    site: str | None = None  # the outlet: the feed's title (or the entry's own <source>)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who published a text, where and when, as the text itself declares it: a page's
+    metadata (og:site_name, canonical URL, author, date) or a text file's outlet line."""
+
+    site: str | None = None
+    url: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    day_only: bool = False  # the date names a day, not a time of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,7 @@ class Cleaned:
     title: str
     text: str
     stripped: tuple[tuple[str, str], ...] = ()  # (line, reason)
+    declared: Provenance = field(default_factory=Provenance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +91,8 @@ class Article:
     text: str
     published_at: datetime
     content_hash: str
+    site: str | None = None  # the outlet's name, when the entry or the page declared one
+    author: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +146,44 @@ class Cluster:
 
 @dataclass(frozen=True, slots=True)
 class Credit:
-    """One source of a story, as listed under it."""
+    """One member of a story, as listed under it: the outlet, its headline, where to read it."""
 
     article_id: int
-    source: str
+    source: str  # the configured source it came through
     title: str
     url: str | None
     published_at: datetime
     duplicate_of: int | None = None  # set when the article is a near-copy of another
+    site: str | None = None  # the outlet's own name, when the entry or page declared it
+    author: str | None = None
+    tier: Tier = Tier.EVENT  # how it came to be in the story
+    canonical: bool = False  # the report the story's headline and body are taken from
+
+    @property
+    def outlet(self) -> str:
+        """The outlet's name: its declared name, else its web address's host, else the
+        configured source's name (the only thing known of a bare text file)."""
+        if self.site:
+            return self.site
+        host = urlsplit(self.url).hostname if self.url else None
+        return host.removeprefix("www.") if host else self.source
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A paragraph of a story's body, or one of its sub-headings."""
+
+    text: str
+    heading: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Addition:
+    """What another report adds: one of its paragraphs, cut to the sentences that say
+    something the story does not (in their own order; a quotation is never cut)."""
+
+    article_id: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +193,11 @@ class Story:
     cluster_id: int
     guid: str
     title: str
-    link: str | None
-    body: tuple[str, ...]  # paragraphs of the canonical article
-    additions: tuple[tuple[int, str], ...]  # (article id, sentence) that other members add
-    credits: tuple[Credit, ...]
-    published_at: datetime
-    updated_at: datetime
-    summary: str = field(default="")
+    link: str | None  # the canonical report's address (else the first member's that has one)
+    body: tuple[Block, ...]  # the canonical report, whole
+    additions: tuple[Addition, ...]  # what the other reports add, grouped by report
+    credits: tuple[Credit, ...]  # every member, earliest first
+    published_at: datetime  # the earliest report's
+    updated_at: datetime  # when the story's text last changed (see pipeline.stories)
+    summary: str = field(default="")  # the lead: its first sentence or two
+    pinned: bool = False  # an operator chose the canonical report

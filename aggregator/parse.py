@@ -66,13 +66,15 @@ def parse_feed(data: bytes, *, source: str, url: str | None = None,
         notes.append(f"declared {claimed} but the bytes are UTF-8; read as UTF-8")
     result = _feedparser(data, headers, source)
     problem = _problem(result)
-    entries = tuple(e for e in (_entry(raw, source) for raw in result.entries) if e is not None)
+    feed = result.get("feed", {})
+    site = _clean_name(feed.get("title"))
+    entries = tuple(e for e in (_entry(raw, source, site) for raw in result.entries)
+                    if e is not None)
     if not entries:
         if result.entries or not problem:
             raise ParseError(f"{source}: feed has no usable entries")
         raise ParseError(f"{source}: not a feed: {problem}")
     entries, cut = _capped(entries)
-    feed = result.get("feed", {})
     return ParsedFeed(title=feed.get("title"), entries=entries,
                       problem=_joined(problem, *notes, *cut), ttl_s=_ttl(feed),
                       skip_hours=_skip_hours(data))
@@ -194,16 +196,17 @@ def parse_json_feed(data: bytes, *, source: str) -> ParsedFeed:
     items = doc.get("items") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise ParseError(f"{source}: not a feed: JSON without an items list")
-    entries = tuple(e for e in (_json_entry(i, source) for i in items) if e is not None)
+    title = doc.get("title")
+    site = _clean_name(title if isinstance(title, str) else None)
+    entries = tuple(e for e in (_json_entry(i, source, site) for i in items) if e is not None)
     if not entries:
         raise ParseError(f"{source}: feed has no usable entries")
     entries, cut = _capped(entries)
-    title = doc.get("title")
     return ParsedFeed(title=title if isinstance(title, str) else None, entries=entries,
                       problem=_joined(*cut))
 
 
-def _json_entry(item: Any, source: str) -> Entry | None:
+def _json_entry(item: Any, source: str, site: str | None) -> Entry | None:
     if not isinstance(item, dict):
         return None
     html, text = item.get("content_html"), item.get("content_text") or item.get("summary")
@@ -215,7 +218,8 @@ def _json_entry(item: Any, source: str) -> Entry | None:
         return None
     guid = str(item.get("id") or url or _digest(title or "", content))
     return Entry(source=source, guid=guid, url=url, title=title, content=content,
-                 content_type=kind, published_at=_iso_date(item.get("date_published")))
+                 content_type=kind, published_at=_iso_date(item.get("date_published")),
+                 site=site)
 
 
 def _iso_date(value: Any) -> datetime | None:
@@ -255,16 +259,29 @@ def _ttl(feed: Any) -> int | None:
     return minutes * 60 if minutes > 0 else None
 
 
-def _entry(raw: Any, source: str) -> Entry | None:
+def _entry(raw: Any, source: str, site: str | None) -> Entry | None:
     content, content_type = _content(raw)
     title = raw.get("title") or None
     link = raw.get("link") or None
     if not content and not title:
         return None
     guid = raw.get("id") or link or _digest(title or "", content)
+    origin = raw.get("source")  # RSS <source>: the outlet of an entry a feed passes on
+    own = _clean_name(origin.get("title")) if isinstance(origin, dict) else None
     return Entry(source=source, guid=str(guid), url=link, title=title, content=content,
                  content_type=content_type, published_at=_published(raw),
-                 author=raw.get("author") or None)
+                 author=raw.get("author") or None, site=own or site)
+
+
+MAX_NAME_CHARS = 200  # an outlet's name is a few words; longer is not a name
+
+
+def _clean_name(value: Any) -> str | None:
+    """A feed's or outlet's name as one line of text, or None."""
+    if not isinstance(value, str):
+        return None
+    name = " ".join(value.split())
+    return name if name and len(name) <= MAX_NAME_CHARS else None
 
 
 def _content(raw: Any) -> tuple[str, str]:

@@ -14,13 +14,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .clusterer import Clusterer, profile_of_row
-from .config import Settings
+from .config import Settings, public_link
 from .errors import AggregatorError
 from .extract import clean_entry, line_key
 from .feeds import all_sources
@@ -31,6 +31,7 @@ from .publish import render_atom, render_rss, write_atomically
 from .signature import Features
 from .storage import Storage, iso, now, parse_time
 from .story import build as build_story
+from .story import fingerprint
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -320,15 +321,30 @@ def stories(storage: Storage, settings: Settings, *, at: datetime | None = None)
     oldest = iso(at - timedelta(seconds=settings.publish.max_age_s))
     namespace = instance_namespace(storage)
     priorities = {s.name: s.priority for s in settings.sources}
+    texts = storage.published_texts()
     out = []
     for row in storage.live_clusters(include_hidden=False, seen_since=oldest,
                                      limit=settings.publish.max_items):
         cluster = load_cluster(storage, row["id"])
         vectors = {m.article.id: storage.signature(m.article.id).term_dict()
                    for m in cluster.members}
-        out.append(build_story(cluster, namespace=namespace, vectors=vectors,
-                               centroid=profile_of_row(row).terms, priorities=priorities))
+        story = build_story(cluster, namespace=namespace, vectors=vectors,
+                            centroid=profile_of_row(row).terms, priorities=priorities)
+        out.append(replace(story, updated_at=text_changed_at(story, texts.get(story.cluster_id),
+                                                              at=at)))
     return out
+
+
+def text_changed_at(story: Story, published: tuple[str, datetime] | None, *,
+                    at: datetime) -> datetime:
+    """When the story's text last changed, for Atom's <updated>: the time recorded with its
+    last published text when that text is the same (members came, went or moved, the
+    story reads the same); `at` (this publish) when it differs; for a story not published
+    before, its cluster's last change."""
+    if published is None:
+        return story.updated_at
+    text, changed_at = published
+    return changed_at if text == fingerprint(story) else at
 
 
 def publish(storage: Storage, settings: Settings) -> int:
@@ -337,13 +353,15 @@ def publish(storage: Storage, settings: Settings) -> int:
     at = now()
     items = stories(storage, settings, at=at)
     conf = settings.publish
-    base = conf.link.rstrip("/")
+    link = public_link(settings)
+    base = link.rstrip("/")
     write_atomically(conf.rss_path, render_rss(
-        items, title=conf.title, link=conf.link, self_url=f"{base}/feed.xml", now=at))
+        items, title=conf.title, link=link, self_url=f"{base}/feed.xml", now=at))
     namespace = instance_namespace(storage)
     write_atomically(conf.atom_path, render_atom(
-        items, title=conf.title, link=conf.link, self_url=f"{base}/atom.xml",
+        items, title=conf.title, link=link, self_url=f"{base}/atom.xml",
         feed_id=f"urn:uuid:{uuid.uuid5(namespace, 'feed')}", now=at))
+    storage.record_published({s.cluster_id: (fingerprint(s), s.updated_at) for s in items})
     log.info("published %d stor%s to %s and %s in %.0f ms", len(items),
              "y" if len(items) == 1 else "ies", conf.rss_path, conf.atom_path,
              (time.perf_counter() - started) * 1000)

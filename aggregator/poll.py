@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,11 +109,7 @@ def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) 
 
 
 def _with_source(entry: Entry, name: str) -> Entry:
-    if entry.source == name:
-        return entry
-    return Entry(source=name, guid=entry.guid, url=entry.url, title=entry.title,
-                 content=entry.content, content_type=entry.content_type,
-                 published_at=entry.published_at, author=entry.author)
+    return entry if entry.source == name else replace(entry, source=name)
 
 
 def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
@@ -183,9 +179,7 @@ def _full_text_page(entry: Entry, source: Source,
     if not page.body:
         return None, None
     html = page.body.decode(_charset(page.content_type), errors="replace")
-    return Entry(source=entry.source, guid=entry.guid, url=entry.url, title=entry.title,
-                 content=html, content_type="text/html", published_at=entry.published_at,
-                 author=entry.author), None
+    return replace(entry, content=html, content_type="text/html"), None
 
 
 def _charset(content_type: str | None) -> str:

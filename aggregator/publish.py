@@ -10,7 +10,8 @@ import html
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from xml.etree import ElementTree as ET
 
 import nh3
 
-from .model import Credit, Story
+from .model import Block, Credit, Story
 
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
@@ -27,30 +28,49 @@ ET.register_namespace("content", CONTENT)
 
 
 def story_html(story: Story) -> str:
-    """The merged story as sanitised HTML: body, what others add, then every source."""
-    parts = [f"<p>{html.escape(p)}</p>" for p in story.body]
-    credits = {c.article_id: c for c in story.credits}
-    by_article: dict[int, list[str]] = {}
-    for article_id, sentence in story.additions:
-        by_article.setdefault(article_id, []).append(sentence)
-    for article_id, added in by_article.items():
-        credit = credits[article_id]
-        parts.append(f"<h4>{html.escape(_outlet(credit))} adds</h4>")
-        parts.extend(f"<p>{html.escape(s)}</p>" for s in added)
-    parts.append(f"<h4>Sources ({len(story.credits)})</h4><ul>")
-    for credit in story.credits:
-        title = html.escape(credit.title or "(untitled)")
-        url = safe_url(credit.url)
-        label = f'<a href="{html.escape(url)}">{title}</a>' if url else title
-        copy = " (copy)" if credit.duplicate_of else ""
-        when = credit.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        parts.append(f"<li>{label} — {html.escape(credit.source)}, {when}{copy}</li>")
-    parts.append("</ul>")
+    """The merged story as sanitised HTML: the canonical report, what each other outlet adds
+    (under the outlet's name), then every source, named and linked to the original."""
+    parts = [_block(b) for b in story.body]
+    names = outlet_names(story.credits)
+    previous = None
+    for addition in story.additions:
+        if addition.article_id != previous:
+            parts.append(f"<h4>{html.escape(names[addition.article_id])} adds</h4>")
+            previous = addition.article_id
+        parts.append(f"<p>{html.escape(addition.text)}</p>")
+    parts.append(f"<h4>Sources ({len(story.credits)})</h4><ol>")
+    parts.extend(f"<li>{_credit(c)}</li>" for c in story.credits)
+    parts.append("</ol>")
     return sanitise("".join(parts))
 
 
-def _outlet(credit: Credit) -> str:
-    return f"{credit.source}: “{credit.title}”" if credit.title else credit.source
+def outlet_names(credits: Sequence[Credit]) -> dict[int, str]:
+    """article id -> the outlet's name, numbered as in the source list when several members
+    share it ("seeds (source 3)"): a heading must say which report adds."""
+    counts = Counter(c.outlet for c in credits)
+    return {c.article_id: c.outlet if counts[c.outlet] == 1 else f"{c.outlet} (source {i})"
+            for i, c in enumerate(credits, 1)}
+
+
+def _block(block: Block) -> str:
+    tag = "h4" if block.heading else "p"
+    return f"<{tag}>{html.escape(block.text)}</{tag}>"
+
+
+def _credit(credit: Credit) -> str:
+    """'<strong>Outlet</strong>: <a href=original>Headline</a>, by Author, date (copy)'."""
+    title = html.escape(credit.title or "(untitled)")
+    url = safe_url(credit.url)
+    label = f'<a href="{html.escape(url)}">{title}</a>' if url else title
+    author = f", by {html.escape(credit.author)}" if credit.author else ""
+    when = credit.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    copy = " (copy)" if credit.duplicate_of else ""
+    return f"<strong>{html.escape(credit.outlet)}</strong>: {label}{author}, {when}{copy}"
+
+
+def canonical_link(story: Story) -> str | None:
+    """Where a feed item links: the canonical report (the story's page, once it has one)."""
+    return safe_url(story.link)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -66,8 +86,11 @@ def sanitise(fragment: str) -> str:
                      link_rel="noopener noreferrer nofollow")
 
 
+ItemLink = Callable[[Story], str | None]
+
+
 def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str,
-               now: datetime) -> bytes:
+               now: datetime, item_link: ItemLink = canonical_link) -> bytes:
     rss = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss, "channel")
     _text(channel, "title", title)
@@ -80,8 +103,8 @@ def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str
     for story in stories:
         item = ET.SubElement(channel, "item")
         _text(item, "title", plain_title(story.title))
-        if safe_url(story.link):
-            _text(item, "link", story.link or "")
+        if target := safe_url(item_link(story)):
+            _text(item, "link", target)
         ET.SubElement(item, "guid", {"isPermaLink": "false"}).text = story.guid
         _text(item, "pubDate", format_datetime(story.published_at.astimezone(UTC), usegmt=True))
         # RSS readers take description as HTML: escape, so text can never become markup
@@ -93,7 +116,7 @@ def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str
 
 
 def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: str,
-                feed_id: str, now: datetime) -> bytes:
+                feed_id: str, now: datetime, item_link: ItemLink = canonical_link) -> bytes:
     feed = ET.Element(f"{{{ATOM}}}feed")
     _text(feed, f"{{{ATOM}}}title", title)
     _text(feed, f"{{{ATOM}}}id", feed_id)
@@ -109,8 +132,8 @@ def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: st
         _text(entry, f"{{{ATOM}}}id", story.guid)
         _text(entry, f"{{{ATOM}}}published", _rfc3339(story.published_at))
         _text(entry, f"{{{ATOM}}}updated", _rfc3339(story.updated_at))
-        if safe_url(story.link):
-            ET.SubElement(entry, f"{{{ATOM}}}link", {"href": story.link or "", "rel": "alternate"})
+        if target := safe_url(item_link(story)):
+            ET.SubElement(entry, f"{{{ATOM}}}link", {"href": target, "rel": "alternate"})
         _text(entry, f"{{{ATOM}}}summary", story.summary)
         _text(entry, f"{{{ATOM}}}content", story_html(story)).set("type", "html")
         for source in dict.fromkeys(c.source for c in story.credits):

@@ -32,8 +32,8 @@ CREATE TABLE IF NOT EXISTS articles (
     id INTEGER PRIMARY KEY,
     source TEXT NOT NULL,
     guid TEXT NOT NULL,
-    url TEXT,
-    canonical_url TEXT,
+    url TEXT,                        -- the entry's link, else the address the page declares
+    canonical_url TEXT,              -- the entry's link normalised (exact-copy matching)
     title TEXT NOT NULL,
     raw TEXT NOT NULL,               -- the text or HTML as delivered (long: a zlib BLOB)
     text TEXT NOT NULL,              -- after boilerplate removal
@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS articles (
     content_hash TEXT NOT NULL,
     published_at TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
+    site TEXT,                       -- the outlet's name: the feed's title, og:site_name, ...
+    author TEXT,
     UNIQUE (source, guid)
 );
 CREATE INDEX IF NOT EXISTS articles_content_hash ON articles (content_hash);
@@ -134,4 +136,12 @@ CREATE TABLE IF NOT EXISTS reassessments (
     created INTEGER NOT NULL,        -- stories split off
     epoch INTEGER NOT NULL,          -- runs since the first that saw new articles
     newest INTEGER NOT NULL          -- the newest article id when it ran
+);
+
+-- The text of each story in the published feed, by fingerprint, and when it last changed:
+-- a story's Atom <updated> moves when its text does, not at every change of its members.
+CREATE TABLE IF NOT EXISTS published_stories (
+    cluster_id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    changed_at TEXT NOT NULL
 );

@@ -23,7 +23,7 @@ from .errors import AggregatorError, NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 65_536
 
@@ -111,6 +111,21 @@ class Storage:
             self._separate_credentials()
         if version < 5:
             self._reassessment_state()
+        if version < 6:
+            self._add_credits()
+
+    def _add_credits(self) -> None:
+        """v6: each article keeps its outlet's name and author (issue 20), and the published
+        stories their text's fingerprint. Older articles have neither: their credits fall
+        back to the address's host or the source's name, as before."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(articles)")}
+        with self.transaction():
+            for column in ("site", "author"):
+                if column not in columns:
+                    self.db.execute(f"ALTER TABLE articles ADD COLUMN {column} TEXT")
+            self.db.execute("CREATE TABLE IF NOT EXISTS published_stories (cluster_id INTEGER "
+                            "PRIMARY KEY, fingerprint TEXT NOT NULL, changed_at TEXT NOT NULL)")
+            self.db.execute("PRAGMA user_version = 6")
 
     def _resign_minhashes(self) -> None:
         """v3: MinHash by one-permutation hashing (signature.minhash) replaced datasketch's
@@ -388,6 +403,21 @@ class Storage:
             "(SELECT total(hidden) FROM clusters), (SELECT count(*) FROM decisions)").fetchone()
         return tuple(row)
 
+    def published_texts(self) -> dict[int, tuple[str, datetime]]:
+        """cluster id -> (fingerprint, when it changed) of each story last published."""
+        rows = self.query("SELECT cluster_id, fingerprint, changed_at FROM published_stories")
+        return {int(r["cluster_id"]): (r["fingerprint"], parse_time(r["changed_at"]))
+                for r in rows}
+
+    def record_published(self, texts: Mapping[int, tuple[str, datetime]]) -> None:
+        """The stories of the feed just published: only these are kept (the table stays the
+        size of the feed)."""
+        with self.transaction():
+            self.execute("DELETE FROM published_stories")
+            self.db.conn.executemany(
+                "INSERT INTO published_stories (cluster_id, fingerprint, changed_at) "
+                "VALUES (?, ?, ?)", [(k, f, iso(at)) for k, (f, at) in texts.items()])
+
     def generation(self) -> int:
         """A counter bumped by every operator change, so long-lived readers know to reload."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -459,4 +489,4 @@ def _article(row: dict[str, Any]) -> Article:
     return Article(
         id=int(row["id"]), source=row["source"], guid=row["guid"], url=row["url"],
         title=row["title"], text=row["text"], published_at=parse_time(row["published_at"]),
-        content_hash=row["content_hash"])
+        content_hash=row["content_hash"], site=row.get("site"), author=row.get("author"))

@@ -104,6 +104,29 @@ def entity_tokens(text: str, *, tokens: list[str] | None = None) -> set[str]:
     return found
 
 
+# English function words: the words that carry no information of their own
+STOP_WORDS = frozenset("""
+a about above after again against all almost also although always am among an and another any
+anyone anything are around as at be became because become been before being below between both
+but by can cannot could did do does doing done down during each either else even ever every
+few for from further had has have having he her here hers herself him himself his how however
+i if in into is it its itself just least less like made make many may me might more most much
+must my myself neither never no nor not now of off often on once one only onto or other others
+our ours ourselves out over own per perhaps quite rather said same says she should since so
+some such than that the their theirs them themselves then there these they this those though
+through thus till to too toward towards under until up upon us very via was we were what
+whatever when where whether which while who whom whose why will with within without would yet
+you your yours yourself yourselves
+""".split())
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The words that carry what a sentence says: lower-cased words of three or more letters,
+    or with a digit, that are not stop words."""
+    return frozenset(w for w in words(text) if w not in STOP_WORDS
+                     and (len(w) >= 3 or any(c.isdigit() for c in w)))
+
+
 def content_hash(text: str) -> str:
     """Hash of the text's words alone: equal for copies differing only in spacing or case."""
     return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()[:32]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load, parse_duration
+from aggregator.config import load, parse_duration, public_link
 from aggregator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,3 +113,25 @@ def test_a_source_url_keeps_its_credentials_apart(tmp_path: Path) -> None:
     assert source.location == "https://news.example/m.xml"
     assert source.credentials is not None and source.credentials.password == "pw-config-77"
     assert "pw-config-77" not in repr(settings)
+
+
+def test_the_feeds_link_follows_the_server_unless_it_is_set() -> None:
+    shipped = ROOT / "config" / "aggregator.toml"
+    assert public_link(load(shipped, environ={})) == "http://127.0.0.1:8080/"
+    moved = load(shipped, environ={"AGGREGATOR_SERVER_PORT": "36193"})
+    assert public_link(moved) == "http://127.0.0.1:36193/"
+    assert public_link(load(shipped, environ={"AGGREGATOR_SERVER_HOST": "::1"})) == (
+        "http://[::1]:8080/")
+    assert public_link(load(shipped, environ={"AGGREGATOR_SERVER_HOST": "0.0.0.0"})) == (
+        "http://localhost:8080/")
+    public = load(shipped, environ={"AGGREGATOR_SERVER_PORT": "36193",
+                                    "AGGREGATOR_PUBLISH_LINK": "https://news.example.org/"})
+    assert public_link(public) == "https://news.example.org/"  # behind a reverse proxy
+
+
+def test_an_explicit_link_in_the_file_wins_over_the_server(tmp_path: Path) -> None:
+    path = write(tmp_path, '[publish]\nlink = "https://news.example.org/feeds/"\n'
+                           "[server]\nport = 9000\n")
+    assert public_link(load(path, environ={})) == "https://news.example.org/feeds/"
+    with pytest.raises(ConfigError, match=r"publish\.link: not an http"):
+        load(write(tmp_path, '[publish]\nlink = "ftp://x"\n'), environ={})

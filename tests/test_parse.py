@@ -110,3 +110,20 @@ def test_a_feed_of_too_many_entries_is_cut_with_the_problem_recorded() -> None:
 def test_bytes_naming_a_file_are_not_opened_as_a_path() -> None:
     with pytest.raises(ParseError):
         parse_feed(b"/etc/passwd", source="path")
+
+
+def test_an_entry_is_credited_to_its_feed_or_to_the_outlet_it_names() -> None:
+    feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>  Daily\n Herald </title>'
+            b"<item><title>Own</title><link>https://herald.example/1</link></item>"
+            b"<item><title>Passed on</title><link>https://wire.example/2</link>"
+            b'<source url="https://wire.example/rss">Wire Service</source></item>'
+            b"</channel></rss>")
+    own, passed_on = parse_feed(feed, source="herald").entries
+    assert (own.site, own.url) == ("Daily Herald", "https://herald.example/1")
+    assert (passed_on.site, passed_on.url) == ("Wire Service", "https://wire.example/2")
+    jf = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Json Times",
+                     "items": [{"id": "j1", "url": "https://json.example/1",
+                                "content_text": "Text"}]}).encode()
+    assert parse_feed(jf, source="j").entries[0].site == "Json Times"
+    untitled = b'<rss version="2.0"><channel><item><title>x</title></item></channel></rss>'
+    assert parse_feed(untitled, source="u").entries[0].site is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import feedparser
@@ -239,3 +240,88 @@ def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
     assert storage.count("articles") == 0
     assert record(clusterer, polled, settings=settings).new == 1  # and then it is stored
     assert storage.validators("wire") == Validators(etag='"v2"')
+
+
+def test_a_version_3_database_gets_credits_and_published_texts_in_place(
+        workdir: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings)
+    before = storage.query("SELECT id, guid, url, text, published_at FROM articles ORDER BY id")
+    storage.db.conn.executescript(  # version 3 had neither column nor table
+        "ALTER TABLE articles DROP COLUMN site; ALTER TABLE articles DROP COLUMN author; "
+        "DROP TABLE published_stories; PRAGMA user_version = 3;")
+    storage.close()
+    upgraded = Storage(settings.database)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert upgraded.query(
+        "SELECT id, guid, url, text, published_at FROM articles ORDER BY id") == before
+    assert {r["site"] for r in upgraded.query("SELECT site FROM articles")} == {None}
+    run_cycle(upgraded, settings)  # publishes, recording the story's text
+    assert len(upgraded.published_texts()) == 1
+    upgraded.close()
+
+
+BRIDGE_FEED = (
+    "<?xml version='1.0'?><rss version='2.0'><channel><title>Eastbrook Gazette</title>"
+    "<item><title>Old Mill bridge opens again</title><guid>g-1</guid>"
+    "<link>https://gazette.example/bridge</link><pubDate>Thu, 05 Dec 2024 13:00:00 GMT</pubDate>"
+    "<description>Hundreds of Eastbrook residents walked across the Old Mill bridge on Thursday "
+    "as it reopened after two years of repairs. Mayor Ilse Brandt said the 12 million euro "
+    "project finished on time. A cycle lane across the Old Mill bridge follows in March, "
+    "Brandt said.</description></item></channel></rss>")
+BRIDGE_PAGE = (
+    "<html><head><title>Old Mill bridge reopens - Eastbrook Herald</title>"
+    '<meta property="og:site_name" content="Eastbrook Herald">'
+    '<link rel="canonical" href="https://herald.example/news/old-mill-bridge">'
+    '<meta name="author" content="Jo Park">'
+    '<meta property="article:published_time" content="2024-12-05T12:00:00Z">'
+    "</head><body><article><h1>Old Mill bridge reopens after two years of repairs</h1>"
+    "<p>The Old Mill bridge in Eastbrook reopened to traffic on Thursday after two years of "
+    "repairs costing 12 million euros.</p><p>Mayor Ilse Brandt cut the ribbon at noon and "
+    "cyclists crossed the Old Mill bridge first. The Eastbrook council said 4,000 vehicles a "
+    "day would use the Old Mill bridge.</p></article></body></html>")
+BRIDGE_TEXT = (
+    "Eastbrook Courier eastbrookcourier.com\n\n"
+    "Eastbrook celebrates the Old Mill bridge\n\n"
+    "Mayor Ilse Brandt reopened the Old Mill bridge in Eastbrook on Thursday after two years of "
+    "repairs. The 12 million euro Old Mill bridge project was paid for by the Eastbrook council "
+    "and the regional government of Westmark.\n"
+    "Brandt said the Old Mill bridge had carried traffic since 1911.\n")
+
+
+def test_each_member_is_credited_to_its_outlet_and_linked_to_its_original(
+        workdir: Path) -> None:
+    folder = workdir / "inbox"
+    folder.mkdir()
+    (folder / "gazette.xml").write_text(BRIDGE_FEED)
+    (folder / "herald.html").write_text(BRIDGE_PAGE)
+    (folder / "courier.txt").write_text(BRIDGE_TEXT)
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings, sources=[Source("inbox", "directory", str(folder))])
+    rows = {r["title"]: r for r in storage.query("SELECT * FROM articles")}
+    page = rows["Old Mill bridge reopens after two years of repairs"]
+    assert (page["site"], page["url"], page["author"]) == (
+        "Eastbrook Herald", "https://herald.example/news/old-mill-bridge", "Jo Park")
+    assert page["published_at"] == "2024-12-05T12:00:00+00:00"  # the page's, not the file's
+    entry = rows["Old Mill bridge opens again"]
+    assert (entry["site"], entry["url"]) == ("Eastbrook Gazette", "https://gazette.example/bridge")
+    text = rows["Eastbrook celebrates the Old Mill bridge"]
+    assert (text["site"], text["url"]) == ("eastbrookcourier.com", None)
+    feed = feedparser.parse(settings.publish.rss_path.read_bytes())
+    assert len(feed.entries) == 1, [e.title for e in feed.entries]
+    html = feed.entries[0].content[0].value
+    sources = html[html.index("<ol>"):]
+    for name, link in (("Eastbrook Herald", "https://herald.example/news/old-mill-bridge"),
+                       ("Eastbrook Gazette", "https://gazette.example/bridge")):
+        item = next(li for li in sources.split("<li>") if f"<strong>{name}</strong>" in li)
+        assert f'href="{link}"' in item
+    assert "<strong>eastbrookcourier.com</strong>" in sources
+    assert "by Jo Park" in sources
+    assert "inbox" not in sources  # no member falls back to the source's name
+    assert feed.entries[0].link in {"https://herald.example/news/old-mill-bridge",
+                                    "https://gazette.example/bridge"}
+    headings = re.findall(r"<h4>([^<]*) adds</h4>", html)
+    assert headings  # the others add something: each heading names its outlet
+    assert set(headings) <= {"Eastbrook Herald", "Eastbrook Gazette", "eastbrookcourier.com"}

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import lxml.html
 
-from aggregator.model import Article, Cluster, Member, Tier
-from aggregator.publish import plain_title, render_atom, render_rss
-from aggregator.story import build, choose_canonical
+from aggregator.model import Addition, Article, Cluster, Member, Story, Tier
+from aggregator.publish import plain_title, render_atom, render_rss, story_html
+from aggregator.story import build, choose_canonical, fingerprint
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 NAMESPACE = uuid.UUID("12345678-1234-5678-1234-567812345678")
@@ -91,9 +92,14 @@ def test_story_adds_only_what_others_add_and_credits_everyone() -> None:
                   priorities={})
     assert story.title == "Bridge reopens after two years of repairs"
     assert story.additions == (
-        (2, "Cyclists will get a separate lane from March, the council said."),)
+        Addition(2, "Cyclists will get a separate lane from March, the council said."),)
     assert [c.source for c in story.credits] == ["herald", "gazette", "wire"]
     assert [c.duplicate_of for c in story.credits] == [None, None, 1]
+    assert [c.canonical for c in story.credits] == [True, False, False]
+    assert [c.tier for c in story.credits] == [Tier.NEW, Tier.EVENT, Tier.DUPLICATE]
+    assert [c.outlet for c in story.credits] == ["herald.example", "gazette.example",
+                                                 "wire.example"]
+    assert story.link == "https://herald.example/news/1"
     again = build(bridge_cluster(), namespace=NAMESPACE, vectors=VECTORS, centroid=CENTROID,
                   priorities={})
     assert again.guid == story.guid
@@ -150,3 +156,62 @@ def test_hostile_text_comes_out_clean() -> None:
             assert not element.get("href", "").lower().startswith("javascript:")
         assert "javascript:" not in entry.get("link", "")
         assert b"<script" not in data
+
+
+def test_a_complete_report_is_chosen_over_a_summary_even_if_more_central() -> None:
+    summary = article(1, "wire", "Bridge reopens", "The Old Mill bridge reopened on Thursday.")
+    report = article(2, "herald", "Old Mill bridge reopens after repairs",
+                     "The Old Mill bridge reopened on Thursday.\nThe mayor cut a ribbon. "
+                     "Repairs cost 12 million euros.\nCyclists get a lane from March.")
+    cluster = Cluster(id=3, created_at=T0, updated_at=T0,
+                      members=(member(summary, Tier.NEW), member(report)))
+    vectors = {1: {"bridge": 1.0}, 2: {"bridge": 0.6, "lane": 0.8}}
+    pick = choose_canonical(cluster, vectors=vectors, centroid={"bridge": 1.0}, priorities={})
+    assert pick.article.id == 2
+    pinned = Cluster(id=3, created_at=T0, updated_at=T0, members=cluster.members,
+                     pinned_article=1)
+    assert choose_canonical(pinned, vectors=vectors, centroid={"bridge": 1.0},
+                            priorities={}).article.id == 1
+
+
+def test_the_fingerprint_is_the_text_not_the_sources_or_times() -> None:
+    story = build(bridge_cluster(), namespace=NAMESPACE, vectors=VECTORS, centroid=CENTROID,
+                  priorities={})
+    fewer = replace(story, credits=story.credits[:2], updated_at=T0 + timedelta(days=1))
+    assert fingerprint(fewer) == fingerprint(story)
+    assert fingerprint(replace(story, title="Another headline")) != fingerprint(story)
+
+
+def test_an_outlet_is_named_by_its_site_else_its_host_else_its_source() -> None:
+    credit = build(bridge_cluster(), namespace=NAMESPACE, vectors=VECTORS, centroid=CENTROID,
+                   priorities={}).credits[0]
+    assert replace(credit, site="The Herald").outlet == "The Herald"
+    assert replace(credit, url="https://www.herald.example/x").outlet == "herald.example"
+    assert replace(credit, url=None).outlet == "herald"
+
+
+def test_the_item_link_is_a_parameter_of_the_renderers() -> None:
+    now = T0 + timedelta(hours=2)
+
+    def page(story: Story) -> str:
+        return f"http://127.0.0.1:8080/stories/{story.cluster_id}"
+
+    rss = render_rss(stories(), title="t", link="http://127.0.0.1:8080/",
+                     self_url="http://127.0.0.1:8080/feed.xml", now=now, item_link=page)
+    atom = render_atom(stories(), title="t", link="http://127.0.0.1:8080/",
+                       self_url="http://127.0.0.1:8080/atom.xml", feed_id="urn:x", now=now,
+                       item_link=page)
+    for data in (rss, atom):
+        links = [e.link for e in feedparser.parse(data).entries]
+        assert links == ["http://127.0.0.1:8080/stories/9", "http://127.0.0.1:8080/stories/7"]
+
+
+def test_a_hostile_outlet_name_or_author_comes_out_inert() -> None:
+    story = build(hostile_cluster(), namespace=NAMESPACE, vectors=VECTORS, centroid=CENTROID,
+                  priorities={})
+    credit = replace(story.credits[0], site='<script>alert(1)</script>',
+                     author='<img src=x onerror="alert(1)">')
+    html = story_html(replace(story, credits=(credit,)))
+    tree = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert not tree.xpath("//script|//img")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
