@@ -167,6 +167,29 @@ class _Schedule:
         self.last, self.pending, self.runs = at, 0, self.runs + 1
 
 
+def flapping(items: Sequence[Labelled], settings: Settings) -> tuple[int, int]:
+    """Stream `items` re-assessing every `[reassess] after` articles, as the daemon would, and
+    count the articles a re-assessment moved and those the next one moved straight back."""
+    storage = Storage(":memory:")
+    clusterer = Clusterer(storage, settings)
+    history: list[dict[int, int]] = []
+    for n, item in enumerate(items, 1):
+        add_entry(clusterer, item.entry, at=item.entry.published_at or EPOCH)
+        if n % settings.reassess.after == 0 or n == len(items):
+            outcome = reassess(storage, settings, at=item.entry.published_at or EPOCH)
+            clusterer.reassessed(outcome.moves, outcome.merged)
+            history.append({r["article_id"]: storage.resolve_cluster(r["cluster_id"])
+                            for r in storage.query("SELECT * FROM memberships")})
+    storage.close()
+    moved = back = 0
+    for before, between, after in zip(history, history[1:], history[2:], strict=False):
+        for article, cluster in after.items():
+            if article in before and between[article] != before[article]:
+                moved += 1
+                back += cluster == before[article]
+    return moved, back
+
+
 def _reassess(clusterer: Clusterer, settings: Settings, schedule: _Schedule,
               at: datetime) -> None:
     outcome = reassess(clusterer.storage, settings, at=at)

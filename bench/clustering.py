@@ -24,12 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import Settings, load  # noqa: E402
-from aggregator.evaluate import EPOCH, Labelled, read_labelled, stream  # noqa: E402
-from aggregator.pipeline import add_entry  # noqa: E402
-from aggregator.reassess import reassess  # noqa: E402
-from aggregator.storage import Storage  # noqa: E402
+from aggregator.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 
 SIZES = (1, 1, 2, 2, 3, 4, 6)  # articles kept per event in the small-event samples
 
@@ -76,28 +72,6 @@ def main(rows: list[str]) -> None:
         flaps = [flapping(sets[name], settings) for name in ("shuffled", "shuffled headline")]
         print(f"{label[:18]:18s} " + _row(sets, settings, reassessing=True) + "  moved/back "
               + ", ".join(f"{m}/{b}" for m, b in flaps) + " (shuffled, headline)", flush=True)
-
-
-def flapping(items: list[Labelled], settings: Settings) -> tuple[int, int]:
-    """Stream `items`, re-assessing every `after` articles as the daemon would; count the
-    articles a re-assessment moved, and those that the next one moved straight back."""
-    storage = Storage(":memory:")
-    clusterer = Clusterer(storage, settings)
-    history: list[dict[int, int]] = []
-    for n, item in enumerate(items, 1):
-        add_entry(clusterer, item.entry, at=EPOCH)
-        if n % settings.reassess.after == 0 or n == len(items):
-            outcome = reassess(storage, settings, at=EPOCH)
-            clusterer.reassessed(outcome.moves, outcome.merged)
-            history.append({r["article_id"]: storage.resolve_cluster(r["cluster_id"])
-                            for r in storage.query("SELECT * FROM memberships")})
-    moved = back = 0
-    for before, between, after in zip(history, history[1:], history[2:], strict=False):
-        for article, cluster in after.items():
-            if article in before and between[article] != before[article]:
-                moved += 1
-                back += cluster == before[article]
-    return moved, back
 
 
 def _row(sets: dict[str, list[Labelled]], settings: Settings, *, reassessing: bool) -> str:
