@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,37 @@ def _member(m: Member) -> dict[str, Any]:
         "similarity": m.similarity, "threshold": m.threshold,
         "shared_terms": list(m.shared_terms), "matched_article": m.matched_article,
     }
+
+
+def member_evidence(m: Member) -> str:
+    """Why a member is in its cluster, in one sentence (as `clusters show` prints it)."""
+    return evidence(_member(m))
+
+
+def evidence(a: Mapping[str, Any]) -> str:
+    """The sentence for a membership as `show_cluster` or `explain` give it: its tier, the
+    similarity against the threshold it met, the article it matched, the shared terms."""
+    tier = a["tier"]
+    if tier == "new":
+        return "started this cluster"
+    if tier == "exact":
+        return f"exact copy of article {a['matched_article']}"
+    if tier == "duplicate":
+        return (f"near-duplicate of article {a['matched_article']}: shingle Jaccard "
+                f"{a['similarity']:.2f} >= {a['threshold']:.2f}")
+    if tier == "event":
+        terms = ", ".join(a["shared_terms"][:8])
+        return (f"same event: link to the cluster {a['similarity']:.2f} >= "
+                f"{a['threshold']:.2f} (strongest with article {a['matched_article']}); "
+                f"shared terms: {terms}")
+    if tier == "refined":
+        terms = ", ".join(a["shared_terms"][:8])
+        partner = (f" (strongest link with article {a['matched_article']}; shared terms: "
+                   f"{terms})" if a["matched_article"] is not None else "")
+        return (f"moved here by a re-assessment of the window: it shares its neighbours with "
+                f"this story's articles, mean second-order similarity {a['similarity']:.2f} "
+                f">= {a['threshold']:.2f}{partner}")
+    return f"placed by an operator ({tier})"
 
 
 def _headline(storage: Storage, row: dict[str, Any], members: tuple[Member, ...]) -> str:

@@ -182,7 +182,7 @@ def clusters_show(obj: Context, cluster_id: int, as_json: bool) -> None:
         click.echo(f"  [{a['id']}] {a['title'][:70]}")
         click.echo(f"      source {a['source']}, {a['published_at']}" +
                    (f", {a['url']}" if a["url"] else ""))
-        click.echo(f"      {_evidence(a)}")
+        click.echo(f"      {admin.evidence(a)}")
 
 
 @main.command("eval")
@@ -416,7 +416,7 @@ def explain_command(obj: Context, first: int, second: int, as_json: bool) -> Non
     click.echo(f"  shared salient terms: {', '.join(pair['shared_terms']) or 'none'}")
     for a in data["articles"]:
         click.echo(f"  [{a['id']}] {a['title'][:70]}")
-        click.echo(f"      cluster {a['cluster']}: {_evidence(a)}")
+        click.echo(f"      cluster {a['cluster']}: {admin.evidence(a)}")
 
 
 @main.group()
@@ -632,30 +632,6 @@ def _duration(text: str | None, hint: str) -> int | None:
         return config.parse_duration(text)
     except AggregatorError as exc:
         raise click.BadParameter(str(exc), param_hint=hint) from exc
-
-
-def _evidence(a: dict[str, Any]) -> str:
-    tier = a["tier"]
-    if tier == "new":
-        return "started this cluster"
-    if tier == "exact":
-        return f"exact copy of article {a['matched_article']}"
-    if tier == "duplicate":
-        return (f"near-duplicate of article {a['matched_article']}: shingle Jaccard "
-                f"{a['similarity']:.2f} >= {a['threshold']:.2f}")
-    if tier == "event":
-        terms = ", ".join(a["shared_terms"][:8])
-        return (f"same event: link to the cluster {a['similarity']:.2f} >= "
-                f"{a['threshold']:.2f} (strongest with article {a['matched_article']}); "
-                f"shared terms: {terms}")
-    if tier == "refined":
-        terms = ", ".join(a["shared_terms"][:8])
-        partner = (f" (strongest link with article {a['matched_article']}; shared terms: "
-                   f"{terms})" if a["matched_article"] is not None else "")
-        return (f"moved here by a re-assessment of the window: it shares its neighbours with "
-                f"this story's articles, mean second-order similarity {a['similarity']:.2f} "
-                f">= {a['threshold']:.2f}{partner}")
-    return f"placed by an operator ({tier})"
 
 
 def _with_storage(obj: Context, fn: Callable[[Storage], Any]) -> Any:

@@ -27,7 +27,7 @@ from .feeds import all_sources
 from .fetch import Fetcher, Validators
 from .model import Cleaned, Cluster, Entry, Source, Story, Tier
 from .poll import PollContext, Polled, Prepared, next_poll, poll
-from .publish import render_atom, render_rss, write_atomically
+from .publish import ItemLink, canonical_link, render_atom, render_rss, write_atomically
 from .signature import Features
 from .storage import Storage, iso, now, parse_time
 from .story import build as build_story
@@ -349,20 +349,42 @@ def text_changed_at(story: Story, published: tuple[str, datetime] | None, *,
 
 def publish(storage: Storage, settings: Settings) -> int:
     """Render both feeds from the current clusters and replace the files atomically."""
+    return len(publish_stories(storage, settings))
+
+
+# What a browser shows a feed with: the XSLT where it still runs one, else the CSS (served
+# by the daemon, serve.py; feed readers ignore both)
+FEED_STYLESHEETS = (("text/xsl", "feed.xsl"), ("text/css", "feed.css"))
+
+
+def publish_stories(storage: Storage, settings: Settings) -> list[Story]:
+    """`publish`, returning the stories published, in the feeds' order. While the daemon
+    serves pages, each item links to its story's page there, and the feeds carry the
+    stylesheets that make them readable in a browser."""
     started = time.perf_counter()
     at = now()
     items = stories(storage, settings, at=at)
     conf = settings.publish
     link = public_link(settings)
     base = link.rstrip("/")
+    pages = settings.server.enabled
+    item_link = story_page_link(base) if pages else canonical_link
+    styles = FEED_STYLESHEETS if pages else ()
     write_atomically(conf.rss_path, render_rss(
-        items, title=conf.title, link=link, self_url=f"{base}/feed.xml", now=at))
+        items, title=conf.title, link=link, self_url=f"{base}/feed.xml", now=at,
+        item_link=item_link, stylesheets=styles))
     namespace = instance_namespace(storage)
     write_atomically(conf.atom_path, render_atom(
         items, title=conf.title, link=link, self_url=f"{base}/atom.xml",
-        feed_id=f"urn:uuid:{uuid.uuid5(namespace, 'feed')}", now=at))
+        feed_id=f"urn:uuid:{uuid.uuid5(namespace, 'feed')}", now=at,
+        item_link=item_link, stylesheets=styles))
     storage.record_published({s.cluster_id: (fingerprint(s), s.updated_at) for s in items})
     log.info("published %d stor%s to %s and %s in %.0f ms", len(items),
              "y" if len(items) == 1 else "ies", conf.rss_path, conf.atom_path,
              (time.perf_counter() - started) * 1000)
-    return len(items)
+    return items
+
+
+def story_page_link(base: str) -> ItemLink:
+    """Where a feed item links while the daemon serves pages: its story's page."""
+    return lambda story: f"{base}/stories/{story.cluster_id}"

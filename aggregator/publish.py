@@ -89,8 +89,12 @@ def sanitise(fragment: str) -> str:
 ItemLink = Callable[[Story], str | None]
 
 
+Stylesheets = Sequence[tuple[str, str]]  # (type, href) of each <?xml-stylesheet?>
+
+
 def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str,
-               now: datetime, item_link: ItemLink = canonical_link) -> bytes:
+               now: datetime, item_link: ItemLink = canonical_link,
+               stylesheets: Stylesheets = ()) -> bytes:
     rss = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss, "channel")
     _text(channel, "title", title)
@@ -112,11 +116,12 @@ def render_rss(stories: Sequence[Story], *, title: str, link: str, self_url: str
         _text(item, f"{{{CONTENT}}}encoded", story_html(story))
         for source in dict.fromkeys(c.source for c in story.credits):
             _text(item, "category", source)
-    return _bytes(rss)
+    return _bytes(rss, stylesheets)
 
 
 def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: str,
-                feed_id: str, now: datetime, item_link: ItemLink = canonical_link) -> bytes:
+                feed_id: str, now: datetime, item_link: ItemLink = canonical_link,
+                stylesheets: Stylesheets = ()) -> bytes:
     feed = ET.Element(f"{{{ATOM}}}feed")
     _text(feed, f"{{{ATOM}}}title", title)
     _text(feed, f"{{{ATOM}}}id", feed_id)
@@ -138,7 +143,7 @@ def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: st
         _text(entry, f"{{{ATOM}}}content", story_html(story)).set("type", "html")
         for source in dict.fromkeys(c.source for c in story.credits):
             ET.SubElement(entry, f"{{{ATOM}}}category", {"term": source})
-    return _bytes(feed)
+    return _bytes(feed, stylesheets)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -190,6 +195,12 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _bytes(root: ET.Element) -> bytes:
+def _bytes(root: ET.Element, stylesheets: Stylesheets = ()) -> bytes:
+    """The document: its declaration, the stylesheets a browser renders it with (feed
+    readers skip them), the root."""
     ET.indent(root, space="  ")
-    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
+    head = ["<?xml version='1.0' encoding='utf-8'?>"]
+    head += [f'<?xml-stylesheet type="{html.escape(kind)}" href="{html.escape(href)}"?>'
+             for kind, href in stylesheets]
+    body = bytes(ET.tostring(root, encoding="utf-8", xml_declaration=False))
+    return "\n".join(head).encode() + b"\n" + body + b"\n"

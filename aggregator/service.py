@@ -26,9 +26,10 @@ from .clusterer import Clusterer
 from .config import describe
 from .errors import AggregatorError
 from .fetch import Fetcher
-from .pipeline import CycleReport, make_fetcher, publish, run_cycle
+from .pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
 from .reassess import apply, prepare
 from .serve import FeedApp, Metrics
+from .site import snapshot
 from .storage import Storage, iso
 from .workers import Workers
 
@@ -136,11 +137,12 @@ class Daemon:
                     if not force and state == self._published_state:
                         return
                     started = time.perf_counter()
-                    count = publish(storage, self.settings)
+                    items = publish_stories(storage, self.settings)
                     self._published_state = state
                     if self._app is not None:
-                        self._app.published()
-                    self._published(count, time.perf_counter() - started, storage)
+                        self._app.published(snapshot(storage, items,
+                                                     title=self.settings.publish.title))
+                    self._published(len(items), time.perf_counter() - started, storage)
             except Exception as exc:
                 self._failed("publish", exc)
 
@@ -184,6 +186,8 @@ class Daemon:
         """Serve until SIGTERM or SIGINT."""
         self._install_signals()
         log.info("aggregator starting: %s", describe(self.settings))
+        if self.settings.server.enabled:  # before the first publish: it gives the pages
+            self._app = FeedApp(self.settings, self.metrics, self.ready)
         self.dispatch()
         self.reassess()
         self.republish(force=True)
@@ -220,9 +224,9 @@ class Daemon:
 
     def _start_server(self) -> Any:
         conf = self.settings.server
-        if not conf.enabled:
+        app = self._app
+        if app is None:
             return None
-        app = self._app = FeedApp(self.settings, self.metrics, self.ready)
         # waitress warns once per request that waits for a free thread: under load that is
         # hundreds of lines a second in the journal, and costs the server time of its own.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -231,7 +235,7 @@ class Daemon:
         thread = threading.Thread(target=server.run, name="http", daemon=True)
         thread.start()
         base = f"http://{conf.host}:{server.effective_port}"
-        log.info("serving %s/feed.xml and %s/atom.xml", base, base)
+        log.info("serving %s/ (the stories), %s/feed.xml and %s/atom.xml", base, base, base)
         return server
 
     def _install_signals(self) -> None:

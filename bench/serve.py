@@ -7,8 +7,10 @@ directory, publishes, then starts `aggregator --config X run` as a subprocess on
 configuration (its one source is an empty directory, so it only republishes what is stored)
 and waits until /healthz answers. wrk then loads /feed.xml three ways: a plain GET (200, the
 whole RSS), a conditional GET with If-None-Match set to the feed's ETag (304) and a GET with
-Accept-Encoding: gzip. One line per case: requests/s, latency p50/p99, the tool and its
-arguments. Without wrk it says how to install it and exits 0 without a figure.
+Accept-Encoding: gzip; then the front page (/) and the first story's page. Before that, each
+page's first request (which renders it) and second are timed. One line per case:
+requests/s, latency p50/p99, the tool and its arguments. Without wrk it says how to install
+it and exits 0 without a figure.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from daemon import free_port, stop  # noqa: E402  (bench/daemon.py)
 from aggregator.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, Settings  # noqa: E402
 from aggregator.model import Entry  # noqa: E402
-from aggregator.pipeline import add_entry, publish  # noqa: E402
+from aggregator.pages import front_page, page_count, story_page  # noqa: E402
+from aggregator.pipeline import add_entry, publish, publish_stories  # noqa: E402
+from aggregator.site import snapshot  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
@@ -144,6 +148,43 @@ def run_wrk(args: list[str], pid: int) -> dict[str, str | float]:
     return result
 
 
+def pages_cost(tmp: Path) -> str:
+    """What the pages of a publish cost: its snapshot, and rendering every page of it (the
+    daemon renders each at its first request instead, once per published version)."""
+    settings = replace(Settings(), database=tmp / "bench.db", publish=PublishSettings(
+        rss_path=tmp / "feed.xml", atom_path=tmp / "atom.xml"))
+    storage = Storage(settings.database)
+    items = publish_stories(storage, settings)
+    started = time.perf_counter()
+    site = snapshot(storage, items, title="bench")
+    took = time.perf_counter() - started
+    started = time.perf_counter()
+    pages = [front_page(site, n) for n in range(1, page_count(site) + 1)]
+    pages += [story_page(site, s) for s in items]
+    rendered = time.perf_counter() - started
+    storage.close()
+    return (f"serve: the pages of {len(items)} stories: snapshot {took * 1000:.0f} ms, "
+            f"all {len(pages)} pages rendered in {rendered * 1000:.0f} ms "
+            f"({sum(map(len, pages)) / 1024:.0f} KiB)")
+
+
+def first_requests(base: str, paths: list[str]) -> list[tuple[str, int]]:
+    """Each page fetched twice: the first request of a published version renders it, the
+    second is served from memory. Prints both times; returns (path, size) of each."""
+    out = []
+    for path in paths:
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"{base}{path}", timeout=10) as response:
+                size = len(response.read())
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"serve GET {path}: first request (renders it) {times[0]:.1f} ms, "
+              f"the second {times[1]:.1f} ms; {size} bytes")
+        out.append((path, size))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=300)
@@ -165,6 +206,7 @@ def main() -> None:
         size = (tmp / "feed.xml").stat().st_size
         print(f"serve: {opts.articles} articles ingested and published in "
               f"{time.perf_counter() - started:.1f} s; feed.xml {size / 1024:.0f} KiB")
+        print(pages_cost(tmp))
         with open(tmp / "daemon.log", "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
@@ -174,15 +216,21 @@ def main() -> None:
                 wait_for(f"{base}/healthz", proc)
                 with urllib.request.urlopen(f"{base}/feed.xml", timeout=5) as response:
                     etag = response.headers["ETag"]
-                    served = len(response.read())
-                cases = [("GET /feed.xml (200)", []),
-                         ("GET /feed.xml If-None-Match (304)", ["-H", f"If-None-Match: {etag}"]),
-                         ("GET /feed.xml Accept-Encoding: gzip", ["-H",
-                                                                 "Accept-Encoding: gzip"])]
+                    body = response.read()
+                    served = len(body)
+                story = re.search(rb"<link>[^<]*(/stories/\d+)</link>", body)
                 print(f"serve: daemon pid {proc.pid} on {base}, {served} bytes, ETag {etag}")
-                for label, extra in cases:
+                pages = first_requests(base, ["/", story.group(1).decode() if story else "/"])
+                cases = [("GET /feed.xml (200)", [], "/feed.xml"),
+                         ("GET /feed.xml If-None-Match (304)", ["-H", f"If-None-Match: {etag}"],
+                          "/feed.xml"),
+                         ("GET /feed.xml Accept-Encoding: gzip", ["-H", "Accept-Encoding: gzip"],
+                          "/feed.xml"),
+                         *((f"GET {path} (the page, {size} bytes)", [], path)
+                           for path, size in pages)]
+                for label, extra, path in cases:
                     args = [wrk, f"-t{opts.threads}", f"-c{opts.connections}",
-                            f"-d{opts.duration}", "--latency", *extra, f"{base}/feed.xml"]
+                            f"-d{opts.duration}", "--latency", *extra, f"{base}{path}"]
                     r = run_wrk(args, proc.pid)
                     notes = "".join(f"; {k} {r[k]}" for k in ("bad", "errors") if k in r)
                     if "cpu_us" in r:

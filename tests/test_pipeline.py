@@ -12,7 +12,7 @@ from aggregator.cluster import lsh_buckets
 from aggregator.clusterer import Clusterer
 from aggregator.config import load
 from aggregator.model import Entry, Source
-from aggregator.pipeline import add_entry, run_cycle
+from aggregator.pipeline import add_entry, run_cycle, stories
 from aggregator.signature import minhash
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
 from aggregator.text import words
@@ -320,8 +320,11 @@ def test_each_member_is_credited_to_its_outlet_and_linked_to_its_original(
     assert "<strong>eastbrookcourier.com</strong>" in sources
     assert "by Jo Park" in sources
     assert "inbox" not in sources  # no member falls back to the source's name
-    assert feed.entries[0].link in {"https://herald.example/news/old-mill-bridge",
-                                    "https://gazette.example/bridge"}
+    # the item links to the story's page on the daemon; the story, to its canonical report
+    (story,) = stories(storage, settings)
+    assert feed.entries[0].link == f"http://127.0.0.1:8080/stories/{story.cluster_id}"
+    assert story.link in {"https://herald.example/news/old-mill-bridge",
+                          "https://gazette.example/bridge"}
     headings = re.findall(r"<h4>([^<]*) adds</h4>", html)
     assert headings  # the others add something: each heading names its outlet
     assert set(headings) <= {"Eastbrook Herald", "Eastbrook Gazette", "eastbrookcourier.com"}

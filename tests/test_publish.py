@@ -229,9 +229,10 @@ def test_a_pin_chooses_the_canonical_report_and_moves_updated_not_the_guid(
     after = _atom(settings)
     assert set(after) == {guid}
     assert after[guid].title == other.title
-    assert after[guid].link == other.url
+    assert after[guid].link == entry.link == f"http://127.0.0.1:8080/stories/{story.cluster_id}"
     assert after[guid].updated_parsed > entry.updated_parsed
-    assert stories(storage, settings)[0].pinned
+    pinned = stories(storage, settings)[0]
+    assert pinned.pinned and pinned.link == other.url
 
 
 def test_the_feed_links_follow_the_port_the_server_listens_on(workdir: Path) -> None:
@@ -259,3 +260,27 @@ def test_the_feed_links_follow_the_port_the_server_listens_on(workdir: Path) -> 
 def test_an_rss_title_keeps_its_words_and_loses_anything_tag_like(title: str,
                                                                    expected: str) -> None:
     assert plain_title(title) == expected
+
+
+def test_while_the_daemon_serves_pages_items_link_to_them_and_browsers_get_stylesheets(
+        workdir: Path) -> None:
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings)
+    (story,) = stories(storage, settings)
+    for path in (settings.publish.rss_path, settings.publish.atom_path):
+        data = path.read_bytes()
+        assert data.startswith(b"<?xml version='1.0' encoding='utf-8'?>\n"
+                               b'<?xml-stylesheet type="text/xsl" href="feed.xsl"?>\n'
+                               b'<?xml-stylesheet type="text/css" href="feed.css"?>\n'), path
+        parsed = feedparser.parse(data)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.feed.link == "http://127.0.0.1:8080/"  # the front page
+        assert parsed.entries[0].link == f"http://127.0.0.1:8080/stories/{story.cluster_id}"
+    # no server, no pages: the items link to the canonical report (the seeds have none)
+    publish(storage, load(None, environ={"AGGREGATOR_SERVER_ENABLED": "false"}))
+    for path in (settings.publish.rss_path, settings.publish.atom_path):
+        data = path.read_bytes()
+        assert b"xml-stylesheet" not in data and b"/stories/" not in data, path
+        # (feedparser gives an Atom entry without a link its id as one)
+        assert not feedparser.parse(data).entries[0].get("link", "").startswith("http"), path

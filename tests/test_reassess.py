@@ -343,15 +343,13 @@ def test_no_article_goes_back_and_forth_as_the_window_advances(data_dir: Path) -
 
 
 def test_show_and_explain_say_that_a_reassessment_moved_the_article(db: Storage) -> None:
-    from aggregator.cli import _evidence
-
     ids = store(db, SPLITTING, QUAKE)
     settings = load(None, environ={})
     reassess(db, settings)
     shown = admin.show_cluster(db, cluster_of(db, ids[0]))
     moved = [a for a in shown["articles"] if a["tier"] == "refined"]
     assert len(moved) == 3
-    assert "moved here by a re-assessment of the window" in _evidence(moved[0])
+    assert "moved here by a re-assessment of the window" in admin.evidence(moved[0])
     why = admin.explain(db, settings.cluster, ids[0], moved[0]["id"])
     assert why["together"] and "a re-assessment of the window moved article" in why["verdict"]
 

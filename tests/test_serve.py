@@ -1,4 +1,5 @@
-"""The feed server's WSGI app, called directly: validators, 304s, gzip, a replaced file."""
+"""The feed server's WSGI app, called directly: validators, 304s, gzip, a replaced file; the
+pages of a published version, their redirects and errors."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ from aggregator.config import PublishSettings, Settings
 from aggregator.publish import write_atomically
 from aggregator.serve import FeedApp, Metrics, _accepts_gzip
 
+from .test_pages import site_of
+from .test_story import stories
+
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>" * 50
 
 
 class Response:
-    def __init__(self, app: FeedApp, path: str, method: str = "GET", **headers: str) -> None:
-        environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": method}
+    def __init__(self, app: FeedApp, path: str, method: str = "GET", query: str = "",
+                 **headers: str) -> None:
+        environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": method,
+                                   "QUERY_STRING": query}
         environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
         self.status = ""
         self.headers: dict[str, str] = {}
@@ -44,7 +50,7 @@ def test_unpublished_feed_is_503_then_served_once_written(app: FeedApp) -> None:
     assert served.code == 200 and served.body == FEED
     assert served.headers["Content-Length"] == str(len(FEED))
     assert served.headers["Content-Type"] == "application/rss+xml; charset=utf-8"
-    assert served.headers["Vary"] == "Accept-Encoding"
+    assert served.headers["Vary"] == "Accept-Encoding, Accept"
     assert "Content-Encoding" not in served.headers
 
 
@@ -110,3 +116,95 @@ def test_health_metrics_and_errors(app: FeedApp) -> None:
     assert Response(app, "/metrics").code == 200
     assert Response(app, "/nope").code == 404
     assert Response(app, "/feed.xml", "POST").code == 405
+
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Chromium's
+
+
+def test_a_browser_gets_the_feed_as_xml_its_stylesheets_apply_to(app: FeedApp) -> None:
+    write_atomically(app.files["/atom.xml"].path, FEED)
+    reader = Response(app, "/atom.xml", accept="application/atom+xml, */*;q=0.1")
+    browser = Response(app, "/atom.xml", accept=BROWSER)
+    assert reader.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    assert browser.headers["Content-Type"] == "application/xml; charset=utf-8"
+    assert browser.body == reader.body == FEED
+    assert browser.headers["ETag"] != reader.headers["ETag"]
+    assert Response(app, "/atom.xml", accept=BROWSER,
+                    if_none_match=browser.headers["ETag"]).code == 304
+    assert Response(app, "/atom.xml", if_none_match=browser.headers["ETag"]).code == 200
+    packed = Response(app, "/atom.xml", accept=BROWSER, accept_encoding="gzip")
+    assert packed.headers["Content-Type"] == "application/xml; charset=utf-8"
+    assert gzip.decompress(packed.body) == FEED
+    assert len({reader.headers["ETag"], browser.headers["ETag"], packed.headers["ETag"]}) == 3
+
+
+def test_pages_are_503_until_a_version_is_published_then_served_with_validators(
+        app: FeedApp) -> None:
+    assert Response(app, "/").code == 503 and Response(app, "/stories/7").code == 503
+    hostile, bridge = stories()
+    app.published(site_of([bridge, hostile]))
+    front = Response(app, "/")
+    assert front.code == 200 and b"Old Mill" in front.body
+    assert front.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "script-src" not in front.headers["Content-Security-Policy"]  # none allowed
+    assert "default-src 'none'" in front.headers["Content-Security-Policy"]
+    assert Response(app, "/", if_none_match=front.headers["ETag"]).code == 304
+    packed = Response(app, "/", accept_encoding="gzip")
+    assert gzip.decompress(packed.body) == front.body
+    assert packed.headers["ETag"] != front.headers["ETag"]
+    head = Response(app, "/stories/7", "HEAD")
+    assert head.code == 200 and head.body == b"" and head.headers["ETag"]
+    story = Response(app, "/stories/7")
+    assert story.code == 200 and b"<h1>Bridge reopens" in story.body
+    assert story.headers["ETag"] == head.headers["ETag"] != front.headers["ETag"]
+
+
+def test_an_id_merged_into_a_published_story_redirects_and_an_unknown_one_is_404(
+        app: FeedApp) -> None:
+    hostile, bridge = stories()
+    app.published(site_of([bridge, hostile], merged={3: 7}))
+    moved = Response(app, "/stories/3")
+    assert moved.code == 301 and moved.headers["Location"] == "7"  # /stories/7
+    for path, query in (("/stories/4", ""), ("/stories/abc", ""), ("/stories/-7", ""),
+                        ("/stories/7/", ""), ("/stories/", ""), ("/stories/\u0667", ""),
+                        ("/stories/" + "9" * 12, ""), ("/", "page=2"), ("/", "page=0"),
+                        ("/", "page=x"), ("/nope", "")):
+        missing = Response(app, path, query=query)
+        assert missing.code == 404, (path, query)
+        assert missing.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert b"<h1>Not found</h1>" in missing.body
+    assert Response(app, "/", query="page=1").code == 200
+    assert Response(app, "/", query="utm_source=x").code == 200  # other keys are ignored
+
+
+def rendered(app: FeedApp) -> float:
+    line = next(x for x in app.metrics.render().decode().splitlines()
+                if x.startswith("aggregator_pages_rendered_total "))
+    return float(line.split()[1])
+
+
+def test_each_page_is_rendered_once_per_published_version(app: FeedApp) -> None:
+    hostile, bridge = stories()
+    app.published(site_of([bridge, hostile]))
+    for _ in range(5):
+        first = [Response(app, p) for p in ("/", "/stories/7", "/stories/9")]
+        assert [r.code for r in first] == [200, 200, 200]
+    assert rendered(app) == 3
+    app.published()  # the feed files alone: the pages stay as they are
+    assert Response(app, "/").body == first[0].body and rendered(app) == 3
+    app.published(site_of([replace(bridge, title="Bridge opens at last"), hostile]))
+    again = Response(app, "/", if_none_match=first[0].headers["ETag"])
+    assert again.code == 200 and b"Bridge opens at last" in again.body
+    assert rendered(app) == 4
+
+
+@pytest.mark.parametrize(("path", "kind", "starts"), [
+    ("/style.css", "text/css", b"/*"), ("/feed.css", "text/css", b"/*"),
+    ("/feed.xsl", "text/xsl", b"<?xml"),
+])
+def test_the_stylesheets_are_served_with_validators(app: FeedApp, path: str, kind: str,
+                                                    starts: bytes) -> None:
+    served = Response(app, path)
+    assert served.code == 200 and served.body.startswith(starts)
+    assert served.headers["Content-Type"] == f"{kind}; charset=utf-8"
+    assert Response(app, path, if_none_match=served.headers["ETag"]).code == 304

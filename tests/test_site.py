@@ -1,0 +1,57 @@
+"""The site snapshot of a publish: the feed's stories, each member's evidence as `clusters
+show` gives it, the operators' decisions on them, and the old ids merged into them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aggregator import admin
+from aggregator.config import Settings, load
+from aggregator.pipeline import publish_stories, run_cycle
+from aggregator.site import snapshot
+from aggregator.storage import Storage
+
+BANK = ("Central bank holds rates at 4.5 percent\n"
+        "The central bank kept its main rate at 4.5 percent on Wednesday as inflation eased "
+        "for a third month. Governor Tomas Alder said rates would stay high for now.")
+
+
+def two_stories(workdir: Path) -> tuple[Settings, Storage]:
+    (workdir / "seeds" / "bank.txt").write_text(BANK)
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings)
+    return settings, storage
+
+
+def test_the_snapshot_holds_the_published_stories_and_the_evidence_of_each_member(
+        workdir: Path) -> None:
+    settings, storage = two_stories(workdir)
+    items = publish_stories(storage, settings)
+    site = snapshot(storage, items, title="t")
+    assert list(site.stories) == [s.cluster_id for s in items] and len(items) == 2
+    for story in items:
+        shown = admin.show_cluster(storage, story.cluster_id)
+        assert {a["id"]: admin.evidence(a) for a in shown["articles"]} == {
+            c.article_id: site.evidence[c.article_id] for c in story.credits}
+    assert site.decisions == {s.cluster_id: () for s in items} and site.merged == {}
+
+
+def test_decisions_mark_the_stories_whose_articles_they_name_and_merged_ids_resolve(
+        workdir: Path) -> None:
+    settings, storage = two_stories(workdir)
+    seeds, bank = sorted((s for s in publish_stories(storage, settings)),
+                         key=lambda s: -len(s.credits))
+    admin.pin(storage, seeds.cluster_id, seeds.credits[-1].article_id)
+    site = snapshot(storage, publish_stories(storage, settings), title="t")
+    assert [d.kind for d in site.decisions[seeds.cluster_id]] == ["pin"]
+    assert site.decisions[bank.cluster_id] == ()
+    keep = admin.merge(storage, [seeds.cluster_id, bank.cluster_id])
+    gone = ({seeds.cluster_id, bank.cluster_id} - {keep}).pop()
+    site = snapshot(storage, publish_stories(storage, settings), title="t")
+    assert list(site.stories) == [keep]
+    assert [d.kind for d in site.decisions[keep]] == ["pin", "merge"]
+    assert site.merged == {gone: keep}
+    admin.set_hidden(storage, keep, hidden=True)  # a hidden story: no page, no redirect to it
+    site = snapshot(storage, publish_stories(storage, settings), title="t")
+    assert site.stories == {} and site.merged == {}
