@@ -208,25 +208,28 @@ def test_every_extraction_corpus_page_goes_through_extract_and_clean(data_dir: P
     assert len(pages) == 181 and empty <= 5
 
 
-# Pinned floors, measured on the 181 pages of ../shared/data/extraction (2026-12-01, trafilatura
-# 2.3.1 in fast mode, then our cleaner): precision 0.951, recall 0.923, F1 0.937. trafilatura's
-# own default extraction scores F1 0.955 there; the cleaner trades recall for precision.
-EXTRACTION_F1_FLOOR = 0.93
-EXTRACTION_PRECISION_FLOOR = 0.94
+# Pinned floors, measured on the 181 pages of ../shared/data/extraction as stored through the
+# ingest path, word 4-shingles micro-averaged (2026-12-01, trafilatura 2.3.1 in fast mode, then
+# our cleaner): precision 0.977, recall 0.936, F1 0.956. trafilatura's text before our cleaner
+# scores P 0.965, R 0.971 there: the cleaner trades recall for precision.
+EXTRACTION_F1_FLOOR = 0.95
+EXTRACTION_PRECISION_FLOOR = 0.97
+EXTRACTION_RECALL_FLOOR = 0.93
 
 
 @pytest.mark.slow
-def test_extraction_f1_on_the_benchmark_stays_above_its_floor(data_dir: Path) -> None:
+def test_extraction_on_the_benchmark_stays_above_its_floors(data_dir: Path) -> None:
     from aggregator.extraction_score import score
 
     folder = data_dir / "extraction"
     if not (folder / "ground-truth.json").is_file():
         pytest.skip(f"extraction benchmark not found under {data_dir}")
-    scores = score(folder)
+    scores = score(folder)  # the text stored for each page by one ingest cycle
     print(f"\nextraction benchmark: {scores.report()}")
     assert scores.pages == 181
     assert scores.f1 >= EXTRACTION_F1_FLOOR
     assert scores.precision >= EXTRACTION_PRECISION_FLOOR
+    assert scores.recall >= EXTRACTION_RECALL_FLOOR
 
 
 @pytest.mark.parametrize(("html", "title"), [
