@@ -1,8 +1,8 @@
 """Benchmarks: commands that print figures. `make bench` runs them all (and bench/daemon.py,
 bench/serve.py). Throughputs are the best of a few runs: this machine is shared.
 
-    python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [cleaner] [eval]
-                        [neardup] [assign] [publish] [poll]
+    python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [cleaner]
+                        [options] [eval] [neardup] [assign] [publish] [poll]
 
 stages      each stage's throughput on the extraction benchmark's pages (parse, extract, clean,
             sign, assign, store, publish) and end to end on one core, against trafilatura alone
@@ -14,6 +14,7 @@ index       the same-event index grown to 10k, 100k and 1M generated articles: m
 parse       feedparser on 100-item feeds against a plain XML parse
 extraction  extraction quality (shingle F1) and time: the text we store, against trafilatura
 cleaner     per cleaner rule, the words it strips that are in the benchmark's bodies and not
+options     trafilatura's options (tables, favor_recall, formatting, fast): quality and time
 eval        stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: scores
 neardup     the copy tier on the extraction benchmark: body vs extracted page, and false pairs
 assign      median per-article cost of store + sign + assign as the window fills
@@ -520,6 +521,45 @@ def _fast_trafilatura(page: Any) -> str:
     return getattr(doc, "text", None) or ""
 
 
+def bench_options(rounds: int = 4) -> None:
+    """trafilatura's options on the extraction benchmark: the scores of the text after our
+    cleaner, and trafilatura's time against the call we make (per page the best of `rounds`
+    runs, the variants interleaved, so that load on the shared machine hits all alike)."""
+    import trafilatura
+
+    from aggregator.extract import clean, page_title, trafilatura_options
+    from aggregator.extraction_score import pages, score
+
+    folder = _extraction_folder()
+    if folder is None:
+        return
+    ours = trafilatura_options()
+    variants = {"as we call it": ours,
+                "include_tables off": {**ours, "include_tables": False},
+                "favor_recall": {**ours, "favor_recall": True},
+                "include_formatting": {**ours, "include_formatting": True},
+                "fast off": {**ours, "fast": False}}
+    best: dict[str, dict[str, float]] = {name: {} for name in variants}
+    texts: dict[str, dict[str, str]] = {name: {} for name in variants}
+    for _ in range(rounds):
+        for page in pages(folder):
+            for name, options in variants.items():
+                started = time.perf_counter()
+                tree = trafilatura.load_html(page.html)
+                doc = trafilatura.bare_extraction(tree, url=page.url, **options)
+                took = time.perf_counter() - started
+                best[name][page.key] = min(took, best[name].get(page.key, took))
+                text = getattr(doc, "text", None) or ""
+                texts[name][page.key] = clean(text, title=page_title(tree)).text if text else ""
+    base = sum(best["as we call it"].values())
+    print(f"trafilatura options (extraction benchmark, after our cleaner; time: per page the best "
+          f"of {rounds} interleaved runs):")
+    for name in variants:
+        scores = score(folder, lambda page, name=name: texts[name][page.key])
+        print(f"  {name:<20} P {scores.precision:.3f} R {scores.recall:.3f} F1 {scores.f1:.3f}; "
+              f"{sum(best[name].values()) / base:.2f}x the time")
+
+
 def bench_cleaner() -> None:
     """Per cleaner rule, the words it removed on the extraction benchmark's pages (as stored
     through the ingest path) that are in the hand-made bodies and those that are not, with the
@@ -557,10 +597,11 @@ def bench_eval() -> None:
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "extraction",
-                              "cleaner", "eval", "neardup", "assign", "publish", "poll"]
+                              "cleaner", "options", "eval", "neardup", "assign", "publish",
+                              "poll"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
-         "extraction": bench_extraction, "cleaner": bench_cleaner,
+         "extraction": bench_extraction, "cleaner": bench_cleaner, "options": bench_options,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
          "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
          "index": bench_index}[name]()
