@@ -53,9 +53,10 @@ _TAGS = re.compile(r"^(?:tags|topics|keywords|filed under)\b", re.I)
 # an author box or a "follow us" line: an address or handle, and a call to use it
 _CONTACT = re.compile(r"[\w.+-]@[\w-]+\.\w|(?<![\w@])@\w{2,}|twitter\.com/\w", re.I)
 _CONTACT_CUES = re.compile(r"\b(?:follow|reach(?:ed)?|e-?mail|write to|contact|tips?)\b", re.I)
-_REPORTING = re.compile(
-    r"^\(?(?:additional )?(?:reporting|writing|editing) by\b|\bcontributed to this report\b",
-    re.I)
+_REPORTING = re.compile(  # "Reporting by A; Editing by B" (a story may open "Reporting by")
+    r"^\(?(?:additional reporting|writing|editing) by\b"
+    r"|^\(?reporting by\b.*\b(?:editing|writing|additional reporting) by\b"
+    r"|\bcontributed to this report\W*$", re.I)
 _MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november"
           r"|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?")
 _DATE_WORD = re.compile(  # the words of a date or time: "Tuesday, November 19, 2019 08:38 AM"
@@ -70,7 +71,7 @@ _JOINERS = frozenset(
     " her their our your this these those is are was were be been has have had".split())
 
 MAX_SHORT_WORDS = 3  # an unpunctuated line this short is a label, tag or navigation item
-MAX_HEADING_WORDS = 8  # an unpunctuated line up to this long may be a sub-heading; longer: caption
+MAX_HEADING_WORDS = 8  # an unpunctuated line up to this long with a share cue is navigation
 MAX_TITLE_WORDS = 30
 MIN_SENTENCE_CHARS = 12  # one "word" this long with a full stop: a sentence of CJK text
 MAX_STAMP_WORDS = 16  # "New Delhi, News Nation Bureau | Updated : 19 November 2019, 09:01 AM"
@@ -294,7 +295,8 @@ def _hard_reason(line: str) -> str | None:
     if _READ_MORE.match(line):
         return "read more"
     n = len(line.split())
-    if _TAGS.match(line) and not _TERMINAL.search(line):
+    if _TAGS.match(line) and not _TERMINAL.search(line) and (
+            ":" in line[:16] or n > MAX_HEADING_WORDS):  # "Topics for Monday" may be a heading
         return "tags"
     if n <= MAX_PROMO_WORDS and _CONTACT.search(line) and _CONTACT_CUES.search(line):
         return "author or follow box"
@@ -344,7 +346,8 @@ def _boilerplate_reason(line: str, index: int, page: _Text) -> str | None:
     if _is_label(line):
         return "label"
     if _is_sentence(line):
-        return None
+        short_cue = n <= MAX_SHORT_WORDS and _SHARE_CUES.search(line) and line[-1] != "?"
+        return "share or navigation" if short_cue else None  # "Share this!", not "What next?"
     if index in page.credited:
         return "photo credit"
     if n <= MAX_STAMP_WORDS and _is_timestamp(line):

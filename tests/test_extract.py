@@ -69,6 +69,7 @@ def test_a_headline_printed_twice_is_read_once() -> None:
     "March 4, 2024",
     "Get the day's top stories delivered to your inbox: subscribe to our newsletter.",
     "Related",
+    "Share this story!",
 ])
 def test_boilerplate_line_is_stripped_and_story_kept(chrome: str) -> None:
     raw = "Council approves budget after long debate\n\n" + STORY + "\n\n" + chrome + "\n"
@@ -93,6 +94,9 @@ def test_boilerplate_line_is_stripped_and_story_kept(chrome: str) -> None:
     STORY + "\nThe vote is on March 4, 2024 at 10:15 AM, the clerk said.\n" + STORY,
     STORY + "\nThe paper said subscriptions rose and its membership offer drew readers.",
     STORY + "\n市議会は月曜日、新しい予算を承認した。\n" + STORY,
+    # lines that open like chrome but are not
+    STORY + "\nReporting by the city's auditors found the parks budget short by a tenth.",
+    "Keywords of the budget debate\n" + STORY,
 ])
 def test_story_text_that_is_not_a_long_sentence_stays(story: str) -> None:
     result = clean(story, title="Council approves budget after long debate")
