@@ -1,8 +1,8 @@
 """Benchmarks: commands that print figures. `make bench` runs them all (and bench/daemon.py,
 bench/serve.py). Throughputs are the best of a few runs: this machine is shared.
 
-    python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [eval] [neardup]
-                        [assign] [publish] [poll] [opml]
+    python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [cleaner]
+                        [options] [eval] [reassess] [neardup] [assign] [publish] [poll] [opml]
 
 stages      each stage's throughput on the extraction benchmark's pages (parse, extract, clean,
             sign, assign, store, publish) and end to end on one core, against trafilatura alone
@@ -12,7 +12,9 @@ sign        signatures per second from cleaned text (features, weighing; MinHash
 index       the same-event index grown to 10k, 100k and 1M generated articles: median
             assignment time and memory per article
 parse       feedparser on 100-item feeds against a plain XML parse
-extraction  extraction quality (shingle F1) and time, ours against trafilatura's default
+extraction  extraction quality (shingle F1) and time: the text we store, against trafilatura
+cleaner     per cleaner rule, the words it strips that are in the benchmark's bodies and not
+options     trafilatura's options (tables, favor_recall, formatting, fast): quality and time
 eval        stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: scores
 reassess    one re-assessment of a window of 1k, 10k and 50k generated articles (and of 10k
             after 40k older ones): seconds and peak memory, each in a fresh process
@@ -39,6 +41,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -275,7 +278,7 @@ def bench_stages(limit: int = 362) -> None:
     import trafilatura
 
     from aggregator.cluster import decide
-    from aggregator.extract import clean, extract_html
+    from aggregator.extract import clean, extract_html, trafilatura_options
     from aggregator.signature import TermStats, features, weigh
 
     try:
@@ -291,9 +294,8 @@ def bench_stages(limit: int = 362) -> None:
     alone = _rate("trafilatura.extract alone (default)", n, _best(lambda: [
         trafilatura.extract(html, url=url or None) for url, html in pages]))
     fast = _rate("trafilatura alone, as we call it", n, _best(lambda: [
-        trafilatura.bare_extraction(trafilatura.load_html(html), url=url or None, fast=True,
-                                    with_metadata=False, include_comments=False,
-                                    include_tables=False) for url, html in pages]))
+        trafilatura.bare_extraction(trafilatura.load_html(html), url=url or None,
+                                    **trafilatura_options()) for url, html in pages]))
     cleaned = [extract_html(html, url=url or None) for url, html in pages]
     _rate("extract (ours: trafilatura + cleaner)", n, _best(lambda: [
         extract_html(html, url=url or None) for url, html in pages]))
@@ -616,24 +618,107 @@ def bench_parse(items: int = 100, feeds: int = 30) -> None:
           "or the same body) is not parsed at all: `poll` and `python bench/daemon.py feeds`")
 
 
+def _extraction_folder() -> Path | None:
+    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    if not (folder / "ground-truth.json").is_file():
+        print(f"extraction: skipped, {folder} not found")
+        return None
+    return folder
+
+
 def bench_extraction() -> None:
-    """Extraction quality on the benchmark (word 4-shingle P/R/F1), ours against
-    trafilatura's default extraction, with the time per page."""
+    """Extraction quality on the benchmark (word 4-shingle P/R/F1, micro-averaged): the text
+    we store (the pages as a directory source through one cycle), trafilatura as we call it
+    before our cleaner, and trafilatura's default extraction; with the time per page."""
     import trafilatura
 
     from aggregator.extraction_score import score
 
-    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
-    if not (folder / "ground-truth.json").is_file():
-        print(f"extraction: skipped, {folder} not found")
+    folder = _extraction_folder()
+    if folder is None:
         return
-    for label, extract in (("ours (fast trafilatura + cleaner)", None),
-                           ("trafilatura.extract (default)", lambda page: trafilatura.extract(
-                               page.html, url=page.url) or "")):
+    for label, extract in (
+            ("ours, as stored (ingest: fast trafilatura + cleaner)", None),
+            ("trafilatura as we call it, before the cleaner", _fast_trafilatura),
+            ("trafilatura.extract (default)", lambda page: trafilatura.extract(
+                page.html, url=page.url) or "")):
         started = time.perf_counter()
         scores = score(folder, extract)
         took = (time.perf_counter() - started) / scores.pages * 1000
         print(f"extraction, {label}: {scores.report()}; {took:.1f} ms/page")
+
+
+def _fast_trafilatura(page: Any) -> str:
+    import trafilatura
+
+    from aggregator.extract import trafilatura_options
+
+    tree = trafilatura.load_html(page.html)
+    doc = trafilatura.bare_extraction(tree, url=page.url, **trafilatura_options())
+    return getattr(doc, "text", None) or ""
+
+
+def bench_options(rounds: int = 4) -> None:
+    """trafilatura's options on the extraction benchmark: the scores of the text after our
+    cleaner, and trafilatura's time against the call we make (per page the best of `rounds`
+    runs, the variants interleaved, so that load on the shared machine hits all alike)."""
+    import trafilatura
+
+    from aggregator.extract import clean, page_title, trafilatura_options
+    from aggregator.extraction_score import pages, score
+
+    folder = _extraction_folder()
+    if folder is None:
+        return
+    ours = trafilatura_options()
+    variants = {"as we call it": ours,
+                "include_tables off": {**ours, "include_tables": False},
+                "favor_recall": {**ours, "favor_recall": True},
+                "include_formatting": {**ours, "include_formatting": True},
+                "fast off": {**ours, "fast": False}}
+    best: dict[str, dict[str, float]] = {name: {} for name in variants}
+    texts: dict[str, dict[str, str]] = {name: {} for name in variants}
+    for _ in range(rounds):
+        for page in pages(folder):
+            for name, options in variants.items():
+                started = time.perf_counter()
+                tree = trafilatura.load_html(page.html)
+                doc = trafilatura.bare_extraction(tree, url=page.url, **options)
+                took = time.perf_counter() - started
+                best[name][page.key] = min(took, best[name].get(page.key, took))
+                text = getattr(doc, "text", None) or ""
+                texts[name][page.key] = clean(text, title=page_title(tree)).text if text else ""
+    base = sum(best["as we call it"].values())
+    print(f"trafilatura options (extraction benchmark, after our cleaner; time: per page the best "
+          f"of {rounds} interleaved runs):")
+    for name in variants:
+        scores = score(folder, lambda page, name=name: texts[name][page.key])
+        print(f"  {name:<20} P {scores.precision:.3f} R {scores.recall:.3f} F1 {scores.f1:.3f}; "
+              f"{sum(best[name].values()) / base:.2f}x the time")
+
+
+def bench_cleaner() -> None:
+    """Per cleaner rule, the words it removed on the extraction benchmark's pages (as stored
+    through the ingest path) that are in the hand-made bodies and those that are not, with the
+    lines that lost the most body words; then the stored text's scores."""
+    from aggregator.extraction_score import ingest, rule_table, score
+
+    folder = _extraction_folder()
+    if folder is None:
+        return
+    stored = ingest(folder)
+    rows = rule_table(folder, stored)
+    print(f"cleaner rules on the {len(stored)} stored pages of the extraction benchmark "
+          "(words of the lines each rule stripped):")
+    print(f"  {'rule':<28} {'lines':>6} {'in body':>8} {'not':>6}")
+    for row in rows:
+        print(f"  {row.reason:<28} {row.lines:>6} {row.gold_words:>8} {row.other_words:>6}")
+    print(f"  {'all rules':<28} {sum(r.lines for r in rows):>6} "
+          f"{sum(r.gold_words for r in rows):>8} {sum(r.other_words for r in rows):>6}")
+    for row in rows:
+        for line in row.worst:
+            print(f"  body text lost to {row.reason!r}: {line[:100]}")
+    print(f"cleaner: the stored text scores {score(folder, stored=stored).report()}")
 
 
 def bench_eval() -> None:
@@ -649,11 +734,11 @@ def bench_eval() -> None:
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "extraction",
-                              "eval", "reassess", "neardup", "assign", "publish", "poll",
-                              "opml"]
+                              "cleaner", "options", "eval", "reassess", "neardup", "assign",
+                              "publish", "poll", "opml"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
-         "extraction": bench_extraction,
+         "extraction": bench_extraction, "cleaner": bench_cleaner, "options": bench_options,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
          "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
          "index": bench_index, "reassess": bench_reassess, "opml": bench_opml}[name]()

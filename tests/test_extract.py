@@ -62,6 +62,14 @@ def test_a_headline_printed_twice_is_read_once() -> None:
     "(Reporting by Jane Smith; editing by Tom Jones)",
     "Tags:",
     "Council members leave the chamber after the vote on Monday evening – John Doe/Reuters",
+    "Tags: budget, city council, parks",
+    "Follow Jane Smith on Twitter @janesmith and email her at jane@dailyherald.example",
+    "Reporting by Jane Smith; additional reporting by Tom Jones; Editing by Ann Lee",
+    "Updated: Monday, March 4, 2024 10:15 AM",
+    "March 4, 2024",
+    "Get the day's top stories delivered to your inbox: subscribe to our newsletter.",
+    "Related",
+    "Share this story!",
 ])
 def test_boilerplate_line_is_stripped_and_story_kept(chrome: str) -> None:
     raw = "Council approves budget after long debate\n\n" + STORY + "\n\n" + chrome + "\n"
@@ -69,6 +77,44 @@ def test_boilerplate_line_is_stripped_and_story_kept(chrome: str) -> None:
     assert chrome not in result.text
     assert result.text == STORY
     assert any(line == normalise(chrome) for line, _ in result.stripped)
+
+
+@pytest.mark.parametrize("story", [
+    # sub-headings over the paragraphs they open, a question among them
+    "Civilians\n" + STORY + "\nWhat Happens Next?\n" + STORY,
+    "Budget vote\n" + STORY,
+    "Why the council voted against the plan for a second time this year\n" + STORY,
+    # short paragraphs and quotes are story text
+    STORY + "\nIt's complicated.\n“We did it!”\n" + STORY,
+    # lists: short items beside each other, long unpunctuated items, a lead-in with a colon
+    STORY + "\nThe plan pays for:\n- parks\n- libraries\n- two new bus routes\n" + STORY,
+    STORY + "\nHere's what to know:\n- The council approved the budget by seven votes to two\n"
+            "- Spending on parks rises by a tenth over the next three years\n" + STORY,
+    # a date or a price inside the story, a report about subscriptions, a line of CJK text
+    STORY + "\nThe vote is on March 4, 2024 at 10:15 AM, the clerk said.\n" + STORY,
+    STORY + "\nThe paper said subscriptions rose and its membership offer drew readers.",
+    STORY + "\n市議会は月曜日、新しい予算を承認した。\n" + STORY,
+    # lines that open like chrome but are not
+    STORY + "\nReporting by the city's auditors found the parks budget short by a tenth.",
+    "Keywords of the budget debate\n" + STORY,
+])
+def test_story_text_that_is_not_a_long_sentence_stays(story: str) -> None:
+    result = clean(story, title="Council approves budget after long debate")
+    assert result.text == story, result.stripped
+
+
+def test_a_short_line_after_the_story_goes_and_a_label_of_two_words() -> None:
+    result = clean(STORY + "\nLast Updated:\n" + STORY + "\nsource\nNews agencies",
+                   title="Council approves budget after long debate")
+    assert result.text == STORY + "\n" + STORY
+
+
+def test_a_caption_beside_its_credited_translation_goes() -> None:
+    caption = "Los concejales salen de la sala tras la votación del lunes"
+    credited = "Council members leave the chamber after the vote on Monday.AFP"
+    result = clean(f"{STORY}\n{caption}\n{credited}\n{STORY}", title="Council approves budget")
+    assert result.text == STORY + "\n" + STORY
+    assert (caption, "caption") in result.stripped
 
 
 def test_caption_repeated_with_a_credit_goes_both_times() -> None:
@@ -116,7 +162,7 @@ def test_html_goes_through_trafilatura() -> None:
 
 
 # Hand-labelled chrome of each seed: the cleaner does not see these lists; the test checks that
-# it removes exactly this chrome and keeps every other line of the story (sub-headings may go).
+# it removes exactly this chrome and keeps every other line of the story, sub-headings included.
 SEED_CHROME = {
     "000": ["Voz media US Voz.us",
             "Un rebelde islamista carga con munición de artillería a las afueras de Hama",
@@ -151,13 +197,18 @@ def test_seed_chrome_goes_and_every_story_line_stays(prefix: str) -> None:
         assert chrome not in kept, chrome
     lines = [line for line in normalise(raw).replace("\n", " \n").split("\n") if line.strip()]
     story_lines = [line.strip() for line in lines
-                   if not any(c in line for c in SEED_CHROME[prefix])
-                   and line.strip() not in SUBHEADINGS]
+                   if not any(c in line for c in SEED_CHROME[prefix])]
     flat = " ".join(kept.split())
     for line in story_lines:
         if line in (result.title, result.title * 2):  # the headline (a doubled one, in 004)
             continue
         assert " ".join(line.split()) in flat, line
+
+
+def test_the_seeds_sub_headings_stay_as_lines_of_their_own() -> None:
+    kept = {line for path in SEEDS.glob("*.txt")
+            for line in clean(path.read_text()).text.split("\n")}
+    assert not SUBHEADINGS - kept, SUBHEADINGS - kept
 
 
 def test_cleaning_never_grows_the_text() -> None:
@@ -208,25 +259,29 @@ def test_every_extraction_corpus_page_goes_through_extract_and_clean(data_dir: P
     assert len(pages) == 181 and empty <= 5
 
 
-# Pinned floors, measured on the 181 pages of ../shared/data/extraction (2026-12-01, trafilatura
-# 2.3.1 in fast mode, then our cleaner): precision 0.951, recall 0.923, F1 0.937. trafilatura's
-# own default extraction scores F1 0.955 there; the cleaner trades recall for precision.
-EXTRACTION_F1_FLOOR = 0.93
-EXTRACTION_PRECISION_FLOOR = 0.94
+# Pinned floors, measured on the 181 pages of ../shared/data/extraction as stored through the
+# ingest path, word 4-shingles micro-averaged (trafilatura 2.3.1 in fast mode with tables, then
+# our cleaner): precision 0.9765, recall 0.9711, F1 0.9738 (issue 14; before it: P 0.977,
+# R 0.936, F1 0.956, the caption and short-line rules dropping sub-headings and list items).
+# trafilatura's own text scores P 0.963, R 0.976 there; its default extraction F1 0.957.
+EXTRACTION_F1_FLOOR = 0.973
+EXTRACTION_PRECISION_FLOOR = 0.976
+EXTRACTION_RECALL_FLOOR = 0.970
 
 
 @pytest.mark.slow
-def test_extraction_f1_on_the_benchmark_stays_above_its_floor(data_dir: Path) -> None:
+def test_extraction_on_the_benchmark_stays_above_its_floors(data_dir: Path) -> None:
     from aggregator.extraction_score import score
 
     folder = data_dir / "extraction"
     if not (folder / "ground-truth.json").is_file():
         pytest.skip(f"extraction benchmark not found under {data_dir}")
-    scores = score(folder)
+    scores = score(folder)  # the text stored for each page by one ingest cycle
     print(f"\nextraction benchmark: {scores.report()}")
     assert scores.pages == 181
     assert scores.f1 >= EXTRACTION_F1_FLOOR
     assert scores.precision >= EXTRACTION_PRECISION_FLOOR
+    assert scores.recall >= EXTRACTION_RECALL_FLOOR
 
 
 @pytest.mark.parametrize(("html", "title"), [
