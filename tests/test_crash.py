@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -111,6 +113,17 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
 
 
 @pytest.mark.slow
+def _wait_for_the_seeds(runner: Any, main: Any, deadline: float = 120.0) -> None:
+    """Until the daemon has stored the five seeds in cluster 1 (a loaded machine is slow)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        result = runner.invoke(main, ["clusters", "show", "1", "--json"])
+        if result.exit_code == 0 and len(json.loads(result.output)["articles"]) == 5:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the daemon did not store the seeds in time")
+
+
 def test_admin_commands_in_a_loop_against_a_busy_daemon(workdir: Path, server: Server) -> None:
     """A minute of operator commands while the daemon ingests a new item every second."""
     from click.testing import CliRunner
@@ -144,7 +157,7 @@ def test_admin_commands_in_a_loop_against_a_busy_daemon(workdir: Path, server: S
                 ["recluster", "--dry-run"], ["clusters", "show", "1", "--json"]]
     ran = 0
     try:
-        time.sleep(3)  # the seeds are in
+        _wait_for_the_seeds(runner, main)
         end = time.monotonic() + 60
         while time.monotonic() < end:
             args = commands[ran % len(commands)]
