@@ -34,7 +34,9 @@ class Clusterer:
                  index_since: datetime | None = None) -> None:
         self.storage = storage
         self.settings = settings.cluster
-        self._docs, self._df = storage.term_stats()
+        # the stream's document count; its term counts stay in the database (term_df), read
+        # for each article's terms: held here, they would grow with every name ever seen
+        self._docs = storage.document_count()
         self.constraints = load_constraints(storage)
         self.generation = storage.generation()
         window = timedelta(seconds=self.settings.window_s)
@@ -63,7 +65,7 @@ class Clusterer:
         at = at or now()
         published = entry.published_at or at
         found = found or features(cleaned.title, cleaned.text)
-        stats = TermStats(docs=self._docs, df=self._df)
+        stats = TermStats(docs=self._docs, df=self._document_frequencies(found.counts))
         sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
         digest = content_hash(cleaned.text or cleaned.title)
         url = canonical_url(entry.url) if entry.url else None
@@ -84,8 +86,6 @@ class Clusterer:
                            at=at, buckets=buckets)
             self._docs += 1
             self._pending_df.update(terms)
-            for term in terms:
-                self._df[term] = self._df.get(term, 0) + 1
         self._added += 1
         self._latest = max(self._latest or published, published)
         if self._added % PRUNE_EVERY == 0 and self._index is not None:
@@ -120,8 +120,18 @@ class Clusterer:
     def _forget_uncommitted(self) -> None:
         """After a rolled-back batch: what memory holds of it goes, reloaded from the database."""
         self._pending_df.clear()
-        self._docs, self._df = self.storage.term_stats()
+        self._docs = self.storage.document_count()
         self.forget_index()
+
+    def _document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """Stored document frequencies of `terms`, with this batch's not yet written."""
+        found = self.storage.document_frequencies(terms)
+        pending = self._pending_df
+        if pending:
+            for term in terms:
+                if term in pending:
+                    found[term] = found.get(term, 0) + pending[term]
+        return found
 
     def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
               published: datetime, at: datetime, buckets: Sequence[int] | None = None
@@ -135,7 +145,12 @@ class Clusterer:
             decision = self._decide(article_id, sig, digest, url, published, buckets)
         profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         cluster_id = self._apply(article_id, decision, profile, published, at)
-        self.index.add(article_id, cluster_id, published, sig.terms, sig.entities)
+        index = self.index
+        if decision.cluster_id is not None and cluster_id not in index.sizes:
+            # a story older than the index (a copy of it came in late): its size, from the
+            # database, without this article (which `add` counts)
+            index.sizes[cluster_id] = len(self.storage.member_ids(cluster_id)) - 1
+        index.add(article_id, cluster_id, published, sig.terms, sig.entities)
         return decision
 
     def reassessed(self, moves: Iterable[tuple[int, int, int]],

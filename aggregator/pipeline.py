@@ -29,7 +29,7 @@ from .model import Cleaned, Cluster, Entry, Source, Story, Tier
 from .poll import PollContext, Polled, Prepared, next_poll, poll
 from .publish import render_atom, render_rss, write_atomically
 from .signature import Features
-from .storage import Storage, iso, now, parse_time
+from .storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from .story import build as build_story
 from .workers import Workers
 
@@ -235,7 +235,7 @@ def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
                     settings: Settings, fetcher: Fetcher, workers: Workers,
                     emit: Callable[[Source, tuple[Prepared, ...]], None]) -> Polled:
     try:
-        reader = Storage(path)
+        reader = Storage(path, cache_kib=READER_CACHE_KIB)
     except AggregatorError as exc:
         return Polled(source, error=str(exc))
     try:

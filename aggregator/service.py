@@ -29,7 +29,7 @@ from .fetch import Fetcher
 from .pipeline import CycleReport, make_fetcher, publish, run_cycle
 from .reassess import reassess
 from .serve import FeedApp, Metrics
-from .storage import Storage, iso
+from .storage import READER_CACHE_KIB, Storage, iso
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class _open:
     """`with _open(settings) as storage:` a connection for one piece of work."""
 
     def __init__(self, settings: config.Settings) -> None:
-        self.storage = Storage(settings.database)
+        self.storage = Storage(settings.database, cache_kib=READER_CACHE_KIB)
 
     def __enter__(self) -> Storage:
         return self.storage

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, repeat
@@ -42,17 +42,6 @@ class TermStats:
 
 
 EMPTY_STATS = TermStats(docs=0, df={})
-
-
-def _prior_df(term: str) -> float:
-    """Chance that a general-language document contains `term`, from its word frequency."""
-    if _DIGIT.search(term):
-        from wordfreq import word_frequency  # it estimates figures from their digit pattern
-
-        per_token = word_frequency(term, "en")
-    else:  # a word token as ours are: its table entry (word_frequency would re-tokenise it)
-        per_token = _frequencies().get(term, 0.0)
-    return min(1.0 - 1e-6, max(per_token, 1e-9) * TOKENS_PER_DOC)
 
 
 @lru_cache(maxsize=1)
@@ -134,16 +123,17 @@ def _is_term(token: str) -> bool:
     return len(token) >= MIN_TERM_CHARS or token.isdigit()
 
 
-def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int) -> tuple[
-        tuple[str, float], ...]:
+def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int,
+                  prior: Sequence[float] | None = None) -> tuple[tuple[str, float], ...]:
     """The `limit` heaviest terms by sublinear TF x IDF, L2-normalised, heaviest first
-    (ties in term order)."""
+    (ties in term order). `prior`: `prior_docs(list(counts))`, when computed already."""
     terms = list(counts)
     n = len(terms)
     tf = 1.0 + np.log(np.fromiter(counts.values(), np.float64, n))
     df = np.fromiter(map(stats.df.get, terms, repeat(0)), np.float64, n)
+    pseudo = prior_docs(terms) if prior is None else np.asarray(prior, np.float64)
     # idf = -log((df + PRIOR_DOCS x prior) / (docs + PRIOR_DOCS)), for all terms at once
-    weights = tf * (math.log(stats.docs + PRIOR_DOCS) - np.log(df + _prior_docs(terms)))
+    weights = tf * (math.log(stats.docs + PRIOR_DOCS) - np.log(df + pseudo))
     if n > limit:  # only the heaviest are sorted (all those tied at the cut among them)
         cut = np.partition(weights, n - limit)[n - limit]
         chosen = np.flatnonzero(weights >= cut).tolist()
@@ -155,20 +145,19 @@ def salient_terms(counts: Mapping[str, int], stats: TermStats, *, limit: int) ->
     return tuple((t, round(w / norm, 5)) for t, w in top)
 
 
-def _prior_docs(terms: list[str]) -> npt.NDArray[np.float64]:
-    """PRIOR_DOCS x each term's general-language document frequency (memoised per process)."""
-    memo = _PRIOR_DOCS
-    missing = [t for t in terms if t not in memo]
-    if len(memo) + len(missing) > _PRIOR_CACHE:
-        memo.clear()  # a bounded memo: the stream's vocabulary keeps growing
-        missing = terms
-    for term in missing:
-        memo[term] = PRIOR_DOCS * _prior_df(term)
-    return np.fromiter(map(memo.__getitem__, terms), np.float64, len(terms))
+def prior_docs(terms: list[str]) -> npt.NDArray[np.float64]:
+    """PRIOR_DOCS x each term's general-language document frequency. A pure function of the
+    terms, so the worker processes compute it with the other features: the writer then needs
+    no word-frequency table (38 MiB as a dict) and keeps no memo that grows with the stream's
+    vocabulary. Figures go through wordfreq's own estimate (bounded cache of its own)."""
+    table = _frequencies()
+    per_token = np.fromiter(map(table.get, terms, repeat(0.0)), np.float64, len(terms))
+    for i, term in enumerate(terms):
+        if _DIGIT.search(term):
+            from wordfreq import word_frequency  # it estimates figures from their digit pattern
 
-
-_PRIOR_CACHE = 500_000
-_PRIOR_DOCS: dict[str, float] = {}
+            per_token[i] = word_frequency(term, "en")
+    return PRIOR_DOCS * np.minimum(1.0 - 1e-6, np.maximum(per_token, 1e-9) * TOKENS_PER_DOC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +168,7 @@ class Features:
     counts: Mapping[str, int]  # candidate terms and their occurrences, headline boosted
     minhash: tuple[int, ...]
     names: frozenset[str]  # tokens that name things (text.entity_tokens)
+    prior: tuple[float, ...] = ()  # prior_docs of the terms of `counts`, in its order
 
 
 def signed_text(title: str, text: str) -> str:
@@ -193,12 +183,14 @@ def features(title: str, text: str) -> Features:
     tokens, title_tokens = words(body), words(title)
     counts = term_counts(title, body, tokens=tokens, title_tokens=title_tokens)
     names = entity_tokens(f"{title}\n{body}", tokens=[*title_tokens, *tokens])
-    return Features(counts=counts, minhash=minhash(tokens), names=frozenset(names))
+    return Features(counts=counts, minhash=minhash(tokens), names=frozenset(names),
+                    prior=tuple(prior_docs(list(counts)).tolist()))
 
 
 def weigh(found: Features, *, stats: TermStats, terms: int) -> Signature:
     """The signature: the features' `terms` heaviest terms by TF-IDF under `stats`."""
-    weighted = salient_terms(found.counts, stats, limit=terms)
+    prior = found.prior if len(found.prior) == len(found.counts) else None
+    weighted = salient_terms(found.counts, stats, limit=terms, prior=prior)
     return Signature(minhash=found.minhash, terms=weighted,
                      entities=frozenset(t for t, _ in weighted if t in found.names))
 

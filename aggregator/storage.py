@@ -25,7 +25,12 @@ from .model import Article, Member, Signature, Source, Tier
 
 SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 30_000
-CACHE_KIB = 65_536
+# page cache of a connection, per connection: every one the daemon opens at once holds its
+# own (the writer, each polling thread's reader, the publisher). 32 MiB for the writer (it
+# had 64): its indexes (LSH buckets, term counts) outgrow either within 100,000 articles, the
+# pages it touches per article are a few dozen, and a miss is read from the OS's file cache
+CACHE_KIB = 32_768
+READER_CACHE_KIB = 2_048  # SQLite's default: a poll's lookups and a publish touch little
 RESIGN_BATCH = 2_000  # articles re-signed per transaction by the v6 migration (about 2 s)
 
 
@@ -69,7 +74,7 @@ def unpack_raw(value: str | bytes) -> str:
 class Storage:
     """A connection to one aggregator database file."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, cache_kib: int = CACHE_KIB) -> None:
         self.path = Path(path)
         try:
             if str(path) != ":memory:":
@@ -80,8 +85,9 @@ class Storage:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             # the writer inserts at random places of large indexes (LSH buckets, term counts):
-            # 64 MiB of page cache (the default is 2) keeps their pages in this process
-            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            # its page cache (the default is 2 MiB) keeps their hot pages in this process;
+            # readers (each poll, each publish) open with less, as they read little
+            conn.execute(f"PRAGMA cache_size = -{cache_kib}")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
@@ -356,6 +362,17 @@ class Storage:
             "JOIN signatures s ON s.article_id = b.article_id "
             f"JOIN memberships m ON m.article_id = b.article_id WHERE b.bucket IN ({marks})",
             list(buckets))
+
+    def document_count(self) -> int:
+        """Documents behind the stream's term counts: the signed articles."""
+        return self.count("signatures")
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """The stream's document frequency of each of these terms that it has seen (one query:
+        the writer asks this for every article instead of holding every term ever seen)."""
+        rows = self.db.execute("SELECT term, df FROM term_df WHERE term IN "
+                               "(SELECT value FROM json_each(?))", [json.dumps(list(terms))])
+        return dict(rows.fetchall())
 
     def term_stats(self) -> tuple[int, dict[str, int]]:
         docs = self.count("signatures")

@@ -20,7 +20,7 @@ from aggregator.config import Settings, load
 from aggregator.model import Entry, Tier
 from aggregator.pipeline import add_entry, stories
 from aggregator.reassess import reassess
-from aggregator.storage import Storage
+from aggregator.storage import SCHEMA_VERSION, Storage
 from aggregator.story import story_guid
 
 START = datetime(2026, 11, 30, 8, tzinfo=UTC)
@@ -248,7 +248,7 @@ def test_a_v4_database_is_upgraded_in_place(tmp_path: Path) -> None:
                        "DROP TABLE reassessments; PRAGMA user_version = 4;")
     conn.close()
     storage = Storage(path)
-    assert storage.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert storage.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert storage.count("articles") == 2
     outcome = reassess(storage, load(None, environ={}))
     assert outcome.articles == 2 and len(partition(storage)) == 1

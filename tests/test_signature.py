@@ -8,7 +8,6 @@ import random
 import subprocess
 import sys
 
-import pytest
 import xxhash
 from datasketch import MinHash
 
@@ -110,12 +109,16 @@ def test_features_keep_names_and_figures_and_weigh_picks_the_heaviest_terms() ->
     assert words("Assad's O'Brien") == ["assad", "obrien"]
 
 
-def test_weighing_survives_its_memo_filling_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aggregator import signature
+def test_the_prior_computed_with_the_features_weighs_as_the_writer_would() -> None:
+    from dataclasses import replace
 
-    monkeypatch.setattr(signature, "_PRIOR_CACHE", 10)  # full after the first article
+    from aggregator.signature import TermStats, prior_docs
+
     found = features("Rebels take Hama", "Rebels entered Hama on Thursday, officials said, "
-                     "after the 42 fighters met troops near the old citadel in Damascus.")
-    first = weigh(found, stats=EMPTY_STATS, terms=8)
-    assert weigh(found, stats=EMPTY_STATS, terms=8) == first
-    assert len(signature._PRIOR_DOCS) <= len(found.counts)
+                     "after the 42 fighters met troops near the old citadel in Damascus in 2024.")
+    assert found.prior == tuple(prior_docs(list(found.counts)).tolist())
+    assert found.prior[list(found.counts).index("the")] > found.prior[
+        list(found.counts).index("hama")]  # general language: "the" is everywhere
+    stats = TermStats(docs=50, df={"hama": 20, "rebels": 3})
+    assert weigh(found, stats=stats, terms=8) == weigh(replace(found, prior=()), stats=stats,
+                                                        terms=8)
