@@ -16,10 +16,11 @@ from typing import Any
 
 from . import cluster as clustering
 from .config import Settings
+from .extract import countable_lines
 from .index import EventIndex
-from .model import Cleaned, Decision, Entry, Signature, Tier
+from .model import Cleaned, Decision, Encoded, Entry, Signature, Tier
 from .signature import Features, TermStats, features, weigh
-from .storage import Storage, iso, now, parse_time, unpack_minhash
+from .storage import Storage, iso, now, pack_raw, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
 
 PRUNE_EVERY = 4096  # placements between two prunings of the in-memory index
@@ -59,23 +60,24 @@ class Clusterer:
         return self.storage.generation() == self.generation
 
     def add(self, entry: Entry, cleaned: Cleaned, *, at: datetime | None = None,
-            found: Features | None = None) -> int:
+            found: Features | None = None, encoded: Encoded | None = None) -> int:
         """Store one cleaned entry with its signature and place it; returns the article id.
-        `found`: the features of `cleaned`, when a worker process computed them already."""
+        `found` and `encoded`: the features and stored forms of `cleaned`, when a worker
+        process computed them already."""
         at = at or now()
         published = entry.published_at or at
         found = found or features(cleaned.title, cleaned.text)
+        encoded = encoded or encode(entry, cleaned)
         stats = TermStats(docs=self._docs, df=self._document_frequencies(found.counts))
         sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
-        digest = content_hash(cleaned.text or cleaned.title)
-        url = canonical_url(entry.url) if entry.url else None
+        digest, url = encoded.content_hash, encoded.canonical_url
         terms = found.counts.keys()
         with self.batch():
             with self._rollback_resets_index(), self.storage.transaction():
                 article_id = self.storage.insert_article({
                     "source": entry.source, "guid": entry.guid, "url": entry.url,
-                    "canonical_url": url, "title": cleaned.title, "raw": entry.content,
-                    "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
+                    "canonical_url": url, "title": cleaned.title, "raw": encoded.raw,
+                    "text": cleaned.text, "stripped": encoded.stripped,
                     "content_hash": digest, "published_at": iso(published),
                     "ingested_at": iso(at)})
                 buckets = clustering.lsh_buckets(sig.minhash)
@@ -260,6 +262,15 @@ class Clusterer:
                 self.index.merged(other, keep)
             return keep
         return cluster_id
+
+
+def encode(entry: Entry, cleaned: Cleaned) -> Encoded:
+    """The stored forms of a cleaned entry that depend on it alone (pure: a worker process
+    computes them, or the writer when none did)."""
+    return Encoded(raw=pack_raw(entry.content), stripped=json.dumps(cleaned.stripped),
+                   content_hash=content_hash(cleaned.text or cleaned.title),
+                   canonical_url=canonical_url(entry.url) if entry.url else None,
+                   lines=countable_lines(cleaned))
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:

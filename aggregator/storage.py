@@ -59,10 +59,11 @@ def unpack_minhash(blob: bytes) -> tuple[int, ...]:
 RAW_PACK_CHARS = 2048  # longer raw texts (whole HTML pages) are stored deflated
 
 
-def pack_raw(raw: str) -> str | bytes:
+def pack_raw(raw: str | bytes) -> str | bytes:
     """An article as delivered, for the database: a page of HTML deflated (zlib, level 1:
-    a 100 KB page to about a fifth, in well under a millisecond), short text as it is."""
-    if len(raw) < RAW_PACK_CHARS:
+    a 100 KB page to about a fifth, in well under a millisecond), short text as it is; what
+    is packed already (bytes) stays as it is."""
+    if isinstance(raw, bytes) or len(raw) < RAW_PACK_CHARS:
         return raw
     return zlib.compress(raw.encode(), 1)
 
