@@ -15,14 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import xxhash
-from datasketch import MinHash
 
 from .model import Signature
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 from .text import entity_tokens, words
 
 NUM_PERM = 128  # signature slots: the estimate's standard error is at most 0.5/sqrt(128) = 0.044
@@ -61,13 +63,14 @@ def minhash(tokens: list[str]) -> tuple[int, ...]:
     hashed once with xxh32 (`hashfunc`), pre-mixed with the MurmurHash3 finaliser, then mapped
     through NUM_PERM permutations a*h + b mod 2**32 (a odd); each slot keeps its smallest value.
     Computed with its batch API (`update_batch`: one array operation over all shingles), on a
-    copy of one template, so the permutations are drawn once per process. Values are 32-bit
-    (stored as little-endian uint32, see storage.pack_minhash); changing any of this changes
-    stored signatures and needs a schema migration (storage.py re-signs them).
+    copy of one template (`_template`), so the permutations are drawn once per process.
+    Values are 32-bit (stored as little-endian uint32, see storage.pack_minhash); changing
+    any of this changes stored signatures and needs a schema migration (storage.py re-signs
+    them).
     """
     if not tokens:
         return ()  # no text, no signature: an empty set is a copy of nothing
-    found = _TEMPLATE.copy()
+    found = _template().copy()
     found.update_batch(shingle_bytes(tokens))
     return tuple(found.hashvalues.tolist())
 
@@ -75,8 +78,19 @@ def minhash(tokens: list[str]) -> tuple[int, ...]:
 def minhashes(texts: Iterable[list[str]]) -> list[tuple[int, ...]]:
     """`minhash` of many token lists at once (datasketch's `MinHash.bulk`), for re-signing."""
     lists = list(texts)
-    found = iter(MinHash.bulk([shingle_bytes(t) for t in lists if t], **_PARAMETERS))
+    bulk = type(_template()).bulk
+    found = iter(bulk([shingle_bytes(t) for t in lists if t], **_PARAMETERS))
     return [tuple(next(found).hashvalues.tolist()) if t else () for t in lists]
+
+
+@lru_cache(maxsize=1)
+def _template() -> MinHash:
+    """The empty MinHash every signature starts from a copy of (its permutations drawn once).
+    datasketch is imported here, not with this module: it imports scipy.integrate for its LSH
+    (about 49 MiB and 2 s), and the daemon's writer, which only weighs terms, never signs."""
+    from datasketch import MinHash
+
+    return MinHash(**_PARAMETERS)
 
 
 def shingle_bytes(tokens: list[str]) -> list[bytes]:
@@ -95,7 +109,6 @@ def shingle_bytes(tokens: list[str]) -> list[bytes]:
 SEED = 1  # datasketch's default seed: the permutations' parameters come from it
 _PARAMETERS: dict[str, Any] = {"num_perm": NUM_PERM, "seed": SEED,
                                "hashfunc": xxhash.xxh32_intdigest, "scheme": "affine32"}
-_TEMPLATE = MinHash(**_PARAMETERS)
 
 
 def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
