@@ -166,7 +166,7 @@ def prior_docs(terms: list[str]) -> npt.NDArray[np.float64]:
     table = _frequencies()
     per_token = np.fromiter(map(table.get, terms, repeat(0.0)), np.float64, len(terms))
     for i, term in enumerate(terms):
-        if _DIGIT.search(term):
+        if not term.isalpha() and _DIGIT.search(term):  # (isalpha: a quick no for most)
             from wordfreq import word_frequency  # it estimates figures from their digit pattern
 
             per_token[i] = word_frequency(term, "en")

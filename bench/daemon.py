@@ -392,7 +392,7 @@ def wait_stored(proc: subprocess.Popen[bytes], db: Path, want: int,
         if len(samples) < len(marks) and count >= marks[len(samples)]:
             samples.append(sample(proc.pid, started, count))
             took = samples[-1]
-            if took.count > 1:  # shown as it comes: a long run can be followed (or cut short)
+            if len(samples) > 1:  # shown as it comes: a long run can be followed (or cut short)
                 print(f"rss at {took.count:>7,} articles after {took.at_s:,.0f} s: daemon "
                       f"{mib(took.main_kb)}, workers "
                       f"{' + '.join(mib(kb) for kb in took.workers_kb) or 'none'}", flush=True)
