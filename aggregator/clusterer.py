@@ -67,7 +67,7 @@ class Clusterer:
         at = at or now()
         published = entry.published_at or at
         found = found or features(cleaned.title, cleaned.text)
-        encoded = encoded or encode(entry, cleaned)
+        encoded = encoded or encode(entry, cleaned, minhash=found.minhash)
         stats = TermStats(docs=self._docs, df=self._document_frequencies(found.counts))
         sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
         digest, url = encoded.content_hash, encoded.canonical_url
@@ -80,7 +80,7 @@ class Clusterer:
                     "text": cleaned.text, "stripped": encoded.stripped,
                     "content_hash": digest, "published_at": iso(published),
                     "ingested_at": iso(at)})
-                buckets = clustering.lsh_buckets(sig.minhash)
+                buckets = list(encoded.buckets)
                 self.storage.insert_signature(article_id, minhash=sig.minhash,
                                               terms=sig.terms, entities=sig.entities,
                                               buckets=buckets)
@@ -264,13 +264,14 @@ class Clusterer:
         return cluster_id
 
 
-def encode(entry: Entry, cleaned: Cleaned) -> Encoded:
-    """The stored forms of a cleaned entry that depend on it alone (pure: a worker process
-    computes them, or the writer when none did)."""
+def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int]) -> Encoded:
+    """The stored forms of a cleaned entry (and its MinHash's LSH buckets) that depend on it
+    alone (pure: a worker process computes them, or the writer when none did)."""
     return Encoded(raw=pack_raw(entry.content), stripped=json.dumps(cleaned.stripped),
                    content_hash=content_hash(cleaned.text or cleaned.title),
                    canonical_url=canonical_url(entry.url) if entry.url else None,
-                   lines=countable_lines(cleaned))
+                   lines=countable_lines(cleaned),
+                   buckets=tuple(clustering.lsh_buckets(minhash)))
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:

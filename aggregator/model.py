@@ -74,6 +74,7 @@ class Encoded:
     content_hash: str  # text.content_hash of the cleaned text
     canonical_url: str | None
     lines: tuple[str, ...]  # the text's lines keyed as recurring chrome is counted
+    buckets: tuple[int, ...] = ()  # the LSH buckets of its MinHash (cluster.lsh_buckets)
 
 
 @dataclass(frozen=True, slots=True)

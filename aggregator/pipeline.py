@@ -28,7 +28,7 @@ from .fetch import Fetcher, Validators
 from .model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier
 from .poll import PollContext, Polled, Prepared, next_poll, poll
 from .publish import render_atom, render_rss, write_atomically
-from .signature import Features
+from .signature import Features, features
 from .storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from .story import build as build_story
 from .workers import Workers
@@ -76,7 +76,9 @@ def store(clusterer: Clusterer, entry: Entry, cleaned: Cleaned, *,
     storage = clusterer.storage
     if (not cleaned.text and not cleaned.title) or storage.has_article(entry.source, entry.guid):
         return None
-    encoded = encoded or encode(entry, cleaned)
+    if found is None:
+        found = features(cleaned.title, cleaned.text)
+    encoded = encoded or encode(entry, cleaned, minhash=found.minhash)
     article_id = clusterer.add(entry, cleaned, at=at, found=found, encoded=encoded)
     membership = storage.membership(article_id)
     if membership and membership["tier"] not in (Tier.EXACT, Tier.DUPLICATE):

@@ -169,7 +169,8 @@ def prepare_entry(job: tuple[Entry, Entry | None],
 
 
 def _with_features(entry: Entry, cleaned: Cleaned) -> Prepared:
-    return entry, cleaned, features(cleaned.title, cleaned.text), encode(entry, cleaned)
+    found = features(cleaned.title, cleaned.text)
+    return entry, cleaned, found, encode(entry, cleaned, minhash=found.minhash)
 
 
 def _full_text_page(entry: Entry, source: Source,
