@@ -144,7 +144,12 @@ def test_admin_commands_in_a_loop_against_a_busy_daemon(workdir: Path, server: S
                 ["recluster", "--dry-run"], ["clusters", "show", "1", "--json"]]
     ran = 0
     try:
-        time.sleep(3)  # the seeds are in
+        # the seeds are in once cluster 1 exists (the first dispatch: worker processes start
+        # and import their libraries, datasketch's scipy among them, which takes seconds)
+        ready = time.monotonic() + 60
+        while runner.invoke(main, ["clusters", "show", "1", "--json"]).exit_code != 0:
+            assert time.monotonic() < ready and proc.poll() is None, "the seeds never came in"
+            time.sleep(0.5)
         end = time.monotonic() + 60
         while time.monotonic() < end:
             args = commands[ran % len(commands)]
