@@ -435,7 +435,7 @@ def report_memory(pid: int, articles: int, samples: list[Sample], *, window: int
         print(f"rss {what} pid {p}: RSS {mib(m.get('VmRSS', 0))} now, "
               f"peak {mib(m.get('VmHWM', 0))}")
     final = sample(pid, 0.0, articles)
-    marks = [s for s in samples if s.count > 1] + [final]
+    marks = [*samples[1:], final]  # (the first: when the first articles were stored)
     for s in marks:
         workers = " + ".join(mib(kb) for kb in s.workers_kb) or "none"
         print(f"rss at {s.count:>7,} articles: daemon {mib(s.main_kb)}, workers {workers}"
