@@ -16,11 +16,12 @@ from typing import Any
 
 from . import cluster as clustering
 from .config import Settings
+from .extract import countable_lines
 from .index import EventIndex
-from .model import Cleaned, Decision, Entry, Signature, Tier
+from .model import Cleaned, Decision, Encoded, Entry, Signature, Tier
 from .provenance import provenance
 from .signature import Features, TermStats, features, weigh
-from .storage import Storage, iso, now, parse_time, unpack_minhash
+from .storage import Storage, iso, now, pack_raw, parse_time, unpack_minhash
 from .text import canonical_url, content_hash
 
 PRUNE_EVERY = 4096  # placements between two prunings of the in-memory index
@@ -35,7 +36,9 @@ class Clusterer:
                  index_since: datetime | None = None) -> None:
         self.storage = storage
         self.settings = settings.cluster
-        self._docs, self._df = storage.term_stats()
+        # the stream's document count; its term counts stay in the database (term_df), read
+        # for each article's terms: held here, they would grow with every name ever seen
+        self._docs = storage.document_count()
         self.constraints = load_constraints(storage)
         self.generation = storage.generation()
         window = timedelta(seconds=self.settings.window_s)
@@ -58,27 +61,28 @@ class Clusterer:
         return self.storage.generation() == self.generation
 
     def add(self, entry: Entry, cleaned: Cleaned, *, at: datetime | None = None,
-            found: Features | None = None) -> int:
+            found: Features | None = None, encoded: Encoded | None = None) -> int:
         """Store one cleaned entry with its signature and place it; returns the article id.
-        `found`: the features of `cleaned`, when a worker process computed them already."""
+        `found` and `encoded`: the features and stored forms of `cleaned`, when a worker
+        process computed them already."""
         at = at or now()
         credit = provenance(entry, cleaned)
         published = credit.published_at or at
         found = found or features(cleaned.title, cleaned.text)
-        stats = TermStats(docs=self._docs, df=self._df)
+        encoded = encoded or encode(entry, cleaned, minhash=found.minhash)
+        stats = TermStats(docs=self._docs, df=self._document_frequencies(found.counts))
         sig = weigh(found, stats=stats, terms=self.settings.terms_per_article)
-        digest = content_hash(cleaned.text or cleaned.title)
-        url = canonical_url(entry.url) if entry.url else None
+        digest, url = encoded.content_hash, encoded.canonical_url
         terms = found.counts.keys()
         with self.batch():
             with self._rollback_resets_index(), self.storage.transaction():
                 article_id = self.storage.insert_article({
                     "source": entry.source, "guid": entry.guid, "url": credit.url,
-                    "canonical_url": url, "title": cleaned.title, "raw": entry.content,
-                    "text": cleaned.text, "stripped": json.dumps(cleaned.stripped),
+                    "canonical_url": url, "title": cleaned.title, "raw": encoded.raw,
+                    "text": cleaned.text, "stripped": encoded.stripped,
                     "content_hash": digest, "published_at": iso(published),
                     "ingested_at": iso(at), "site": credit.site, "author": credit.author})
-                buckets = clustering.lsh_buckets(sig.minhash)
+                buckets = list(encoded.buckets)
                 self.storage.insert_signature(article_id, minhash=sig.minhash,
                                               terms=sig.terms, entities=sig.entities,
                                               buckets=buckets)
@@ -86,8 +90,6 @@ class Clusterer:
                            at=at, buckets=buckets)
             self._docs += 1
             self._pending_df.update(terms)
-            for term in terms:
-                self._df[term] = self._df.get(term, 0) + 1
         self._added += 1
         self._latest = max(self._latest or published, published)
         if self._added % PRUNE_EVERY == 0 and self._index is not None:
@@ -122,8 +124,18 @@ class Clusterer:
     def _forget_uncommitted(self) -> None:
         """After a rolled-back batch: what memory holds of it goes, reloaded from the database."""
         self._pending_df.clear()
-        self._docs, self._df = self.storage.term_stats()
+        self._docs = self.storage.document_count()
         self.forget_index()
+
+    def _document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """Stored document frequencies of `terms`, with this batch's not yet written."""
+        found = self.storage.document_frequencies(terms)
+        pending = self._pending_df
+        if pending:
+            for term in terms:
+                if term in pending:
+                    found[term] = found.get(term, 0) + pending[term]
+        return found
 
     def place(self, article_id: int, sig: Signature, *, digest: str, url: str | None,
               published: datetime, at: datetime, buckets: Sequence[int] | None = None
@@ -137,7 +149,12 @@ class Clusterer:
             decision = self._decide(article_id, sig, digest, url, published, buckets)
         profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         cluster_id = self._apply(article_id, decision, profile, published, at)
-        self.index.add(article_id, cluster_id, published, sig.terms, sig.entities)
+        index = self.index
+        if decision.cluster_id is not None and cluster_id not in index.sizes:
+            # a story older than the index (a copy of it came in late): its size, from the
+            # database, without this article (which `add` counts)
+            index.sizes[cluster_id] = len(self.storage.member_ids(cluster_id)) - 1
+        index.add(article_id, cluster_id, published, sig.terms, sig.entities)
         return decision
 
     def reassessed(self, moves: Iterable[tuple[int, int, int]],
@@ -247,6 +264,16 @@ class Clusterer:
                 self.index.merged(other, keep)
             return keep
         return cluster_id
+
+
+def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int]) -> Encoded:
+    """The stored forms of a cleaned entry (and its MinHash's LSH buckets) that depend on it
+    alone (pure: a worker process computes them, or the writer when none did)."""
+    return Encoded(raw=pack_raw(entry.content), stripped=json.dumps(cleaned.stripped),
+                   content_hash=content_hash(cleaned.text or cleaned.title),
+                   canonical_url=canonical_url(entry.url) if entry.url else None,
+                   lines=countable_lines(cleaned),
+                   buckets=tuple(clustering.lsh_buckets(minhash)))
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:

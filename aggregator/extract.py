@@ -221,6 +221,17 @@ def line_key(line: str) -> str:
     return " ".join(words(line))
 
 
+RECURRING_MAX_WORDS = 20  # longer lines are counted too rarely to be worth tracking
+
+
+def countable_lines(cleaned: Cleaned) -> tuple[str, ...]:
+    """The lines of the text the cleaner was given (those it kept and those it stripped), in
+    the form it compares them: the raw HTML of a page has none of them."""
+    lines = [*cleaned.text.split("\n"), *(line for line, _ in cleaned.stripped)]
+    keys = (line_key(line) for line in lines)
+    return tuple(k for k in keys if k and len(k.split()) <= RECURRING_MAX_WORDS)
+
+
 def _undouble(line: str) -> str:
     """'HeadlineHeadline' (a title rendered twice by the site) -> 'Headline'."""
     half, rest = divmod(len(line), 2)

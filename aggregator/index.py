@@ -66,11 +66,12 @@ class EventIndex:
         for article_id, weighted, entities, cluster_id, published in rows:
             index.add(article_id, cluster_id, datetime.fromisoformat(published),
                       [(t, w) for t, w in json.loads(weighted)], json.loads(entities))
-        for old, new in storage.db.execute(
-                "SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL"):
-            index._merged[old] = new
+        # the sizes of the clusters it holds (memberships follow merges, so none of these is
+        # merged away): clusters older than the window are nobody's candidates any more
+        clusters = json.dumps(sorted(set(index._cluster[: index._n].tolist())))
         index.sizes = Counter(dict(storage.db.execute(
-            "SELECT cluster_id, count(*) FROM memberships GROUP BY cluster_id").fetchall()))
+            "SELECT cluster_id, count(*) FROM memberships WHERE cluster_id IN "
+            "(SELECT value FROM json_each(?)) GROUP BY cluster_id", [clusters]).fetchall()))
         return index
 
     def add(self, article_id: int, cluster_id: int, published: datetime,
@@ -181,7 +182,31 @@ class EventIndex:
                 del self._postings[term_id]
         self._slot = {int(a): i for i, a in enumerate(self._article[: len(keep)].tolist())}
         self._n = len(keep)
+        self._forget_unused()
         return dropped
+
+    def _forget_unused(self) -> None:
+        """After a prune: the terms, cluster sizes and merges no article left refers to go,
+        so that memory follows the window, not the history of the stream."""
+        terms = self._terms[: self._n]
+        used = np.unique(terms[terms != _NO_TERM])
+        renumber = np.full(len(self._words) + 1, _NO_TERM, np.int32)  # [-1] stays -1
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        self._terms[: self._n] = renumber[terms]
+        self._words = [self._words[i] for i in used.tolist()]
+        self._vocab = {word: i for i, word in enumerate(self._words)}
+        self._postings = {int(renumber[t]): p for t, p in self._postings.items()
+                          if renumber[t] != _NO_TERM}
+        live = set(self._cluster[: self._n].tolist())
+        needed: dict[int, int] = {}
+        for cluster in live:  # the merge chains that clusters still held lead along
+            hops = 0
+            while cluster in self._merged and cluster not in needed and hops < 64:
+                needed[cluster] = self._merged[cluster]
+                cluster, hops = self._merged[cluster], hops + 1
+        self._merged = needed
+        kept = live | set(needed.values())
+        self.sizes = Counter({c: n for c, n in self.sizes.items() if c in kept})
 
     def nbytes(self) -> int:
         """Memory the index holds: its arrays and postings, the dictionaries beside them with

@@ -80,6 +80,19 @@ class Cleaned:
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """What the writer stores of a cleaned entry that depends on that entry alone, computed
+    beside the features in a worker process: the writer only writes it."""
+
+    raw: str | bytes  # the content as delivered, packed (storage.pack_raw)
+    stripped: str  # JSON of the cleaner's stripped lines
+    content_hash: str  # text.content_hash of the cleaned text
+    canonical_url: str | None
+    lines: tuple[str, ...]  # the text's lines keyed as recurring chrome is counted
+    buckets: tuple[int, ...] = ()  # the LSH buckets of its MinHash (cluster.lsh_buckets)
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """A stored article: an entry after extraction and cleaning."""
 

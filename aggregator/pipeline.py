@@ -19,17 +19,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .clusterer import Clusterer, profile_of_row
+from .clusterer import Clusterer, encode, profile_of_row
 from .config import Settings, public_link
 from .errors import AggregatorError
-from .extract import clean_entry, line_key
+from .extract import clean_entry
 from .feeds import all_sources
 from .fetch import Fetcher, Validators
-from .model import Cleaned, Cluster, Entry, Source, Story, Tier
+from .model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier
 from .poll import PollContext, Polled, Prepared, next_poll, poll
 from .publish import ItemLink, canonical_link, render_atom, render_rss, write_atomically
-from .signature import Features
-from .storage import Storage, iso, now, parse_time
+from .signature import Features, features
+from .storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from .story import build as build_story
 from .story import fingerprint
 from .workers import Workers
@@ -37,7 +37,6 @@ from .workers import Workers
 log = logging.getLogger(__name__)
 
 RECURRING_MIN_ARTICLES = 3  # a line in three different articles of one source is site chrome
-RECURRING_MAX_WORDS = 20  # longer lines are counted too rarely to be worth tracking
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,29 +70,26 @@ def add_entry(clusterer: Clusterer, entry: Entry, *, at: datetime | None = None)
 
 
 def store(clusterer: Clusterer, entry: Entry, cleaned: Cleaned, *,
-          at: datetime | None = None, found: Features | None = None) -> int | None:
-    """Store and cluster one cleaned entry; None when stored before or without any text."""
+          at: datetime | None = None, found: Features | None = None,
+          encoded: Encoded | None = None) -> int | None:
+    """Store and cluster one cleaned entry; None when stored before or without any text.
+    `found` and `encoded`: its features and stored forms, when a worker computed them."""
     storage = clusterer.storage
     if (not cleaned.text and not cleaned.title) or storage.has_article(entry.source, entry.guid):
         return None
-    article_id = clusterer.add(entry, cleaned, at=at, found=found)
+    if found is None:
+        found = features(cleaned.title, cleaned.text)
+    encoded = encoded or encode(entry, cleaned, minhash=found.minhash)
+    article_id = clusterer.add(entry, cleaned, at=at, found=found, encoded=encoded)
     membership = storage.membership(article_id)
     if membership and membership["tier"] not in (Tier.EXACT, Tier.DUPLICATE):
         with storage.transaction():  # copies would make their own lines look like site chrome
-            storage.count_lines(entry.source, _countable_lines(cleaned))
+            storage.count_lines(entry.source, encoded.lines)
     return article_id
 
 
 def _recurring(storage: Storage, source: str) -> frozenset[str]:
     return storage.recurring_lines(source, min_articles=RECURRING_MIN_ARTICLES)
-
-
-def _countable_lines(cleaned: Cleaned) -> list[str]:
-    """The lines of the text the cleaner was given (those it kept and those it stripped), in
-    the form it compares them: the raw HTML of a page has none of them."""
-    lines = [*cleaned.text.split("\n"), *(line for line, _ in cleaned.stripped)]
-    keys = (line_key(line) for line in lines)
-    return [k for k in keys if k and len(k.split()) <= RECURRING_MAX_WORDS]
 
 
 # --- a cycle: workers poll, one writer stores ------------------------------------------------
@@ -220,9 +216,10 @@ def store_batch(clusterer: Clusterer, prepared: Sequence[Prepared]) -> Stored:
     new, problems = 0, []
     try:
         with clusterer.batch():
-            for entry, cleaned, found in prepared:
+            for entry, cleaned, found, encoded in prepared:
                 try:
-                    if store(clusterer, entry, cleaned, found=found) is not None:
+                    if store(clusterer, entry, cleaned, found=found,
+                             encoded=encoded) is not None:
                         new += 1
                 except AggregatorError as exc:
                     problems.append(f"{entry.guid}: {exc}")
@@ -236,7 +233,7 @@ def _poll_in_worker(source: Source, validators: Validators | None, path: Path,
                     settings: Settings, fetcher: Fetcher, workers: Workers,
                     emit: Callable[[Source, tuple[Prepared, ...]], None]) -> Polled:
     try:
-        reader = Storage(path)
+        reader = Storage(path, cache_kib=READER_CACHE_KIB)
     except AggregatorError as exc:
         return Polled(source, error=str(exc))
     try:

@@ -49,7 +49,8 @@ CREATE INDEX IF NOT EXISTS articles_content_hash ON articles (content_hash);
 CREATE INDEX IF NOT EXISTS articles_canonical_url ON articles (canonical_url);
 CREATE INDEX IF NOT EXISTS articles_published_at ON articles (published_at);
 
--- MinHash of word shingles (NUM_PERM little-endian uint32 values) and the salient terms.
+-- MinHash of word shingles (datasketch, affine32, xxh32: NUM_PERM little-endian uint32
+-- values) and the salient terms.
 CREATE TABLE IF NOT EXISTS signatures (
     article_id INTEGER PRIMARY KEY REFERENCES articles (id),
     minhash BLOB NOT NULL,

@@ -30,7 +30,7 @@ from .pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
 from .reassess import apply, prepare
 from .serve import FeedApp, Metrics
 from .site import snapshot
-from .storage import Storage, iso
+from .storage import READER_CACHE_KIB, Storage, iso
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ class _open:
     """`with _open(settings) as storage:` a connection for one piece of work."""
 
     def __init__(self, settings: config.Settings) -> None:
-        self.storage = Storage(settings.database)
+        self.storage = Storage(settings.database, cache_kib=READER_CACHE_KIB)
 
     def __enter__(self) -> Storage:
         return self.storage

@@ -23,9 +23,15 @@ from .errors import AggregatorError, NotFoundError, StorageError
 from .fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 30_000
-CACHE_KIB = 65_536
+# page cache of a connection, per connection: every one the daemon opens at once holds its
+# own (the writer, each polling thread's reader, the publisher). 32 MiB for the writer (it
+# had 64): its indexes (LSH buckets, term counts) outgrow either within 100,000 articles, the
+# pages it touches per article are a few dozen, and a miss is read from the OS's file cache
+CACHE_KIB = 32_768
+READER_CACHE_KIB = 2_048  # SQLite's default: a poll's lookups and a publish touch little
+RESIGN_BATCH = 2_000  # articles re-signed per transaction by the v6 migration (about 2 s)
 
 
 def now() -> datetime:
@@ -41,7 +47,8 @@ def parse_time(text: str) -> datetime:
 
 
 def pack_minhash(values: Sequence[int]) -> bytes:
-    """MinHash values as little-endian uint32 (the hash function gives 32-bit values)."""
+    """MinHash values as little-endian uint32: NUM_PERM x 4 bytes, slot order (datasketch's
+    affine32 scheme gives 32-bit values)."""
     return struct.pack(f"<{len(values)}I", *values)
 
 
@@ -52,10 +59,11 @@ def unpack_minhash(blob: bytes) -> tuple[int, ...]:
 RAW_PACK_CHARS = 2048  # longer raw texts (whole HTML pages) are stored deflated
 
 
-def pack_raw(raw: str) -> str | bytes:
+def pack_raw(raw: str | bytes) -> str | bytes:
     """An article as delivered, for the database: a page of HTML deflated (zlib, level 1:
-    a 100 KB page to about a fifth, in well under a millisecond), short text as it is."""
-    if len(raw) < RAW_PACK_CHARS:
+    a 100 KB page to about a fifth, in well under a millisecond), short text as it is; what
+    is packed already (bytes) stays as it is."""
+    if isinstance(raw, bytes) or len(raw) < RAW_PACK_CHARS:
         return raw
     return zlib.compress(raw.encode(), 1)
 
@@ -67,7 +75,7 @@ def unpack_raw(value: str | bytes) -> str:
 class Storage:
     """A connection to one aggregator database file."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, cache_kib: int = CACHE_KIB) -> None:
         self.path = Path(path)
         try:
             if str(path) != ":memory:":
@@ -78,8 +86,9 @@ class Storage:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             # the writer inserts at random places of large indexes (LSH buckets, term counts):
-            # 64 MiB of page cache (the default is 2) keeps their pages in this process
-            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            # its page cache (the default is 2 MiB) keeps their hot pages in this process;
+            # readers (each poll, each publish) open with less, as they read little
+            conn.execute(f"PRAGMA cache_size = -{cache_kib}")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
@@ -105,14 +114,16 @@ class Storage:
             # (the same-event candidates come from the in-memory index.py)
             self.db.conn.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS postings; "
                                        "PRAGMA user_version = 2; COMMIT;")
-        if version < 3:
-            self._resign_minhashes()
+        # (v3 re-signed every article with our own one-permutation MinHash; v7 re-signs
+        # them with datasketch's, so a database older than v3 goes straight to that)
         if version < 4:
             self._separate_credentials()
         if version < 5:
             self._reassessment_state()
         if version < 6:
             self._add_credits()
+        if version < 7:
+            self._resign_minhashes()
 
     def _add_credits(self) -> None:
         """v6: each article keeps its outlet's name and author (issue 20), and the published
@@ -128,25 +139,54 @@ class Storage:
             self.db.execute("PRAGMA user_version = 6")
 
     def _resign_minhashes(self) -> None:
-        """v3: MinHash by one-permutation hashing (signature.minhash) replaced datasketch's
-        128 permutations; the values differ, so every stored one is computed again from the
-        stored text, with its LSH buckets."""
+        """v7: the copy tier's MinHash is datasketch's (signature.minhash), no longer our own
+        one-permutation hashing; the values differ, so every stored one is computed again
+        from the stored text, with its LSH buckets. In batches of RESIGN_BATCH articles, each
+        one transaction that also records the last article done (meta `resigned_through`):
+        an interrupted migration resumes after it, and the buckets of the articles not yet
+        re-signed are gone (all are dropped when it starts), so no stale value is ever a
+        candidate. Re-running a batch writes the same rows again."""
+        with self.transaction():
+            if self._meta("resigned_through") is None:
+                self.db.execute("DELETE FROM lsh_buckets")
+                self._set_meta("resigned_through", "0")
+        while self._resign_batch():
+            pass
+
+    def _resign_batch(self) -> bool:
+        """Re-sign the next RESIGN_BATCH articles; False once none is left (then v7)."""
         from .cluster import lsh_buckets  # deferred: only this migration needs them
-        from .signature import minhash, signed_text
+        from .signature import minhashes, signed_text
         from .text import words
 
         with self.transaction():
-            rows = self.db.execute("SELECT a.id, a.title, a.text FROM articles a "
-                                   "JOIN signatures s ON s.article_id = a.id").fetchall()
-            for article_id, title, text in rows:
-                values = minhash(words(signed_text(title, text)))
-                self.db.execute("UPDATE signatures SET minhash = ? WHERE article_id = ?",
-                                [pack_minhash(values), article_id])
-                self.db.execute("DELETE FROM lsh_buckets WHERE article_id = ?", [article_id])
-                self.db.conn.executemany(
-                    "INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
-                    [(b, article_id) for b in lsh_buckets(values)])
-            self.db.execute("PRAGMA user_version = 3")
+            done = int(self._meta("resigned_through") or 0)
+            rows = self.db.execute(
+                "SELECT a.id, a.title, a.text FROM articles a JOIN signatures s ON "
+                "s.article_id = a.id WHERE a.id > ? ORDER BY a.id LIMIT ?",
+                [done, RESIGN_BATCH]).fetchall()
+            if not rows:
+                self.db.execute("DELETE FROM meta WHERE key = 'resigned_through'")
+                self.db.execute("PRAGMA user_version = 7")
+                return False
+            values = minhashes(words(signed_text(title, text)) for _, title, text in rows)
+            ids = [row[0] for row in rows]
+            self.db.conn.executemany(
+                "UPDATE signatures SET minhash = ? WHERE article_id = ?",
+                [(pack_minhash(v), a) for v, a in zip(values, ids, strict=True)])
+            self.db.conn.executemany(
+                "INSERT INTO lsh_buckets (bucket, article_id) VALUES (?, ?)",
+                [(b, a) for v, a in zip(values, ids, strict=True) for b in lsh_buckets(v)])
+            self._set_meta("resigned_through", str(ids[-1]))
+        return True
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                        "DO UPDATE SET value = excluded.value", [key, value])
 
     def _reassessment_state(self) -> None:
         """v5: the background re-assessment (reassess.py) keeps, per membership, its last
@@ -355,6 +395,17 @@ class Storage:
             "JOIN signatures s ON s.article_id = b.article_id "
             f"JOIN memberships m ON m.article_id = b.article_id WHERE b.bucket IN ({marks})",
             list(buckets))
+
+    def document_count(self) -> int:
+        """Documents behind the stream's term counts: the signed articles."""
+        return self.count("signatures")
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """The stream's document frequency of each of these terms that it has seen (one query:
+        the writer asks this for every article instead of holding every term ever seen)."""
+        rows = self.db.execute("SELECT term, df FROM term_df WHERE term IN "
+                               "(SELECT value FROM json_each(?))", [json.dumps(list(terms))])
+        return dict(rows.fetchall())
 
     def term_stats(self) -> tuple[int, dict[str, int]]:
         docs = self.count("signatures")

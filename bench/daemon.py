@@ -1,22 +1,27 @@
 """Benchmark: the daemon's memory after a large ingest, and whether 10,000 feeds fit a cycle.
 
     python bench/daemon.py                                   # both, at the sizes below
-    python bench/daemon.py rss [--articles 100000]
+    python bench/daemon.py rss [--articles 200000] [--per-day 5000]
     python bench/daemon.py feeds [--feeds 10000] [--interval 900] [--items 1]
 
 rss    Serves N/100 generated RSS feeds of 100 articles each (250-400 words of their own story,
        with their own rare names) from a loopback ThreadingHTTPServer, ETags honoured with 304.
-       Starts the real daemon (`python -m aggregator --config X run`, AGGREGATOR_* removed from
-       its environment) on a generated configuration: those feeds as [[sources]], no article
-       pages fetched (`full_text_below = 0`), database in a temporary directory. The daemon
-       polls every source at start (none has a schedule yet). The articles table is counted
-       from the SQLite file, read-only, until all N are stored; then /metrics answering says
-       the first dispatch and publish are over. Prints the ingest time and rate, and when the
-       server sent its last feed (polls run ahead of the one writer; what they prepared waits
-       in memory for it). Then VmRSS and VmHWM (peak) from /proc of the daemon and of each of
-       its child processes (the "spawn" worker pool, multiprocessing's resource tracker),
-       their total, PSS (shared pages counted once), and RSS per 1,000 articles: overall, and
-       marginal (since the first articles were stored, and over the second half).
+       Article k of N is published (N - k) x 86,400 / --per-day seconds ago: 200,000 at 5,000
+       a day span 40 days, ten times the 4-day clustering window, which holds 20,000 of them
+       (the re-assessment of the window, quadratic in its size, stays near its production
+       cost). Starts the real daemon (`python -m aggregator --config X run`, AGGREGATOR_*
+       removed from its environment) on a generated configuration: those feeds as
+       [[sources]], no article pages fetched (`full_text_below = 0`), database in a temporary
+       directory. The daemon polls every source at start (none has a schedule yet), in article
+       order. The articles table is counted from the SQLite file, read-only, until all N are
+       stored; then /metrics answering says the first dispatch, re-assessment and publish are
+       over. Prints the ingest time and rate, and when the server sent its last feed (polls
+       run ahead of the one writer; what they prepared waits in memory for it). Then VmRSS and
+       VmHWM (peak) from /proc of the daemon and of each of its child processes (the "spawn"
+       worker pool, multiprocessing's resource tracker), the daemon's and each worker's RSS
+       when 25k, 50k, 100k and 200k articles were stored and at the end, their total, PSS
+       (shared pages counted once), and the daemon's growth per 1,000 articles from the first
+       mark past two windows (what its event index keeps) to the end.
 
 feeds  Serves F feeds of short items (--items, 1 by default: the first cycle ingests all
        F x items articles at the writer's pace, under 100/s here) from a ThreadingHTTPServer
@@ -148,15 +153,23 @@ class Item:
     published: str  # RFC 822
 
 
-def items(feed: int, count: int, *, sentences: tuple[int, int]) -> list[Item]:
-    """The first `count` items of a feed; item i of feed n is always the same story."""
+def items(feed: int, count: int, *, sentences: tuple[int, int],
+          spacing_s: float | None = None, total: int = 0) -> list[Item]:
+    """The first `count` items of a feed; item i of feed n is always the same story. Published
+    within the last day (5 s between feeds); with `spacing_s`, item i of feed n is article
+    number n x ITEMS_PER_FEED + i of `total`, published `spacing_s` after the one before, the
+    last of them now."""
     base = datetime.now(UTC) - timedelta(days=1)  # inside the clustering window
     out = []
     for i in range(count):
         rng = random.Random(feed * 1_000_003 + i)
         title, text = story(rng, rng.randint(*sentences))
-        out.append(Item(f"f{feed}-{i}", title, text,
-                        format_datetime(base + timedelta(seconds=feed * 5 + i), usegmt=True)))
+        if spacing_s is None:
+            at = base + timedelta(seconds=feed * 5 + i)
+        else:
+            at = datetime.now(UTC) - timedelta(
+                seconds=spacing_s * (total - feed * ITEMS_PER_FEED - i))
+        out.append(Item(f"f{feed}-{i}", title, text, format_datetime(at, usegmt=True)))
     return out
 
 
@@ -291,12 +304,14 @@ def mib(kb: int) -> str:
 
 # --- rss: the daemon's memory after ingesting N articles -------------------------------------
 
-def rss_feeds(articles: int) -> tuple[dict[str, tuple[str, bytes]], int]:
-    """Path -> (ETag, body) of feeds holding `articles` articles, and their words in all."""
+def rss_feeds(articles: int, per_day: int) -> tuple[dict[str, tuple[str, bytes]], int]:
+    """Path -> (ETag, body) of feeds holding `articles` articles, `per_day` of them published
+    a day, the newest now, and their words in all."""
     feeds, words = {}, 0
     for feed in range(-(-articles // ITEMS_PER_FEED)):
         count = min(ITEMS_PER_FEED, articles - feed * ITEMS_PER_FEED)
-        entries = items(feed, count, sentences=(11, 17))
+        entries = items(feed, count, sentences=(11, 17), spacing_s=86_400 / per_day,
+                        total=articles)
         words += sum(len(e.text.split()) for e in entries)
         feeds[f"/f{feed}.xml"] = (f'"f{feed}-v1"', feed_xml(feed, entries))
     return feeds, words
@@ -348,24 +363,39 @@ class Sample:
 
     at_s: float  # since the daemon's start
     count: int  # articles stored then
-    kb: int  # RSS of the daemon and its children then
+    main_kb: int  # RSS of the daemon's own process then
+    workers_kb: tuple[int, ...]  # RSS of each worker process then
+
+    @property
+    def kb(self) -> int:
+        return self.main_kb + sum(self.workers_kb)
 
 
 def sample(pid: int, started: float, count: int) -> Sample:
-    kb = sum(m.get("VmRSS", 0) for m in tree_kb(pid).values())
-    return Sample(time.monotonic() - started, count, kb)
+    tree = tree_kb(pid)
+    workers = tuple(m.get("VmRSS", 0) for p, m in tree.items() if p != pid and role(p) == "worker")
+    return Sample(time.monotonic() - started, count, tree[pid].get("VmRSS", 0), workers)
+
+
+RSS_MARKS = (25_000, 50_000, 100_000, 200_000)  # articles stored when the tree is sampled
 
 
 def wait_stored(proc: subprocess.Popen[bytes], db: Path, want: int,
                 started: float) -> tuple[float, list[Sample]]:
     """Seconds since `started` until all `want` articles are stored, counted every half
-    second, and samples of the tree when the first articles and half of them were stored."""
-    marks = (1, max(1, want // 2))
+    second, and samples of the tree when the first articles and each of RSS_MARKS were
+    stored."""
+    marks = [1, *(m for m in RSS_MARKS if m < want)]
     samples: list[Sample] = []
     last, last_at = 0, started
     while (count := stored(db)) < want:
         if len(samples) < len(marks) and count >= marks[len(samples)]:
             samples.append(sample(proc.pid, started, count))
+            took = samples[-1]
+            if len(samples) > 1:  # shown as it comes: a long run can be followed (or cut short)
+                print(f"rss at {took.count:>7,} articles after {took.at_s:,.0f} s: daemon "
+                      f"{mib(took.main_kb)}, workers "
+                      f"{' + '.join(mib(kb) for kb in took.workers_kb) or 'none'}", flush=True)
         if count > last:
             last, last_at = count, time.monotonic()
         if proc.poll() is not None or time.monotonic() - last_at > STALL_S:
@@ -396,22 +426,31 @@ def metric(text: str, key: str) -> float:
     return float("nan")
 
 
-def report_memory(pid: int, articles: int, samples: list[Sample]) -> None:
+def report_memory(pid: int, articles: int, samples: list[Sample], *, window: int) -> None:
+    """RSS of the daemon and its workers at each mark and now, and the daemon's growth per
+    1,000 articles once the clustering window (`window` articles) is full."""
     tree = tree_kb(pid)
     for p, m in tree.items():
         what = "daemon" if p == pid else role(p)
         print(f"rss {what} pid {p}: RSS {mib(m.get('VmRSS', 0))} now, "
               f"peak {mib(m.get('VmHWM', 0))}")
+    final = sample(pid, 0.0, articles)
+    marks = [*samples[1:], final]  # (the first: when the first articles were stored)
+    for s in marks:
+        workers = " + ".join(mib(kb) for kb in s.workers_kb) or "none"
+        print(f"rss at {s.count:>7,} articles: daemon {mib(s.main_kb)}, workers {workers}"
+              + (" (after the first publish and re-assessment)" if s is final else ""))
     total = sum(m.get("VmRSS", 0) for m in tree.values())
     pss = sum(m.get("Pss", 0) for m in tree.values())
-    line = (f"rss total: RSS {mib(total)} (PSS {mib(pss)}, shared pages counted once); per 1k "
-            f"articles: {total / articles * 1000 / MiB:.1f} MiB overall")
-    for s, what in zip(samples, ("since the first stored", "over the second half"),
-                       strict=False):
-        if s.count < articles:
-            per_1k = (total - s.kb) / (articles - s.count) * 1000 / MiB
-            line += f", {per_1k:.1f} MiB {what} ({mib(s.kb)} at {s.count} articles)"
-    print(line)
+    print(f"rss total: RSS {mib(total)} (PSS {mib(pss)}, shared pages counted once)")
+    full = [s for s in marks if s.count >= 2 * window]  # the index keeps two windows
+    if len(full) >= 2:
+        first, last = full[0], full[-1]
+        slope = (last.main_kb - first.main_kb) / (last.count - first.count) * 1000
+        print(f"rss slope past the window: daemon {slope:+,.0f} kB per 1,000 "
+              f"articles from {first.count:,} to {last.count:,} "
+              f"({mib(first.main_kb)} -> {mib(last.main_kb)}, "
+              f"{(last.main_kb - first.main_kb) / first.main_kb:+.1%})")
 
 
 def report_stories(db: Path) -> None:
@@ -424,7 +463,7 @@ def report_stories(db: Path) -> None:
           f"is meant to start its own story); sources with an error: {failed}")
 
 
-def measure_daemon(tmp: Path, server: FeedServer, articles: int) -> None:
+def measure_daemon(tmp: Path, server: FeedServer, articles: int, *, window: int) -> None:
     port = free_port()
     urls = [f"http://127.0.0.1:{server.port}{path}" for path in server.feeds]
     config = daemon_config(tmp, urls, port)
@@ -443,7 +482,7 @@ def measure_daemon(tmp: Path, server: FeedServer, articles: int) -> None:
               f"{server.last_body_at - launched:.1f} s; /metrics ingested_total "
               f"{metric(text, 'aggregator_articles_ingested_total'):.0f}, first dispatch "
               f"{metric(text, 'aggregator_dispatch_duration_seconds'):.1f} s")
-        report_memory(proc.pid, articles, samples)
+        report_memory(proc.pid, articles, samples, window=window)
         report_stories(tmp / "daemon.db")
     finally:
         stop(proc)
@@ -460,19 +499,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def bench_rss(articles: int) -> None:
+def bench_rss(articles: int, per_day: int) -> None:
     started = time.perf_counter()
-    feeds, words = rss_feeds(articles)
+    feeds, words = rss_feeds(articles, per_day)
     server = serve_in_thread(feeds)
     size = sum(len(body) for _, body in feeds.values())
+    window = Settings().cluster.window_s * per_day // 86_400
     print(f"rss: {articles} articles in {len(feeds)} feeds of up to {ITEMS_PER_FEED} "
           f"({words / articles:.0f} words each on average, {size / 2**20:,.0f} MiB of RSS) "
           f"generated in {time.perf_counter() - started:.1f} s, served on "
-          f"127.0.0.1:{server.port}")
+          f"127.0.0.1:{server.port}; {per_day:,} published a day over "
+          f"{articles / per_day:.0f} days, so the clustering window holds {window:,}")
     try:
         with tempfile.TemporaryDirectory() as name:
             try:
-                measure_daemon(Path(name), server, articles)
+                measure_daemon(Path(name), server, articles, window=window)
             except RuntimeError as exc:
                 tail = (Path(name) / "daemon.log").read_text(errors="replace")[-3000:]
                 print(f"rss failed: {exc}\n--- daemon log tail ---\n{tail}", file=sys.stderr)
@@ -631,14 +672,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command")
     rss = commands.add_parser("rss", help="the daemon's memory after ingesting N articles")
-    rss.add_argument("--articles", type=int, default=100_000)
+    rss.add_argument("--articles", type=int, default=200_000)
+    rss.add_argument("--per-day", type=int, default=5_000,
+                     help="articles published a day (the window holds 4 days of them)")
     feeds = commands.add_parser("feeds", help="F feeds polled within their interval?")
     feeds.add_argument("--feeds", type=int, default=10_000)
     feeds.add_argument("--interval", type=int, default=900, help="seconds")
     feeds.add_argument("--items", type=int, default=SHORT_ITEMS, help="items per feed")
     opts = parser.parse_args()
     if opts.command in (None, "rss"):
-        bench_rss(getattr(opts, "articles", 100_000))
+        bench_rss(getattr(opts, "articles", 200_000), getattr(opts, "per_day", 5_000))
     if opts.command in (None, "feeds"):
         bench_feeds(getattr(opts, "feeds", 10_000), getattr(opts, "interval", 900),
                     getattr(opts, "items", SHORT_ITEMS))

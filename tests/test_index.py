@@ -76,3 +76,30 @@ def test_merged_clusters_resolve_to_the_survivor() -> None:
     index.merged(9, 5)
     assert {g.cluster_id for g in index.links(terms, set(), since=T0, entity_weight=0.5)} == {5}
     assert index.sizes[5] == 2
+
+
+def test_pruning_forgets_the_terms_sizes_and_merges_of_the_articles_that_went() -> None:
+    rng = random.Random(4)
+    index = EventIndex(terms=16)
+    vectors = {}
+    for article_id in range(1, 201):  # each article its own names, as a stream's new stories
+        own = tuple((f"name{article_id}x{k}", 0.3) for k in range(4))
+        weighted, names = vector(rng, 10)
+        vectors[article_id] = (own + weighted, names | {t for t, _ in own})
+        index.add(article_id, article_id // 2, T0 + timedelta(hours=article_id), *vectors[
+            article_id])
+    index.merged(60, 90)  # an old story merged into a recent one, and two old ones together
+    index.merged(10, 20)
+    window = T0 + timedelta(hours=151)
+    before = index.links(*vectors[200], since=window, entity_weight=0.5)
+    words_before = len(index._words)
+    assert index.prune(window) == 150
+    assert len(index._words) < words_before - 4 * 140  # the names of the articles that went
+    assert not any(w.startswith("name100x") for w in index._vocab)
+    assert set(index.sizes) <= {c for c in range(75, 101)} and index.sizes[100] == 1
+    assert index._merged == {}  # no article left is in story 60 or 10
+    after = index.links(*vectors[200], since=T0, entity_weight=0.5)
+    assert [(g.article_id, g.cluster_id, g.score, g.terms) for g in after] == [
+        (g.article_id, g.cluster_id, g.score, g.terms) for g in before]
+    index.add(201, 100, T0 + timedelta(hours=201), *vectors[200])
+    assert index.sizes[100] == 2 and index.cluster_of(201) == 100

@@ -212,11 +212,9 @@ def test_a_writer_failure_leaves_no_poll_waiting_for_room(
 def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aggregator.errors import StorageError
-    from aggregator.extract import clean_entry
     from aggregator.fetch import Validators
     from aggregator.pipeline import record
-    from aggregator.poll import Polled
-    from aggregator.signature import features
+    from aggregator.poll import Polled, prepare_entry
 
     settings = load(None, environ={})
     storage = Storage(tmp_path / "a.db")
@@ -225,9 +223,9 @@ def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
     entry = Entry(source="wire", guid="g1", url=None, title="Bridge opens",
                   content="The new footbridge over the river opened on Monday morning.",
                   content_type="text/plain")
-    cleaned = clean_entry(entry)
-    polled = Polled(source, entries=((entry, cleaned, features(cleaned.title, cleaned.text)),),
-                    validators=Validators(etag='"v2"'))
+    prepared = prepare_entry((entry, None), frozenset())
+    assert prepared is not None
+    polled = Polled(source, entries=(prepared,), validators=Validators(etag='"v2"'))
 
     def locked(counts: object) -> None:
         raise StorageError("database is locked")
