@@ -19,8 +19,9 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,6 +123,18 @@ def prepare(storage: Storage, settings: Settings) -> Prepared:
         plan = _plan(storage, window, found, constraints)
     return Prepared(window=window, found=found, plan=plan,
                     seconds=time.perf_counter() - started)
+
+
+def prepare_file(path: Path, settings: Settings) -> Prepared:
+    """`prepare` on its own connection to the database at `path`, for a worker process: what
+    it returns leaves out the window's link matrix (only the writer's half travels back), so
+    the O(window) peak of the computation stays in that process and is given back with it."""
+    storage = Storage(path)
+    try:
+        prepared = prepare(storage, settings)
+    finally:
+        storage.close()
+    return replace(prepared, window=replace(prepared.window, links=None))
 
 
 def apply(storage: Storage, prepared: Prepared, settings: Settings, *,

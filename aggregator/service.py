@@ -27,7 +27,7 @@ from .config import describe
 from .errors import AggregatorError
 from .fetch import Fetcher
 from .pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
-from .reassess import apply, prepare
+from .reassess import apply, prepare_file
 from .serve import FeedApp, Metrics
 from .site import snapshot
 from .storage import READER_CACHE_KIB, Storage, iso
@@ -56,6 +56,10 @@ class Daemon:
         self._reassess_not_before = 0.0  # time.monotonic(): cost control (REASSESS_SHARE)
         self._fetcher: Fetcher = make_fetcher(settings)
         self._workers = Workers(settings.fetch.processes)
+        # the re-assessment computes in a process of its own: the window's sparse links (some
+        # 100 MiB at 20,000 articles) would otherwise stay in the daemon's heap as its
+        # high-water mark; only the writing is done here
+        self._reassessor = Workers(1 if settings.fetch.processes else 0)
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
         self._clusterer: Clusterer | None = None
         self._app: FeedApp | None = None
@@ -105,9 +109,10 @@ class Daemon:
         try:
             with _open(self.settings) as reader:
                 state = (reader.count("memberships"), reader.generation())
-                if not force and state == self._reassessed_state:
-                    return
-                prepared = prepare(reader, self.settings)
+            if not force and state == self._reassessed_state:
+                return
+            prepared = self._reassessor.call(prepare_file, self.settings.database,
+                                             self.settings)
             with self._write_lock:
                 clusterer = self._current_clusterer()
                 outcome = apply(clusterer.storage, prepared, self.settings)
@@ -208,6 +213,7 @@ class Daemon:
                 server.close()
             self._fetcher.close()
             self._workers.close()
+            self._reassessor.close()
             if self._writer is not None:
                 self._writer.close()
             log.info("stopped")
