@@ -101,6 +101,11 @@ def worker_fingerprint() -> Fingerprint:
     return fingerprint()
 
 
+def worker_profiles() -> bool:
+    """On a worker, through Client.run: whether dask's statistical profiler runs in it."""
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 class ClusterPool:
     """A `Pool` on the Dask scheduler at `address`; connected at once, so that an unreachable
     scheduler, a cluster without workers or a worker of another version is an error at start
@@ -229,6 +234,12 @@ class ClusterPool:
                 raise ClusterError(f"Dask worker {address} runs another aggregator: "
                                    f"{differences(theirs, self._fingerprint)}; install the "
                                    "daemon's on every worker")
+        profiling = sorted(a for a, on in client.run(worker_profiles).items() if on is True)
+        if profiling:
+            log.warning("Dask worker(s) %s sample their threads' stacks every 10 ms, which "
+                        "cost a quarter of their time here (bench/run.py cluster): start them "
+                        "with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
+                        ", ".join(profiling))
 
     def _current(self) -> tuple[Client | None, Executor | None]:
         with self._lock:

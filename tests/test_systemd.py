@@ -22,7 +22,8 @@ HARDENED = ("DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
 @pytest.mark.parametrize(("unit", "own"), [
     (DAEMON, ("StateDirectory=aggregator", "ExecReload=")),
     (WORKER, ("CacheDirectory=aggregator-worker", "dask worker ${SCHEDULER}",
-              "--nthreads 1", "EnvironmentFile=-/etc/aggregator/worker.env")),
+              "--nthreads 1", "EnvironmentFile=-/etc/aggregator/worker.env",
+              "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False")),
     (SCHEDULER, ("CacheDirectory=aggregator-scheduler", "dask scheduler",
                  "EnvironmentFile=-/etc/aggregator/scheduler.env")),
 ], ids=lambda v: v.name if isinstance(v, Path) else "")
