@@ -92,11 +92,11 @@ def run(obj: Context, once: bool) -> None:
     _setup_logging(settings.log_level)
     if once:
         from .pipeline import run_cycle
-        from .workers import Workers
+        from .workers import make_workers
 
         storage = obj.storage()
         try:
-            with Workers(settings.fetch.processes) as workers:
+            with make_workers(settings.fetch) as workers:
                 report = run_cycle(storage, settings, workers=workers)
         finally:
             storage.close()

@@ -84,6 +84,11 @@ class FetchSettings:
     # private networks every fetch may reach (loopback, LAN, ...): none unless the operator
     # says so; a source's own allow_private opens them all for that source alone
     allow_private_networks: tuple[Network, ...] = ()
+    # the Dask scheduler whose workers do the processes' part ("tcp://HOST:8786"); None: the
+    # local processes above. With cluster_fallback, the local processes stand in while the
+    # scheduler cannot be reached
+    cluster: str | None = None
+    cluster_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,21 @@ def _networks(v: Any, what: str) -> tuple[Network, ...]:
                           "\"192.168.1.10\")") from exc
 
 
+_SCHEDULER = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
+
+
+def _scheduler(v: Any, what: str) -> str | None:
+    """A Dask scheduler's address, tcp://HOST:PORT or tls://HOST:PORT; "" for none."""
+    address = _str(v, what).strip()
+    if not address:
+        return None
+    match = _SCHEDULER.fullmatch(address)
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        raise ConfigError(f"{what}: expected a Dask scheduler's address such as "
+                          f"\"tcp://10.0.0.5:8786\" (or tls://), got {v!r}")
+    return address
+
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -241,6 +261,8 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "full_text_below": ("full_text_below", _int),
         "max_backoff": ("max_backoff_s", _duration),
         "allow_private_networks": ("allow_private_networks", _networks),
+        "cluster": ("cluster", _scheduler),
+        "cluster_fallback": ("cluster_fallback", _bool),
     },
     "publish": {
         "interval": ("interval_s", _duration),
@@ -415,4 +437,12 @@ def describe(settings: Settings) -> str:
     private = ", ".join(map(str, settings.fetch.allow_private_networks)) or "none"
     return (f"config {settings.origin}; database {settings.database}; sources: {sources}; "
             f"feeds {settings.publish.rss_path} and {settings.publish.atom_path}; "
-            f"private networks allowed: {private}")
+            f"private networks allowed: {private}; {_work(settings.fetch)}")
+
+
+def _work(conf: FetchSettings) -> str:
+    if not conf.cluster:
+        return f"worker processes: {conf.processes}"
+    fallback = (f", else {conf.processes} local processes"
+                if conf.cluster_fallback and conf.processes else "")
+    return f"workers: the Dask cluster at {conf.cluster}{fallback}"

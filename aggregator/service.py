@@ -31,7 +31,7 @@ from .reassess import apply, prepare_file
 from .serve import FeedApp, Metrics
 from .site import snapshot
 from .storage import READER_CACHE_KIB, Storage, iso
-from .workers import Workers
+from .workers import Workers, make_workers
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class Daemon:
     """Polls due sources, republishes on change, and serves the feeds until stopped."""
 
     def __init__(self, settings: config.Settings, *, config_path: Path | None) -> None:
+        # first: a Dask scheduler that cannot be reached is an error at start (cli: exit 1)
+        self._workers = make_workers(settings.fetch)
         self.settings = settings
         self.config_path = config_path
         self.metrics = _metrics()
@@ -55,7 +57,6 @@ class Daemon:
         self._stored_since_reassess = 0
         self._reassess_not_before = 0.0  # time.monotonic(): cost control (REASSESS_SHARE)
         self._fetcher: Fetcher = make_fetcher(settings)
-        self._workers = Workers(settings.fetch.processes)
         # the re-assessment computes in a process of its own: the window's sparse links (some
         # 100 MiB at 20,000 articles) would otherwise stay in the daemon's heap as its
         # high-water mark; only the writing is done here

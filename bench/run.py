@@ -1,13 +1,15 @@
 """Benchmarks: commands that print figures. `make bench` runs them all (and bench/daemon.py,
 bench/serve.py). Throughputs are the best of a few runs: this machine is shared.
 
-    python bench/run.py [stages] [ingest] [sign] [index] [parse] [extraction] [cleaner]
+    python bench/run.py [stages] [ingest] [cluster] [sign] [index] [parse] [extraction] [cleaner]
                         [options] [eval] [reassess] [neardup] [assign] [publish] [poll] [opml]
 
 stages      each stage's throughput on the extraction benchmark's pages (parse, extract, clean,
             sign, assign, store, publish) and end to end on one core, against trafilatura alone
 ingest      the daemon's own cycle over 1,000 pages with 1 and 2 worker processes, against
             trafilatura alone on one core
+cluster     the same cycle over the 181 pages x 3 with the workers' part on a Dask LocalCluster
+            of 2 (then 1) single-threaded workers, against 2 (then 1) local worker processes
 sign        signing time per article (features with datasketch's MinHash, weighing) and its
             share of the per-article ingest time with one worker process
 index       the same-event index grown to 10k, 100k and 1M generated articles: median
@@ -413,6 +415,81 @@ def _ingest(pages: list[tuple[str, str]], *, processes: int, runs: int) -> tuple
     return stored, min(times)
 
 
+def bench_cluster(copies: int = 3, runs: int = 3) -> None:
+    """The daemon's cycle (a directory source of the extraction benchmark's pages, `copies`
+    times over) with the workers' part on a Dask LocalCluster of n single-threaded worker
+    processes, against n local worker processes (`[fetch] processes = n`), n = 2 then 1: the
+    cost of the engine, and how the cluster's throughput grows with its workers. Both sets of
+    workers are started once and warmed by a first, untimed cycle (a running daemon's workers
+    have imported trafilatura and datasketch long ago); then `runs` cycles of each, taking
+    turns so that the shared machine's load falls on both alike, each into a fresh database;
+    the best of each."""
+    import dask.config
+    from distributed import LocalCluster
+
+    from aggregator.dask_workers import ClusterPool
+    from aggregator.workers import Workers
+
+    try:
+        pages = _pages(181 * copies)
+    except OSError:
+        print("cluster: skipped, extraction benchmark not found")
+        return
+    print(f"cluster ({len(pages)} pages: the extraction benchmark's 181 x {copies}, directory "
+          f"source, run_cycle; one warm-up cycle, then the best of {runs}, taking turns):")
+    # as systemd/aggregator-worker.service has it: dask's profiler (a stack sample of every
+    # thread every 10 ms) costs the workers a quarter of their CPU time on this work
+    dask.config.set({"distributed.worker.profile.enabled": False})
+    rates: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _pages_source(pages, Path(tmp))
+        for n in (2, 1):
+            with Workers(n) as local, LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None) as cluster, \
+                    Workers(pool=ClusterPool(cluster.scheduler_address)) as remote:
+                best: dict[str, float] = {}
+                stored = 0
+                for attempt in range(runs + 1):
+                    for name, workers in (("local", local), ("dask", remote)):
+                        path = Path(tmp) / f"{name}{n}-{attempt}.db"
+                        count, took = _timed_cycle(replace(settings, database=path), workers)
+                        assert stored in (0, count), (name, count, stored)  # the same articles
+                        stored = count
+                        if attempt:
+                            best[name] = min(took, best.get(name, took))
+            for name in best:
+                rates[name, n] = stored / best[name]
+            print(f"  {n} worker(s): processes = {n} {rates['local', n]:.1f} pages/s, "
+                  f"LocalCluster of {n} {rates['dask', n]:.1f} pages/s: "
+                  f"{rates['dask', n] / rates['local', n]:.2f}x ({stored} articles stored)")
+    print(f"  the cluster's 2 workers / its 1: {rates['dask', 2] / rates['dask', 1]:.2f}x "
+          f"(local processes: {rates['local', 2] / rates['local', 1]:.2f}x); goal: the "
+          "cluster at 2 workers >= 0.9x processes = 2")
+
+
+def _pages_source(pages: list[tuple[str, str]], folder: Path) -> Any:
+    """Settings with `pages` written as files of one directory source under `folder`."""
+    (folder / "pages").mkdir()
+    for i, (_, html) in enumerate(pages):
+        (folder / "pages" / f"p{i:05d}.html").write_text(html)
+    return replace(load(None, environ={}), sources=(
+        Source(name="pages", kind="directory", location=str(folder / "pages")),))
+
+
+def _timed_cycle(settings: Any, workers: Any) -> tuple[int, float]:
+    """Articles stored by one cycle into a fresh database, and its seconds."""
+    storage = Storage(settings.database)
+    try:
+        started = time.perf_counter()
+        report = run_cycle(storage, settings, publish_after=False, workers=workers)
+        took = time.perf_counter() - started
+    finally:
+        storage.close()
+    assert not [s.error for s in report.sources if s.error], report
+    return report.new, took
+
+
 def bench_sign(limit: int = 1000, ingest_pages: int = 300) -> None:
     """Signing time per article, one core (best of 3, after a warm-up pass, as a running
     daemon has it): the text features (worker side: datasketch's MinHash, terms, names, the
@@ -721,12 +798,13 @@ def bench_eval() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["stages", "ingest", "sign", "index", "parse", "extraction",
+    chosen = sys.argv[1:] or ["stages", "ingest", "cluster", "sign", "index", "parse", "extraction",
                               "cleaner", "options", "eval", "reassess", "neardup", "assign",
                               "publish", "poll", "opml"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
          "extraction": bench_extraction, "cleaner": bench_cleaner, "options": bench_options,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
-         "parse": bench_parse, "ingest": bench_ingest, "sign": bench_sign,
+         "parse": bench_parse, "ingest": bench_ingest, "cluster": bench_cluster,
+         "sign": bench_sign,
          "index": bench_index, "reassess": bench_reassess, "opml": bench_opml}[name]()

@@ -135,3 +135,24 @@ def test_an_explicit_link_in_the_file_wins_over_the_server(tmp_path: Path) -> No
     assert public_link(load(path, environ={})) == "https://news.example.org/feeds/"
     with pytest.raises(ConfigError, match=r"publish\.link: not an http"):
         load(write(tmp_path, '[publish]\nlink = "ftp://x"\n'), environ={})
+
+
+def test_the_dask_cluster_is_off_unless_its_scheduler_is_named(tmp_path: Path) -> None:
+    assert load(write(tmp_path, ""), environ={}).fetch.cluster is None
+    conf = load(write(tmp_path, '[fetch]\ncluster = "tcp://10.0.0.5:8786"\n'), environ={}).fetch
+    assert (conf.cluster, conf.cluster_fallback) == ("tcp://10.0.0.5:8786", False)
+    env = load(write(tmp_path, '[fetch]\ncluster = "tcp://10.0.0.5:8786"\n'), environ={
+        "AGGREGATOR_FETCH_CLUSTER": "tls://[fd00::5]:8786",
+        "AGGREGATOR_FETCH_CLUSTER_FALLBACK": "true"}).fetch
+    assert (env.cluster, env.cluster_fallback) == ("tls://[fd00::5]:8786", True)
+    assert load(write(tmp_path, ""), environ={"AGGREGATOR_FETCH_CLUSTER": ""}).fetch.cluster is None
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5:8786", "http://10.0.0.5:8786", "tcp://10.0.0.5",
+                                     "tcp://10.0.0.5:99999", "tcp://a b:1"])
+def test_a_bad_scheduler_address_is_named(tmp_path: Path, address: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, f'[fetch]\ncluster = "{address}"\n'), environ={})
+    assert str(info.value) == (f"{tmp_path / 'a.toml'}: fetch.cluster: expected a Dask "
+                               f"scheduler's address such as \"tcp://10.0.0.5:8786\" (or "
+                               f"tls://), got {address!r}")
