@@ -26,11 +26,15 @@ import heapq
 import math
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
+
+# scipy.sparse (22 MiB of a process's memory) is imported by the functions that compute: the
+# daemon itself, which only unpickles a Partition and writes the plan, never loads it
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 BLOCK_CELLS = 1 << 22  # dense cells of one block of the all-pairs product (16 MiB of float32)
 
@@ -135,6 +139,7 @@ def link_matrix(entries: Entries, entity_weight: float) -> sp.csr_matrix:
     Even columns hold the salient terms (the vector scaled to length sqrt(1 - w)), odd ones
     the terms that name things (length sqrt(w)). Terms only one article of the window has
     cannot link two articles: they are left out of Z (its rows keep their norms)."""
+    import scipy.sparse as sp
     n = entries.count
     rows, terms, weights, named = entries.columns()
     squares = weights * weights
@@ -161,6 +166,7 @@ def neighbour_rows(z: sp.csr_matrix, *, k: int, floor: float) -> sp.csr_matrix:
     strongest in-links: a generic article everyone is close to tells little, and would make
     the second-order graph quadratic). The upper triangle of Z Z^T is computed a block of rows
     at a time and pruned to each row's best as it goes, so memory is O(n k), not O(n^2)."""
+    import scipy.sparse as sp
     n = z.shape[0]
     zt = z.T.tocsc()
     step = max(1, BLOCK_CELLS // max(1, n))
@@ -221,6 +227,7 @@ class _Links:
 
 def second_order(knn: sp.csr_matrix) -> sp.csr_matrix:
     """The cosine of every two rows of K (sparse: only pairs with a neighbour in common)."""
+    import scipy.sparse as sp
     norms = np.sqrt(np.asarray(knn.multiply(knn).sum(axis=1)).ravel())
     unit = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ knn
     return (unit @ unit.T).tocsr()
@@ -268,6 +275,7 @@ def _pairs(similarity: sp.csr_matrix, rules: Rules,
            hysteresis: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
                                        npt.NDArray[np.float64]]:
     """The upper triangle of the similarity, plus the hysteresis of previously grouped pairs."""
+    import scipy.sparse as sp
     upper = sp.triu(similarity, k=1).tocoo()
     i, j, w = upper.row.astype(np.int64), upper.col.astype(np.int64), upper.data.astype(float)
     if hysteresis and rules.previous:

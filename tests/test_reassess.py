@@ -269,6 +269,26 @@ def test_the_cli_command(workdir: Path) -> None:
     assert "last re-assessment" in runner.invoke(main, ["stats"]).output
 
 
+
+def test_the_daemon_takes_a_computed_plan_without_loading_scipy(db: Storage,
+                                                                tmp_path: Path) -> None:
+    """The partition is computed in a process of its own; the daemon unpickles what comes
+    back (the plan and its evidence) and writes it, and never pays scipy.sparse's memory."""
+    import pickle
+
+    from aggregator.reassess import prepare_file
+
+    store(db, SPLITTING, QUAKE)  # four stories online, one after the re-assessment
+    prepared = pickle.dumps(prepare_file(db.path, SPLITTING))
+    probe = ("import pickle, sys\n"
+             "from aggregator import cli, service\n"
+             "prepared = pickle.loads(sys.stdin.buffer.read())\n"
+             "print(prepared.found.blocks, 'scipy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], input=prepared, capture_output=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == ["1", "False"]
+
 KILLER = """
 import sys, time
 from aggregator.config import load
