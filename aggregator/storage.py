@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import AggregatorError, NotFoundError, StorageError
-from .fetch import Validators
+from .ingest.fetch import Validators
 from .model import Article, Member, Signature, Source, Tier
 
 SCHEMA_VERSION = 7
@@ -155,8 +155,8 @@ class Storage:
 
     def _resign_batch(self) -> bool:
         """Re-sign the next RESIGN_BATCH articles; False once none is left (then v7)."""
-        from .cluster import lsh_buckets  # deferred: only this migration needs them
-        from .signature import minhashes, signed_text
+        from .clustering.cluster import lsh_buckets  # deferred: only this migration needs them
+        from .ingest.signature import minhashes, signed_text
         from .text import words
 
         with self.transaction():
@@ -208,7 +208,7 @@ class Storage:
     def _separate_credentials(self) -> None:
         """v4: a feed's user:password@ moves out of its URL into columns of its own, which
         nothing prints; its allow_private; indexes for looking a feed up by URL."""
-        from .urls import parse  # deferred: only this migration needs it
+        from .ingest.urls import parse  # deferred: only this migration needs it
 
         with self.transaction():
             have = {column.name for column in self.db["sources"].columns}

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from aggregator.clustering.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 from aggregator.config import Settings, load  # noqa: E402
-from aggregator.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 
 SIZES = (1, 1, 2, 2, 3, 4, 6)  # articles kept per event in the small-event samples
 

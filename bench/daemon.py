@@ -72,13 +72,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator.clusterer import Clusterer  # noqa: E402
+from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, Settings  # noqa: E402
+from aggregator.ingest.pipeline import CycleReport, make_fetcher, run_cycle  # noqa: E402
+from aggregator.ingest.workers import Workers  # noqa: E402
 from aggregator.model import Source  # noqa: E402
-from aggregator.pipeline import CycleReport, make_fetcher, run_cycle  # noqa: E402
-from aggregator.service import DISPATCH_S  # noqa: E402
+from aggregator.operate.service import DISPATCH_S  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
-from aggregator.workers import Workers  # noqa: E402
 
 ITEMS_PER_FEED = 100  # rss: items of each feed
 SHORT_ITEMS = 1  # feeds: items of each feed (at 20, 200k articles: phase A would take an hour)

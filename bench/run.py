@@ -49,12 +49,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator import evaluate, neardup  # noqa: E402
-from aggregator.clusterer import Clusterer  # noqa: E402
+from aggregator.clustering import evaluate, neardup  # noqa: E402
+from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
+from aggregator.ingest.parse import parse_feed  # noqa: E402
+from aggregator.ingest.pipeline import add_entry, publish, run_cycle  # noqa: E402
 from aggregator.model import Entry, Source  # noqa: E402
-from aggregator.parse import parse_feed  # noqa: E402
-from aggregator.pipeline import add_entry, publish, run_cycle  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
 
@@ -180,7 +180,7 @@ def write_opml(path: Path, count: int, *, hosts: int = 1000) -> None:
 
 
 def bench_opml(sizes: tuple[int, ...] = (5_000, 20_000, 100_000)) -> None:
-    from aggregator.feeds import import_opml
+    from aggregator.ingest.feeds import import_opml
 
     best: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -280,9 +280,9 @@ def bench_stages(limit: int = 362) -> None:
     trafilatura alone on the same pages."""
     import trafilatura
 
-    from aggregator.cluster import decide
-    from aggregator.extract import clean, extract_html, trafilatura_options
-    from aggregator.signature import TermStats, features, weigh
+    from aggregator.clustering.cluster import decide
+    from aggregator.ingest.extract import clean, extract_html, trafilatura_options
+    from aggregator.ingest.signature import TermStats, features, weigh
 
     try:
         pages = _pages(limit)
@@ -392,7 +392,7 @@ def bench_ingest(limit: int = 1000) -> None:
 def _ingest(pages: list[tuple[str, str]], *, processes: int, runs: int) -> tuple[int, float]:
     """Articles stored and the shortest time of `runs` cycles over `pages` (a directory
     source, each run into a fresh database) with `processes` worker processes."""
-    from aggregator.workers import Workers
+    from aggregator.ingest.workers import Workers
 
     times, stored = [], 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -427,8 +427,8 @@ def bench_cluster(copies: int = 3, runs: int = 3) -> None:
     import dask.config
     from distributed import LocalCluster
 
-    from aggregator.dask_workers import ClusterPool
-    from aggregator.workers import Workers
+    from aggregator.ingest.dask_workers import ClusterPool
+    from aggregator.ingest.workers import Workers
 
     try:
         pages = _pages(181 * copies)
@@ -496,8 +496,8 @@ def bench_sign(limit: int = 1000, ingest_pages: int = 300) -> None:
     general-language prior) and the TF-IDF weighing (writer side), against the time the
     daemon's cycle takes per article with one worker process (`ingest`'s measure, on
     `ingest_pages` pages): the signing share of ingest."""
-    from aggregator.extract import extract_html
-    from aggregator.signature import EMPTY_STATS, features, minhash, weigh
+    from aggregator.ingest.extract import extract_html
+    from aggregator.ingest.signature import EMPTY_STATS, features, minhash, weigh
     from aggregator.text import words
 
     try:
@@ -531,8 +531,8 @@ def bench_index(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), queries: 
     new article, and the index's memory per article."""
     import numpy as np
 
-    from aggregator.cluster import decide
-    from aggregator.index import EventIndex
+    from aggregator.clustering.cluster import decide
+    from aggregator.clustering.index import EventIndex
 
     settings = load(None, environ={}).cluster
     rng = np.random.default_rng(seed)
@@ -587,7 +587,7 @@ import resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from aggregator.config import load
-from aggregator.reassess import reassess
+from aggregator.clustering.reassess import reassess
 from aggregator.storage import Storage
 storage = Storage(sys.argv[1])
 settings = load(Path(sys.argv[3]) / "config" / "aggregator.toml", environ={})
@@ -697,7 +697,7 @@ def bench_extraction() -> None:
     before our cleaner, and trafilatura's default extraction; with the time per page."""
     import trafilatura
 
-    from aggregator.extraction_score import score
+    from aggregator.ingest.extraction_score import score
 
     folder = _extraction_folder()
     if folder is None:
@@ -716,7 +716,7 @@ def bench_extraction() -> None:
 def _fast_trafilatura(page: Any) -> str:
     import trafilatura
 
-    from aggregator.extract import trafilatura_options
+    from aggregator.ingest.extract import trafilatura_options
 
     tree = trafilatura.load_html(page.html)
     doc = trafilatura.bare_extraction(tree, url=page.url, **trafilatura_options())
@@ -729,8 +729,8 @@ def bench_options(rounds: int = 4) -> None:
     runs, the variants interleaved, so that load on the shared machine hits all alike)."""
     import trafilatura
 
-    from aggregator.extract import clean, page_title, trafilatura_options
-    from aggregator.extraction_score import pages, score
+    from aggregator.ingest.extract import clean, page_title, trafilatura_options
+    from aggregator.ingest.extraction_score import pages, score
 
     folder = _extraction_folder()
     if folder is None:
@@ -766,7 +766,7 @@ def bench_cleaner() -> None:
     """Per cleaner rule, the words it removed on the extraction benchmark's pages (as stored
     through the ingest path) that are in the hand-made bodies and those that are not, with the
     lines that lost the most body words; then the stored text's scores."""
-    from aggregator.extraction_score import ingest, rule_table, score
+    from aggregator.ingest.extraction_score import ingest, rule_table, score
 
     folder = _extraction_folder()
     if folder is None:

@@ -36,13 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from daemon import free_port, stop  # noqa: E402  (bench/daemon.py)
 
-from aggregator.clusterer import Clusterer  # noqa: E402
+from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, Settings  # noqa: E402
+from aggregator.ingest.pipeline import add_entry, publish, publish_stories  # noqa: E402
 from aggregator.model import Entry  # noqa: E402
-from aggregator.pages import front_page, page_count, story_page  # noqa: E402
-from aggregator.pipeline import add_entry, publish, publish_stories  # noqa: E402
-from aggregator.site import snapshot  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
+from aggregator.stories.pages import front_page, page_count, story_page  # noqa: E402
+from aggregator.stories.site import snapshot  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
              "gar", "nu", "fey", "ost"]

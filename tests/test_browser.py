@@ -11,7 +11,7 @@ from typing import Any
 import feedparser
 import pytest
 
-from aggregator import admin
+from aggregator.operate import admin
 
 from .browser import chromium, missing
 from .test_hostile import HOSTILE_HTML, OTHER, item, rss

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from aggregator.cli import main
+from aggregator.operate.cli import main
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

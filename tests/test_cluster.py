@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.cluster import Link, Neighbour, Profile, decide, link, lsh_buckets
-from aggregator.clusterer import Clusterer
+from aggregator.clustering.cluster import Link, Neighbour, Profile, decide, link, lsh_buckets
+from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import ClusterSettings, load
+from aggregator.ingest.pipeline import add_entry
+from aggregator.ingest.signature import EMPTY_STATS, minhash, sign
 from aggregator.model import Entry, Tier
-from aggregator.pipeline import add_entry
-from aggregator.signature import EMPTY_STATS, minhash, sign
 from aggregator.storage import Storage
 from aggregator.text import words
 

@@ -142,7 +142,7 @@ def test_admin_commands_in_a_loop_against_a_busy_daemon(workdir: Path, server: S
     """A minute of operator commands while the daemon ingests a new item every second."""
     from click.testing import CliRunner
 
-    from aggregator.cli import main
+    from aggregator.operate.cli import main
 
     counter = iter(range(1_000_000))
 

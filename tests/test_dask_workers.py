@@ -30,11 +30,11 @@ pytest.importorskip("distributed")  # the optional extra aggregator[cluster] (in
 from distributed import Client, LocalCluster
 
 from aggregator.config import Settings, load
-from aggregator.dask_workers import ClusterError, ClusterPool, fingerprint
+from aggregator.ingest.dask_workers import ClusterError, ClusterPool, fingerprint
+from aggregator.ingest.pipeline import run_cycle
+from aggregator.ingest.workers import Processes, WorkerError, Workers
 from aggregator.model import Source
-from aggregator.pipeline import run_cycle
 from aggregator.storage import Storage
-from aggregator.workers import Processes, WorkerError, Workers
 
 from .feedserver import Server
 from .test_service import RunningDaemon, free_port, wait_for
@@ -422,9 +422,9 @@ def test_the_fingerprint_names_version_sources_and_libraries() -> None:
 
 def test_without_a_cluster_dask_is_never_imported(workdir: Path) -> None:
     probe = ("import sys\n"
-             "from aggregator import cli, service\n"
+             "from aggregator.operate import cli, service\n"
              "from aggregator.config import load\n"
-             "from aggregator.workers import make_workers\n"
+             "from aggregator.ingest.workers import make_workers\n"
              "make_workers(load(None).fetch).close()\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('dask', 'distributed')))\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.extract import clean, extract_html, line_key
+from aggregator.ingest.extract import clean, extract_html, line_key
 from aggregator.text import normalise
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -241,7 +241,7 @@ def test_a_long_sentence_ending_in_a_colon_is_not_a_label() -> None:
 def test_every_extraction_corpus_page_goes_through_extract_and_clean(data_dir: Path) -> None:
     import gzip
 
-    from aggregator.extract import clean_entry
+    from aggregator.ingest.extract import clean_entry
     from aggregator.model import Entry
 
     pages = sorted((data_dir / "extraction" / "html").glob("*.html.gz"))
@@ -271,7 +271,7 @@ EXTRACTION_RECALL_FLOOR = 0.970
 
 @pytest.mark.slow
 def test_extraction_on_the_benchmark_stays_above_its_floors(data_dir: Path) -> None:
-    from aggregator.extraction_score import score
+    from aggregator.ingest.extraction_score import score
 
     folder = data_dir / "extraction"
     if not (folder / "ground-truth.json").is_file():
@@ -297,6 +297,6 @@ def test_extraction_on_the_benchmark_stays_above_its_floors(data_dir: Path) -> N
 def test_a_pages_headline_is_read_without_the_site_name(html: str, title: str) -> None:
     import trafilatura
 
-    from aggregator.extract import page_title
+    from aggregator.ingest.extract import page_title
 
     assert page_title(trafilatura.load_html(html)) == title

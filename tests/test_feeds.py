@@ -19,9 +19,9 @@ from xml.sax.saxutils import quoteattr
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import main
 from aggregator.config import load
-from aggregator.feeds import import_opml
+from aggregator.ingest.feeds import import_opml
+from aggregator.operate.cli import main
 from aggregator.storage import Storage
 
 from .feedserver import Handler, Server

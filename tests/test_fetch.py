@@ -21,11 +21,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator import fetch
 from aggregator.errors import SourceError
-from aggregator.fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
+from aggregator.ingest import fetch
+from aggregator.ingest.fetch import (
+    Document,
+    Fetcher,
+    FetchError,
+    Validators,
+    backoff_s,
+    read_directory,
+)
+from aggregator.ingest.urls import origin
 from aggregator.model import Credentials
-from aggregator.urls import origin
 
 from .feedserver import Handler, Route, Server, dripping
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.cluster import Profile, link
-from aggregator.index import EventIndex
+from aggregator.clustering.cluster import Profile, link
+from aggregator.clustering.index import EventIndex
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 VOCABULARY = [f"term{i}" for i in range(400)]

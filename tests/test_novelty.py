@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from aggregator.model import Cluster, Story, Tier
-from aggregator.novelty import Known, candidates, repeats
-from aggregator.publish import story_html
-from aggregator.story import ADDITIONS_PER_REPORT, build
+from aggregator.stories.novelty import Known, candidates, repeats
+from aggregator.stories.publish import story_html
+from aggregator.stories.story import ADDITIONS_PER_REPORT, build
 from tests.test_story import NAMESPACE, T0, article, member
 
 

@@ -11,11 +11,18 @@ import feedparser
 import lxml.etree
 import lxml.html
 
+from aggregator.ingest.pipeline import FEED_STYLESHEETS, story_page_link
 from aggregator.model import Story
-from aggregator.pages import PAGE_SIZE, asset, front_page, not_found_page, page_count, story_page
-from aggregator.pipeline import FEED_STYLESHEETS, story_page_link
-from aggregator.publish import render_atom, render_rss
-from aggregator.site import Decided, Site
+from aggregator.stories.pages import (
+    PAGE_SIZE,
+    asset,
+    front_page,
+    not_found_page,
+    page_count,
+    story_page,
+)
+from aggregator.stories.publish import render_atom, render_rss
+from aggregator.stories.site import Decided, Site
 
 from .test_hostile import assert_no_active_content
 from .test_story import T0, stories

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.parse import parse_feed
+from aggregator.ingest.parse import parse_feed
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><ttl>30</ttl>
 <item><title>One</title><link>https://example.com/1</link><guid>g1</guid>
@@ -97,7 +97,7 @@ def test_an_entity_expansion_bomb_is_refused() -> None:
 
 
 def test_a_feed_of_too_many_entries_is_cut_with_the_problem_recorded() -> None:
-    from aggregator.parse import MAX_ENTRIES
+    from aggregator.ingest.parse import MAX_ENTRIES
 
     items = "".join(f"<item><title>Item {i}</title><guid>g{i}</guid></item>"
                     for i in range(MAX_ENTRIES + 100))

@@ -8,12 +8,12 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.cluster import lsh_buckets
-from aggregator.clusterer import Clusterer
+from aggregator.clustering.cluster import lsh_buckets
+from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import load
+from aggregator.ingest.pipeline import add_entry, run_cycle, stories
+from aggregator.ingest.signature import minhash
 from aggregator.model import Entry, Source
-from aggregator.pipeline import add_entry, run_cycle, stories
-from aggregator.signature import minhash
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
 from aggregator.text import words
 
@@ -177,7 +177,7 @@ def test_a_writer_failure_leaves_no_poll_waiting_for_room(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from aggregator import pipeline
+    from aggregator.ingest import pipeline
 
     sources = []
     for n in range(5):  # 5 sources x 40 files: more chunks than the inbox has room for
@@ -212,9 +212,9 @@ def test_a_writer_failure_leaves_no_poll_waiting_for_room(
 def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aggregator.errors import StorageError
-    from aggregator.fetch import Validators
-    from aggregator.pipeline import record
-    from aggregator.poll import Polled, prepare_entry
+    from aggregator.ingest.fetch import Validators
+    from aggregator.ingest.pipeline import record
+    from aggregator.ingest.poll import Polled, prepare_entry
 
     settings = load(None, environ={})
     storage = Storage(tmp_path / "a.db")

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Settings, load
-from aggregator.feeds import add_feed
+from aggregator.ingest.feeds import add_feed
+from aggregator.ingest.pipeline import run_cycle
+from aggregator.ingest.poll import Polled, next_poll
 from aggregator.model import Source
-from aggregator.pipeline import run_cycle
-from aggregator.poll import Polled, next_poll
 from aggregator.storage import Storage
 
 from .feedserver import Handler, Server
@@ -165,7 +165,7 @@ def test_backoff_grows_is_capped_and_honours_skip_hours() -> None:
 def test_feeds_list_shows_state(workdir: Path, server: Server) -> None:
     from click.testing import CliRunner
 
-    from aggregator.cli import main
+    from aggregator.operate.cli import main
 
     server.routes["/busy.xml"] = lambda h: h.send(503, b"", {"Retry-After": "60"})
     storage = Storage(load(None, environ={}).database)
@@ -179,7 +179,7 @@ def test_feeds_list_shows_state(workdir: Path, server: Server) -> None:
 
 
 def test_config_sources_are_written_once_per_configuration(tmp_path: Path) -> None:
-    from aggregator.feeds import all_sources
+    from aggregator.ingest.feeds import all_sources
 
     storage = Storage(tmp_path / "a.db")
     first = [Source(f"f{n}", "feed", f"https://news.example/{n}.xml") for n in range(3)]
@@ -205,7 +205,7 @@ def test_a_directory_source_never_publishes_a_file_outside_it(
     os.symlink(memo, workdir / "seeds" / "zz.txt")
     settings = load(None, environ={})  # the shipped configuration: the seeds directory
     storage = Storage(settings.database)
-    with caplog.at_level(logging.WARNING, logger="aggregator.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.ingest.pipeline"):
         report = run_cycle(storage, settings)
     assert report.sources[0].new == 5 and report.sources[0].error is None
     assert not storage.query("SELECT 1 FROM articles WHERE text LIKE '%PRIVATE MEMO%'")

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.extract import clean
+from aggregator.ingest.extract import clean
+from aggregator.ingest.signature import EMPTY_STATS, sign
 from aggregator.model import Article, Cluster, Member, Story, Tier
-from aggregator.publish import render_atom, render_rss
-from aggregator.signature import EMPTY_STATS, sign
 from aggregator.storage import Storage, iso, pack_minhash
-from aggregator.story import build
+from aggregator.stories.publish import render_atom, render_rss
+from aggregator.stories.story import build
 
 T0 = datetime(2024, 12, 5, 9, 0, tzinfo=UTC)
 NAMESPACE = uuid.UUID("12345678-1234-5678-1234-567812345678")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.extract import clean, extract_html
+from aggregator.ingest.extract import clean, extract_html
+from aggregator.ingest.provenance import provenance
 from aggregator.model import Cleaned, Entry, Provenance
-from aggregator.provenance import provenance
 from tests.test_extract import SEEDS, STORY
 
 PAGE = (

@@ -9,13 +9,14 @@ import feedparser
 import lxml.html
 import pytest
 
-from aggregator import admin, story_score
-from aggregator.clusterer import Clusterer
+from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import Settings, load
+from aggregator.ingest.pipeline import add_entry, publish, run_cycle, stories
 from aggregator.model import Entry
-from aggregator.pipeline import add_entry, publish, run_cycle, stories
-from aggregator.publish import plain_title, sanitise, write_atomically
+from aggregator.operate import admin
 from aggregator.storage import Storage, iso
+from aggregator.stories import story_score
+from aggregator.stories.publish import plain_title, sanitise, write_atomically
 from aggregator.text import sentences
 
 CHROME = ("Source link", "Scroll to Top", "About The Author", "By admin",
@@ -148,9 +149,9 @@ def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_mov
         workdir: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from aggregator.clusterer import Clusterer
+    from aggregator.clustering.clusterer import Clusterer
+    from aggregator.ingest.pipeline import add_entry, publish
     from aggregator.model import Entry
-    from aggregator.pipeline import add_entry, publish
 
     settings = load(None, environ={})
     storage = Storage(settings.database)

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import admin, refine
-from aggregator.clusterer import Clusterer
+from aggregator.clustering import refine
+from aggregator.clustering.clusterer import Clusterer
+from aggregator.clustering.reassess import reassess
 from aggregator.config import Settings, load
+from aggregator.ingest.pipeline import add_entry, stories
 from aggregator.model import Entry, Tier
-from aggregator.pipeline import add_entry, stories
-from aggregator.reassess import reassess
+from aggregator.operate import admin
 from aggregator.storage import SCHEMA_VERSION, Storage
-from aggregator.story import story_guid
+from aggregator.stories.story import story_guid
 
 START = datetime(2026, 11, 30, 8, tzinfo=UTC)
 
@@ -145,7 +146,7 @@ def test_the_readers_see_one_story_with_a_new_updated_and_the_old_guid(db: Stora
     at = START + timedelta(hours=2)
     reassess(db, settings, at=at)
     after = stories(db, settings, at=at)
-    from aggregator.pipeline import instance_namespace
+    from aggregator.ingest.pipeline import instance_namespace
 
     guid = story_guid(instance_namespace(db), cluster_of(db, ids[0]))
     assert [s.guid for s in after] == [guid]  # the emptied stories left the feed
@@ -257,7 +258,7 @@ def test_a_v4_database_is_upgraded_in_place(tmp_path: Path) -> None:
 def test_the_cli_command(workdir: Path) -> None:
     from click.testing import CliRunner
 
-    from aggregator.cli import main
+    from aggregator.operate.cli import main
 
     runner = CliRunner()
     assert runner.invoke(main, ["run", "--once"]).exit_code == 0
@@ -276,12 +277,12 @@ def test_the_daemon_takes_a_computed_plan_without_loading_scipy(db: Storage,
     back (the plan and its evidence) and writes it, and never pays scipy.sparse's memory."""
     import pickle
 
-    from aggregator.reassess import prepare_file
+    from aggregator.clustering.reassess import prepare_file
 
     store(db, SPLITTING, QUAKE)  # four stories online, one after the re-assessment
     prepared = pickle.dumps(prepare_file(db.path, SPLITTING))
     probe = ("import pickle, sys\n"
-             "from aggregator import cli, service\n"
+             "from aggregator.operate import cli, service\n"
              "prepared = pickle.loads(sys.stdin.buffer.read())\n"
              "print(prepared.found.blocks, 'scipy' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", probe], input=prepared, capture_output=True,
@@ -292,7 +293,7 @@ def test_the_daemon_takes_a_computed_plan_without_loading_scipy(db: Storage,
 KILLER = """
 import sys, time
 from aggregator.config import load
-from aggregator.reassess import reassess
+from aggregator.clustering.reassess import reassess
 from aggregator.storage import SCHEMA_VERSION, Storage
 
 real = Storage.set_membership
@@ -349,7 +350,7 @@ def test_no_article_goes_back_and_forth_as_the_window_advances(data_dir: Path) -
     article returns to the story it was moved out of at the previous re-assessment."""
     import random
 
-    from aggregator.evaluate import flapping, read_labelled
+    from aggregator.clustering.evaluate import flapping, read_labelled
 
     path = data_dir / "events" / "ecbplus.jsonl"
     if not path.is_file():

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import refine
-from aggregator.cluster import Profile, event_score
+from aggregator.clustering import refine
+from aggregator.clustering.cluster import Profile, event_score
 
 SETTINGS = refine.Settings()
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from aggregator.config import PublishSettings, Settings
-from aggregator.publish import write_atomically
-from aggregator.serve import FeedApp, Metrics, _accepts_gzip
+from aggregator.stories.publish import write_atomically
+from aggregator.stories.serve import FeedApp, Metrics, _accepts_gzip
 
 from .test_pages import site_of
 from .test_story import stories

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator import admin
 from aggregator.config import Settings, load
-from aggregator.pipeline import publish_stories, run_cycle
-from aggregator.site import snapshot
+from aggregator.ingest.pipeline import publish_stories, run_cycle
+from aggregator.operate import admin
 from aggregator.storage import Storage
+from aggregator.stories.site import snapshot
 
 BANK = ("Central bank holds rates at 4.5 percent\n"
         "The central bank kept its main rate at 4.5 percent on Wednesday as inflation eased "

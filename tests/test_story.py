@@ -12,8 +12,8 @@ import feedparser
 import lxml.html
 
 from aggregator.model import Addition, Article, Cluster, Member, Story, Tier
-from aggregator.publish import plain_title, render_atom, render_rss, story_html
-from aggregator.story import build, choose_canonical, fingerprint
+from aggregator.stories.publish import plain_title, render_atom, render_rss, story_html
+from aggregator.stories.story import build, choose_canonical, fingerprint
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 NAMESPACE = uuid.UUID("12345678-1234-5678-1234-567812345678")

@@ -1,0 +1,221 @@
+"""One poll of one source: read or fetch, parse, fetch full text, clean; and when to poll next.
+
+Runs in worker threads: it reads the database (what is stored already, the source's
+validators) but never writes; the single writer (pipeline.py) records what it returns.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..clustering.clusterer import encode
+from ..config import Settings
+from ..errors import AggregatorError, SourceError
+from ..model import Cleaned, Encoded, Entry, Source
+from .extract import clean_entry, html_to_text
+from .fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
+from .parse import parse_feed
+from .signature import Features, features
+from .workers import Workers
+
+Prepared = tuple[Entry, Cleaned, Features, Encoded]  # all computed in a worker process
+
+MAX_JITTER_S = 60  # spread polls of feeds sharing an interval (at most 10 % of the interval)
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """What one poll found: prepared entries and the source's state to store."""
+
+    source: Source
+    entries: tuple[Prepared, ...] = ()  # cleaned, with their signature features
+    seen: int = 0  # entries stored before
+    not_modified: bool = False
+    validators: Validators | None = None
+    moved_to: str | None = None  # a permanent redirect: poll here from now on
+    title: str | None = None
+    problem: str | None = None  # a malformed feed that still gave entries
+    problems: tuple[str, ...] = ()  # per-file or per-page problems that cost nothing else
+    error: str | None = None  # the poll failed as a whole
+    status: int | None = None
+    retry_after_s: int | None = None
+    ttl_s: int | None = None
+    skip_hours: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class PollContext:
+    """What a worker needs besides the source: the client and read-only questions."""
+
+    fetcher: Fetcher
+    settings: Settings
+    is_stored: Callable[[str, str], bool]  # (source, guid) -> already stored?
+    recurring: Callable[[str], frozenset[str]]  # source -> its recurring chrome lines
+    workers: Workers = field(default_factory=lambda: Workers(0))  # parse, extract, clean
+    # prepared entries go here a chunk at a time as they are ready (the writer stores them
+    # while the rest are extracted); without it they come back in Polled.entries
+    emit: Callable[[Source, tuple[Prepared, ...]], None] | None = None
+
+
+def poll(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
+    """Poll one source; every failure comes back as a value."""
+    try:
+        if source.kind == "directory":
+            return _poll_directory(source, ctx)
+        return _poll_feed(source, validators, ctx)
+    except FetchError as exc:
+        return Polled(source, error=str(exc), status=exc.status, retry_after_s=exc.retry_after_s)
+    except AggregatorError as exc:
+        return Polled(source, error=str(exc))
+
+
+def _poll_directory(source: Source, ctx: PollContext) -> Polled:
+    documents, problems = read_directory(Path(source.location))
+    entries: list[Entry] = []
+    for doc in documents:
+        try:
+            entries.extend(_document_entries(source.name, doc))
+        except AggregatorError as exc:
+            problems.append(f"{doc.name}: {exc}")
+    return _prepared(source, entries, ctx, problems=problems)
+
+
+def _document_entries(source: str, doc: Document) -> list[Entry]:
+    if doc.kind == "feed":
+        return list(parse_feed(doc.data, source=f"{source}/{doc.name}").entries)
+    text = doc.data.decode("utf-8", errors="replace")
+    return [Entry(source=source, guid=doc.name, url=None, title=None, content=text,
+                  content_type=doc.kind, published_at=doc.modified_at)]
+
+
+def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) -> Polled:
+    fetched = ctx.fetcher.get(source.location, validators=validators,
+                              allow_private=source.allow_private, credentials=source.credentials)
+    state: dict[str, Any] = {"validators": fetched.validators, "status": fetched.status,
+                             "moved_to": fetched.permanent_redirect}
+    if fetched.not_modified or fetched.body is None:
+        return Polled(source, not_modified=True, **state)
+    feed = ctx.workers.call(parse_feed, fetched.body, source=source.name,
+                            url=fetched.final_url, content_type=fetched.content_type)
+    entries = [_with_source(e, source.name) for e in feed.entries]
+    prepared = _prepared(source, entries, ctx, full_text=True)
+    return Polled(source, entries=prepared.entries, seen=prepared.seen, title=feed.title,
+                  problem=feed.problem, problems=prepared.problems, ttl_s=feed.ttl_s,
+                  skip_hours=feed.skip_hours, **state)
+
+
+def _with_source(entry: Entry, name: str) -> Entry:
+    return entry if entry.source == name else replace(entry, source=name)
+
+
+def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
+              full_text: bool = False, problems: list[str] | None = None) -> Polled:
+    """Entries not stored yet, with full text where the feed carried a summary, cleaned.
+
+    Pages are fetched here (waiting on the network) while the worker processes extract, clean
+    and compute the features of the entries before them; each finished chunk goes to
+    `ctx.emit` (or into the result) at once.
+    """
+    problems = list(problems or [])
+    fresh = [e for e in entries if not ctx.is_stored(e.source, e.guid)]
+
+    def jobs() -> Iterator[tuple[Entry, Entry | None]]:
+        for entry in fresh:
+            page = None
+            if full_text:
+                page, problem = _full_text_page(entry, source, ctx)
+                if problem:
+                    problems.append(problem)
+            yield entry, page
+
+    kept: list[Prepared] = []
+    for chunk in ctx.workers.stream(prepare_entry, jobs(), ctx.recurring(source.name),
+                                    total=len(fresh)):
+        done = tuple(p for p in chunk if p is not None)
+        if ctx.emit is None:
+            kept.extend(done)
+        elif done:
+            ctx.emit(source, done)
+    return Polled(source, entries=tuple(kept), seen=len(entries) - len(fresh),
+                  problems=tuple(problems))
+
+
+def prepare_entry(job: tuple[Entry, Entry | None],
+                  recurring: frozenset[str]) -> Prepared | None:
+    """An entry cleaned, from its article page when that says more than the feed's summary,
+    with its features and the forms it is stored in (the writer's pure work: deflating the
+    page, hashing the text, keying its lines, JSON); None when nothing is left. Pure: runs in
+    a worker process."""
+    entry, page = job
+    if page is not None:
+        from_page = clean_entry(page, recurring)
+        summary = (html_to_text(entry.content) if entry.content_type == "text/html"
+                   else entry.content)
+        if len(from_page.text) > len(summary):
+            return _with_features(page, from_page)
+    cleaned = clean_entry(entry, recurring)
+    if not cleaned.text and not cleaned.title:
+        return None
+    return _with_features(entry, cleaned)
+
+
+def _with_features(entry: Entry, cleaned: Cleaned) -> Prepared:
+    found = features(cleaned.title, cleaned.text)
+    return entry, cleaned, found, encode(entry, cleaned, minhash=found.minhash)
+
+
+def _full_text_page(entry: Entry, source: Source,
+                    ctx: PollContext) -> tuple[Entry | None, str | None]:
+    """The article page of an entry whose feed carries a short summary, as an entry to clean;
+    with the problem when it could not be fetched (the summary is kept)."""
+    threshold = ctx.settings.fetch.full_text_below
+    if not entry.url or threshold <= 0:
+        return None, None
+    summary = html_to_text(entry.content) if entry.content_type == "text/html" else entry.content
+    if len(summary) >= threshold:
+        return None, None
+    try:  # the credentials go along to pages of the feed's own origin alone
+        page = ctx.fetcher.get(entry.url, allow_private=source.allow_private,
+                               credentials=source.credentials)
+    except SourceError as exc:
+        return None, f"full text of {entry.url}: {exc}; kept the feed's summary"
+    if not page.body:
+        return None, None
+    html = page.body.decode(_charset(page.content_type), errors="replace")
+    return replace(entry, content=html, content_type="text/html"), None
+
+
+def _charset(content_type: str | None) -> str:
+    if content_type and "charset=" in content_type:
+        charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"')
+        try:
+            "".encode(charset)
+            return charset
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def next_poll(polled: Polled, *, failures: int, at: datetime, settings: Settings,
+              rng: random.Random | None = None) -> datetime:
+    """When to poll again: the interval (or the feed's ttl) plus jitter; after a failure,
+    exponential backoff capped at max_backoff, never sooner than Retry-After; skipHours
+    honoured. A failing source is slowed down, never given up."""
+    base = max(polled.source.interval_s, polled.ttl_s or 0)
+    if polled.error is not None:
+        delay = backoff_s(max(failures - 1, 0), base_s=polled.source.interval_s,
+                          cap_s=settings.fetch.max_backoff_s, retry_after_s=polled.retry_after_s)
+    else:
+        delay = base
+    jitter = (rng or random).uniform(0, min(MAX_JITTER_S, base / 10))
+    moment = at + timedelta(seconds=delay + jitter)
+    for _ in range(24):
+        if moment.hour not in polled.skip_hours:
+            break
+        moment = (moment + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return moment

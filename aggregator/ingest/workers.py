@@ -1,0 +1,230 @@
+"""Worker processes for the CPU-bound steps of a poll: parsing, extraction, cleaning, features.
+
+Polling threads wait on the network; these steps hold the interpreter, so in one process they
+would run one at a time however many threads poll. `Workers(n)` runs them in `n` processes
+(started with "spawn": the daemon has threads, and forking a threaded process is unsafe);
+`Workers(0)` runs them in the calling thread; `Workers(pool=...)` on another `Pool`, such as a
+Dask cluster (dask_workers.py, `[fetch] cluster`). The database is never touched here: the
+results go back to the one writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ..errors import AggregatorError
+
+if TYPE_CHECKING:
+    from ..config import FetchSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CHUNKS_PER_PROCESS = 4  # a batch is cut into this many pieces per process, to even the load
+MAX_CHUNK = 16  # items per piece at most (16 pages: about half a second of extraction)
+# pieces of one stream submitted and not yet handed back, per process: enough to keep every
+# process busy while the caller stores, few enough that a directory of 100,000 pages is never
+# in flight (in memory, or on a cluster's network) at once
+IN_FLIGHT_PER_PROCESS = CHUNKS_PER_PROCESS
+
+
+class WorkerError(AggregatorError):
+    """A worker process died (a crash in a parser on hostile input, or the OOM killer), or the
+    cluster that runs them could not."""
+
+
+class Pool(Protocol):
+    """Where the work runs: local processes (`Processes`) or a cluster (dask_workers.py)."""
+
+    @property
+    def parallelism(self) -> int:
+        """How many tasks it runs at once (0 when it cannot tell: no worker right now)."""
+        ...
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        """fn(*args, **kwargs) to run; raises WorkerError when it cannot be taken."""
+        ...
+
+    def result(self, future: Future[R]) -> R:
+        """What a future of `submit` gave: fn's own exception as fn raised it, WorkerError
+        when the pool failed it (a process died, the cluster is gone)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Workers:
+    """A pool of worker processes, or none (`processes=0`), restarted if one dies; or the
+    work of the same calls on another `Pool`."""
+
+    def __init__(self, processes: int = 0, *, pool: Pool | None = None) -> None:
+        self._pool: Pool | None = pool or (Processes(processes) if processes > 0 else None)
+
+    @property
+    def parallelism(self) -> int:
+        """Tasks run at once; 0: in the calling thread."""
+        return self._pool.parallelism if self._pool is not None else 0
+
+    def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """fn(*args, **kwargs) in a worker process."""
+        if self._pool is None:
+            return fn(*args, **kwargs)
+        return self._pool.result(self._pool.submit(fn, *args, **kwargs))
+
+    def map(self, fn: Callable[..., R], items: Sequence[T], *args: Any) -> list[R]:
+        """[fn(item, *args) for item in items], the items spread over the processes."""
+        return [result for chunk in self.stream(fn, items, *args, total=len(items))
+                for result in chunk]
+
+    def stream(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
+               total: int) -> Iterator[list[R]]:
+        """The results of fn(item, *args) in item order, a chunk at a time as soon as the
+        processes finish it: the caller stores the first chunk while the rest are computed,
+        and `items` (which may wait on the network) is read while the processes work; at most
+        IN_FLIGHT_PER_PROCESS chunks a process are submitted and not handed back.
+        `total`: about how many items there are, to cut them in even pieces."""
+        processes = max(1, self.parallelism)
+        size = _chunk_size(total, processes)
+        window = processes * IN_FLIGHT_PER_PROCESS
+        pending: deque[Future[list[R]]] = deque()
+        chunk: list[T] = []
+        try:
+            for item in items:
+                chunk.append(item)
+                if len(chunk) == size:
+                    pending.append(self._submit_chunk(fn, chunk, args))
+                    chunk = []
+                while pending and (pending[0].done() or len(pending) >= window):
+                    yield self._result(pending.popleft())
+            if chunk:
+                pending.append(self._submit_chunk(fn, chunk, args))
+            while pending:
+                yield self._result(pending.popleft())
+        finally:
+            for future in pending:  # the caller stopped early: drop what nobody will read
+                future.cancel()
+
+    def _submit_chunk(self, fn: Callable[..., R], chunk: list[T],
+                      args: tuple[Any, ...]) -> Future[list[R]]:
+        if self._pool is not None:
+            return self._pool.submit(_each, fn, chunk, args)
+        done: Future[list[R]] = Future()
+        try:
+            done.set_result(_each(fn, chunk, args))
+        except Exception as exc:  # raised again by _result, as a worker's would be
+            done.set_exception(exc)
+        return done
+
+    def _result(self, future: Future[R]) -> R:
+        return self._pool.result(future) if self._pool is not None else future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _chunk_size(total: int, processes: int) -> int:
+    """Items per piece: several pieces per process to even the load, and small pieces so that
+    the first results come back soon."""
+    pieces = processes * CHUNKS_PER_PROCESS
+    return max(1, min(MAX_CHUNK, -(-total // pieces)))
+
+
+def make_workers(conf: FetchSettings) -> Workers:
+    """The workers `[fetch]` asks for: on the Dask cluster at `cluster` (connected now: an
+    unreachable scheduler is an error at start), else in `processes` local processes. Dask is
+    imported only then: without a cluster the daemon never loads it."""
+    if not conf.cluster:
+        return Workers(conf.processes)
+    from .dask_workers import ClusterPool  # the optional extra aggregator[cluster]
+
+    fallback = Processes(conf.processes) if conf.cluster_fallback and conf.processes else None
+    return Workers(pool=ClusterPool(conf.cluster, fallback=fallback))
+
+
+class Processes:
+    """Local worker processes (a `Pool`): a ProcessPoolExecutor started on first use and
+    started again when one of its processes dies."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(1, processes)
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def parallelism(self) -> int:
+        return self.processes
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.processes, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_leave_with_parent, initargs=(os.getpid(),))
+            pool = self._pool
+        try:
+            return pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool as exc:
+            self._discard(pool)
+            raise WorkerError(f"worker process died: {exc}") from exc
+
+    def result(self, future: Future[R]) -> R:
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                pool = self._pool
+            if pool is not None:
+                self._discard(pool)
+            raise WorkerError("a worker process died while handling this source; "
+                              "the pool was restarted") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        log.warning("a worker process died; starting a new pool")
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _each(fn: Callable[..., R], chunk: Sequence[Any], args: tuple[Any, ...]) -> list[R]:
+    return [fn(item, *args) for item in chunk]
+
+
+PARENT_CHECK_S = 1.0  # how soon a worker notices that the daemon is gone
+
+
+def _leave_with_parent(parent: int) -> None:
+    """In each worker: exit when the daemon that started it is gone. A daemon killed with
+    SIGKILL (or by the OOM killer) cannot stop its pool, and its workers would otherwise stay,
+    idle, holding their memory, until the machine restarts."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

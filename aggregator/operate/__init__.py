@@ -1,0 +1,1 @@
+"""Operating it: the daemon, the operator's views and corrections, the command line."""

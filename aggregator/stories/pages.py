@@ -1,0 +1,158 @@
+"""The published site as HTML: the front page of stories, each story's page with its members
+and why they are together, and the page for what is not there.
+
+Jinja2 templates with autoescaping and no `|safe` anywhere: everything that came from outside
+(headlines, texts, outlets' names, authors) is written as text, never as markup, and a link
+goes out only to an http(s) address. The pages need no JavaScript (and are served with a
+policy that allows none)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+
+import jinja2
+
+from ..model import Credit, Story, Tier
+from .publish import outlet_names, safe_url
+from .site import Decided, Site
+
+# Stories per front page: twenty teasers of a headline, a lead and a line of sources are a
+# few screens on a phone; the feed's default 100 stories make five pages.
+PAGE_SIZE = 20
+
+TIERS = {Tier.NEW: "new", Tier.EXACT: "exact", Tier.DUPLICATE: "duplicate",
+         Tier.EVENT: "same event", Tier.OPERATOR: "operator", Tier.REFINED: "refined"}
+TIER_HELP = {
+    Tier.NEW: "the first report of the story",
+    Tier.EXACT: "the same address or the same text as another report",
+    Tier.DUPLICATE: "a near-copy of another report (shared word sequences)",
+    Tier.EVENT: "a different report of the same event (shared salient terms)",
+    Tier.OPERATOR: "placed here by an operator",
+    Tier.REFINED: "moved here by a re-assessment of recent stories (shared neighbours)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    text: str
+    url: str | None  # None: nothing safe to link to
+
+
+@dataclass(frozen=True, slots=True)
+class Teaser:
+    """A story on the front page."""
+
+    id: int
+    title: str
+    lead: str
+    sources: tuple[Link, ...]
+    latest_at: datetime
+    decided: tuple[str, ...]  # kinds of the operators' decisions on it
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A member of a story on its page, with the evidence of its membership."""
+
+    credit: Credit
+    outlet: str
+    url: str | None
+    tier: str
+    evidence: str
+
+
+def page_count(site: Site) -> int:
+    return max(1, math.ceil(len(site.stories) / PAGE_SIZE))
+
+
+def front_page(site: Site, number: int) -> bytes:
+    """Page `number` (1 is the first) of the stories, newest first, as the feed has them."""
+    stories = list(site.stories.values())[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+    return _render("front.html", root="", site=site,
+                   teasers=[_teaser(site, s) for s in stories], page=number,
+                   pages=page_count(site))
+
+
+def story_page(site: Site, story: Story) -> bytes:
+    """A story as published, then every member, its tier and why it is in the story."""
+    names = outlet_names(story.credits)
+    reports = [Report(c, names[c.article_id], safe_url(c.url), TIERS[c.tier],
+                      site.evidence.get(c.article_id, "")) for c in story.credits]
+    return _render("story.html", root="../", site=site, story=story, reports=reports,
+                   additions=_additions(story, names), tiers=_legend(story.credits),
+                   latest_at=_latest(story), decisions=site.decisions.get(story.cluster_id, ()))
+
+
+def not_found_page(title: str) -> bytes:
+    """The same for every missing path (nothing of the request is echoed): links from the
+    site's root, as the path's depth is anyone's."""
+    return _render("not_found.html", root="/", title=title)
+
+
+def asset(name: str) -> bytes:
+    """A file served as it is: the stylesheet of the pages, those of the feeds."""
+    return resources.files(__package__).joinpath("static", name).read_bytes()
+
+
+def _teaser(site: Site, story: Story) -> Teaser:
+    names = outlet_names(story.credits)
+    sources = tuple(Link(names[c.article_id], safe_url(c.url)) for c in story.credits)
+    kinds = tuple(dict.fromkeys(d.kind for d in site.decisions.get(story.cluster_id, ())))
+    return Teaser(story.cluster_id, story.title, story.summary, sources, _latest(story), kinds)
+
+
+def _latest(story: Story) -> datetime:
+    return max(c.published_at for c in story.credits)
+
+
+def _additions(story: Story, names: dict[int, str]) -> list[tuple[str, list[str]]]:
+    """What each other report adds, under its outlet's name, in the story's order."""
+    out: list[tuple[str, list[str]]] = []
+    previous = None
+    for addition in story.additions:
+        if addition.article_id != previous:
+            out.append((names[addition.article_id], []))
+            previous = addition.article_id
+        out[-1][1].append(addition.text)
+    return out
+
+
+def _legend(credits: Sequence[Credit]) -> list[tuple[str, str]]:
+    """The tiers this story's members have, each with what it means."""
+    present = {c.tier for c in credits}
+    return [(TIERS[t], TIER_HELP[t]) for t in Tier if t in present]
+
+
+def _render(template: str, **context: object) -> bytes:
+    return _environment().get_template(template).render(**context).encode()
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = _when
+    env.filters["iso"] = _iso
+    env.filters["kinds"] = _kinds
+    return env
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _kinds(decisions: Sequence[Decided] | Sequence[str]) -> str:
+    """'merge and pin': what the operators did, for the mark's tooltip."""
+    kinds = list(dict.fromkeys(d if isinstance(d, str) else d.kind for d in decisions))
+    words = [k.replace("_", "-") for k in kinds]
+    return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
