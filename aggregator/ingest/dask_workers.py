@@ -62,7 +62,7 @@ def fingerprint() -> Fingerprint:
     """What makes this process's results what they are: aggregator's version, a hash of its
     Python files (an edited checkout keeps its version number), Python's and the libraries'
     versions. Computed once per process."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the whole package, not this folder
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
