@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -10,8 +12,9 @@ from hypothesis import strategies as st
 
 from aggregator.clustering import refine
 from aggregator.clustering.cluster import Profile, event_score
+from aggregator.config import load
 
-SETTINGS = refine.Settings()
+SETTINGS = refine.Settings.of(load(None, environ={}))  # the shipped defaults
 
 
 def rows(*articles: dict[str, float], names: tuple[set[str], ...] = ()) -> sp.csr_matrix:
@@ -81,7 +84,7 @@ def test_hysteresis_keeps_a_previous_group_near_the_line() -> None:
     z = rows(*pair)
     second = refine.second_order(refine.neighbour_rows(z, k=5, floor=0.0))
     value = float(second.toarray()[0, 1])
-    line = refine.Settings(floor=0.0, threshold=value + 0.005, hysteresis=0.01)
+    line = replace(SETTINGS, floor=0.0, threshold=value + 0.005, hysteresis=0.01)
     assert len(blocks(refine.partition(z, refine.Rules(), line).labels)) == 2
     kept = refine.partition(z, refine.Rules(previous={0: 7, 1: 7}), line)
     assert len(blocks(kept.labels)) == 1

@@ -119,7 +119,7 @@ def prepare(storage: Storage, settings: Settings) -> Prepared:
         window = load_window(storage, settings)
         constraints = load_constraints(storage)
         rules = _rules(storage, window, constraints)
-        found = refine.partition(window.links, rules, _refine_settings(settings))
+        found = refine.partition(window.links, rules, refine.Settings.of(settings))
         plan = _plan(storage, window, found, constraints)
     return Prepared(window=window, found=found, plan=plan,
                     seconds=time.perf_counter() - started)
@@ -171,13 +171,6 @@ def _changed_since(storage: Storage, window: Window) -> bool:
         "(SELECT value FROM json_each(?))", [json.dumps(list(window.ids))]).fetchall())
     return any(_resolved(now_in.get(a, -1), merged) != c
                for a, c in zip(window.ids, window.cluster, strict=True))
-
-
-def _refine_settings(settings: Settings) -> refine.Settings:
-    conf = settings.reassess
-    return refine.Settings(neighbours=conf.neighbours, floor=conf.floor,
-                           threshold=conf.threshold, hysteresis=conf.hysteresis,
-                           entity_weight=settings.cluster.entity_weight)
 
 
 def window_span(settings: Settings) -> timedelta:

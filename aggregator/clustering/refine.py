@@ -36,6 +36,8 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
+    from .. import config
+
 BLOCK_CELLS = 1 << 22  # dense cells of one block of the all-pairs product (16 MiB of float32)
 
 
@@ -51,11 +53,20 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    neighbours: int = 5
-    floor: float = 0.15
-    threshold: float = 0.12
-    hysteresis: float = 0.01
-    entity_weight: float = 0.5
+    """[reassess] neighbours, floor, threshold, hysteresis and [cluster] entity_weight (their
+    defaults and meaning: config.py; `Settings.of` takes them from there)."""
+
+    neighbours: int
+    floor: float
+    threshold: float
+    hysteresis: float
+    entity_weight: float
+
+    @classmethod
+    def of(cls, settings: config.Settings) -> Settings:
+        conf = settings.reassess
+        return cls(neighbours=conf.neighbours, floor=conf.floor, threshold=conf.threshold,
+                   hysteresis=conf.hysteresis, entity_weight=settings.cluster.entity_weight)
 
 
 @dataclass(frozen=True, slots=True)
