@@ -16,13 +16,14 @@ moved and how many of those the next one moved straight back.
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
 
 from aggregator.clustering.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 from aggregator.config import Settings, load  # noqa: E402
@@ -53,7 +54,7 @@ def small(items: list[Labelled], seed: int) -> list[Labelled]:
 
 
 def main(rows: list[str]) -> None:
-    data = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data"))
+    data = data_dir()
     path = data / "events" / "ecbplus.jsonl"
     if not path.is_file():
         print(f"clustering: skipped, {path} not found")

@@ -49,6 +49,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
+
 from aggregator.clustering import evaluate, neardup  # noqa: E402
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
@@ -218,7 +220,7 @@ def bench_opml(sizes: tuple[int, ...] = (5_000, 20_000, 100_000)) -> None:
 
 
 def bench_neardup() -> None:
-    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    folder = data_dir() / "extraction"
     if not (folder / "ground-truth.json").is_file():
         print(f"neardup: skipped, {folder} not found")
         return
@@ -252,7 +254,7 @@ def _pages(limit: int) -> list[tuple[str, str]]:
     import gzip
     import json
 
-    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    folder = data_dir() / "extraction"
     truth = json.loads((folder / "ground-truth.json").read_text())
     pages = [(v.get("url") or "", gzip.decompress((folder / "html" / f"{k}.html.gz").read_bytes())
               .decode("utf-8", errors="replace")) for k, v in sorted(truth.items())]
@@ -684,7 +686,7 @@ def bench_parse(items: int = 100, feeds: int = 30) -> None:
 
 
 def _extraction_folder() -> Path | None:
-    folder = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data")) / "extraction"
+    folder = data_dir() / "extraction"
     if not (folder / "ground-truth.json").is_file():
         print(f"extraction: skipped, {folder} not found")
         return None
@@ -787,7 +789,7 @@ def bench_cleaner() -> None:
 
 
 def bench_eval() -> None:
-    data = Path(os.environ.get("AGGREGATOR_DATA", ROOT.parent / "shared" / "data"))
+    data = data_dir()
     path = data / "events" / "ecbplus.jsonl"
     if not path.is_file():
         print(f"eval: skipped, {path} not found")

@@ -14,7 +14,6 @@ stories of two or more reports. Definitions: aggregator/stories/story_score.py (
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import sys
 import tempfile
@@ -23,15 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
+
 from aggregator.stories.story_score import StoryScores, measure  # noqa: E402
 
 HEADER = ("input", "stories", "redundancy", "coverage", "length", "sources named",
           "sources linked", "items linked")
-
-
-def data_dir() -> Path:
-    env = os.environ.get("AGGREGATOR_DATA")
-    return Path(env) if env else ROOT.parent / "shared" / "data"
 
 
 def seeds(tmp: Path) -> StoryScores:
