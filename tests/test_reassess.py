@@ -207,6 +207,27 @@ def test_operator_decisions_hold_through_reassessment(db: Storage, decision: str
         assert db.cluster_row(hidden)["hidden"] == 1
 
 
+
+def test_an_operator_merge_reaching_back_before_the_window_holds(db: Storage) -> None:
+    """The window holds one end of the operator's group: the other end, older, is not in the
+    batch step's rules, and the end inside must not be parted from it."""
+    def put(settings: Settings, text: str, n: int, day: int) -> int:
+        entry = Entry(source=f"s{n}", guid=str(n), url=None, title=None, content=text,
+                      content_type="text/plain",
+                      published_at=START + timedelta(days=day, minutes=n))
+        article = add_entry(Clusterer(db, settings), entry,
+                            at=START + timedelta(days=day, minutes=n))
+        assert article is not None
+        return article
+
+    old = put(SPLITTING, QUAKE[0], 0, 0)  # ten days before the rest: outside the window
+    inside = put(SPLITTING, MERGER[0], 1, 10)
+    admin.merge(db, [cluster_of(db, old), cluster_of(db, inside)])
+    quakes = [put(MERGING, QUAKE[i], 1 + i, 10) for i in (1, 2, 3)]  # joined online
+    reassess(db, load(None, environ={}))
+    assert cluster_of(db, inside) == cluster_of(db, old)  # the operator's merge holds
+    assert len({cluster_of(db, q) for q in quakes}) == 1
+
 def test_a_change_from_the_cli_meanwhile_voids_the_run(db: Storage, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     ids = store(db, SPLITTING, QUAKE)

@@ -329,8 +329,21 @@ def _plan(storage: Storage, window: Window, found: refine.Partition,
     plan.stay = {row for row, (old, back, epoch) in enumerate(zip(
         window.cluster, window.moved_from, window.moved_epoch, strict=True))
         if back is not None and epoch is not None and window.epoch <= epoch + 1
-        and back != old and plan.ids[labels[row]] == back}
+        and back != old and plan.ids[labels[row]] == back} | _anchored(window, constraints)
     return plan
+
+
+def _anchored(window: Window, constraints: Constraints) -> set[int]:
+    """Rows tied to an article older than the window, by an operator's group or as its copy:
+    the batch step sees one end of the tie only (its rules hold within the window), so these
+    stay in their story rather than be parted from the other end."""
+    row_of = {a: i for i, a in enumerate(window.ids)}
+    out = {row for row, (tier, m) in enumerate(zip(window.tier, window.matched, strict=True))
+           if tier in COPY_TIERS and m is not None and m not in row_of}
+    for group in constraints.together:
+        if any(a not in row_of for a in group):
+            out.update(row_of[a] for a in group if a in row_of)
+    return out
 
 
 def _pinned_blocks(storage: Storage, window: Window, labels: Sequence[int],
