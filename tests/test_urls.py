@@ -95,6 +95,8 @@ def test_redact_masks_every_userinfo_in_a_text(text: str, out: str) -> None:
 def test_without_userinfo_touches_the_authority_alone() -> None:
     assert without_userinfo("http://u:p@h/x?next=http://v:q@i/") == "http://h/x?next=http://v:q@i/"
     assert without_userinfo("http://h/x") == "http://h/x"
+    assert without_userinfo("//u:p@h/x") == "//h/x"  # a scheme-relative Location
+    assert without_userinfo("/x?u:p@h") == "/x?u:p@h"
 
 
 def test_origins_differ_by_scheme_host_and_port() -> None:

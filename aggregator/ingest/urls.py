@@ -20,7 +20,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # included, is percent-encoded as UTF-8, as a browser sends it
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
 _USERINFO = re.compile(r"(?<=//)([^/?#\s]*)@")  # to the last '@' of an authority, as urlsplit
-_LEADING_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+# the authority's user:password@, after a scheme or at the start of a scheme-relative //host
+_LEADING_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)[^/?#\s]*@")
 
 
 _KINDS = {"Cc": "control", "Cf": "format"}
