@@ -175,7 +175,7 @@ class ClusterPool:
             lost, cause = f"lost the Dask scheduler at {self.address}", exc
         except TimeoutError as exc:
             if future.done():
-                raise  # the function's own
+                return future.result()  # done just now: its result, or the function's error
             future.cancel()
             lost, cause = (f"no result from the Dask cluster at {self.address} in "
                            f"{self._result_timeout_s:.0f} s (no worker free, or none "
@@ -207,13 +207,13 @@ class ClusterPool:
                                f"({exc})") from exc
         try:
             self._check(client)
-        except (ClusterError, OSError) as exc:
+            self._threads = (_threads(client), time.monotonic())
+        except (ClusterError, OSError, TimeoutError, ClosedClientError) as exc:
             _close(client)
             if isinstance(exc, ClusterError):
                 raise
             raise ClusterError(f"lost the Dask scheduler at {self.address} while asking "
                                f"its workers' versions ({exc})") from exc
-        self._threads = (_threads(client), time.monotonic())
         return client, client.get_executor(pure=False)  # type: ignore[no-untyped-call]
 
     def _check(self, client: Client) -> None:
@@ -275,6 +275,9 @@ class ClusterPool:
             except ClusterError as exc:
                 with self._lock:
                     self._down = str(exc)
+                continue
+            except Exception:  # this thread is the only way back: it must not end here
+                log.exception("reconnecting to the Dask scheduler at %s", self.address)
                 continue
             with self._lock:
                 keep = not self._closed.is_set()
