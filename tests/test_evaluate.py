@@ -15,12 +15,15 @@ from aggregator.operate.cli import main
 
 # Pinned floors: measured on ECB+ with the shipped config, minus a margin of about 0.015 for
 # harmless changes of tokenisation. At arrival (the online decision alone): B-cubed P 0.873,
-# F1 0.833 (the note of issue 4). Final (after the re-assessments): P 0.954, R 0.907, F1 0.930.
-# Headline only (`text` emptied): at arrival P 0.845, F1 0.739; final P 0.862, F1 0.775.
+# F1 0.833 (the note of issue 4). Final (after the re-assessments): P 0.955, R 0.903, F1 0.928;
+# its floors are issue 13's goals themselves (P >= 0.95, F1 >= 0.92): the margin is smaller,
+# and a change that takes the product below its goals fails here.
+# Headline only (`text` emptied): at arrival P 0.845, F1 0.739; final P 0.861, F1 0.775 (the
+# issue's goals, P 0.90 and F1 0.80, are not met: these floors hold what is measured).
 FLOOR_PRECISION = 0.86
 FLOOR_F1 = 0.82
-FLOOR_FINAL_PRECISION = 0.94
-FLOOR_FINAL_F1 = 0.915
+FLOOR_FINAL_PRECISION = 0.95
+FLOOR_FINAL_F1 = 0.92
 FLOOR_HEADLINE_PRECISION = 0.83
 FLOOR_HEADLINE_F1 = 0.725
 FLOOR_HEADLINE_FINAL_PRECISION = 0.845
