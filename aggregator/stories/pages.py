@@ -18,7 +18,7 @@ from importlib import resources
 import jinja2
 
 from ..model import Credit, Story, Tier
-from .publish import outlet_names, safe_url
+from .publish import additions_by_outlet, outlet_names, rfc3339, safe_url
 from .site import Decided, Site
 
 # Stories per front page: twenty teasers of a headline, a lead and a line of sources are a
@@ -52,7 +52,7 @@ class Teaser:
     lead: str
     sources: tuple[Link, ...]
     latest_at: datetime
-    decided: tuple[str, ...]  # kinds of the operators' decisions on it
+    decided: tuple[Decided, ...]  # the operators' decisions on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def story_page(site: Site, story: Story) -> bytes:
     reports = [Report(c, names[c.article_id], safe_url(c.url), TIERS[c.tier],
                       site.evidence.get(c.article_id, "")) for c in story.credits]
     return _render("story.html", root="../", site=site, story=story, reports=reports,
-                   additions=_additions(story, names), tiers=_legend(story.credits),
+                   additions=additions_by_outlet(story, names), tiers=_legend(story.credits),
                    latest_at=_latest(story), decisions=site.decisions.get(story.cluster_id, ()))
 
 
@@ -102,24 +102,12 @@ def asset(name: str) -> bytes:
 def _teaser(site: Site, story: Story) -> Teaser:
     names = outlet_names(story.credits)
     sources = tuple(Link(names[c.article_id], safe_url(c.url)) for c in story.credits)
-    kinds = tuple(dict.fromkeys(d.kind for d in site.decisions.get(story.cluster_id, ())))
-    return Teaser(story.cluster_id, story.title, story.summary, sources, _latest(story), kinds)
+    return Teaser(story.cluster_id, story.title, story.summary, sources, _latest(story),
+                  site.decisions.get(story.cluster_id, ()))
 
 
 def _latest(story: Story) -> datetime:
     return max(c.published_at for c in story.credits)
-
-
-def _additions(story: Story, names: dict[int, str]) -> list[tuple[str, list[str]]]:
-    """What each other report adds, under its outlet's name, in the story's order."""
-    out: list[tuple[str, list[str]]] = []
-    previous = None
-    for addition in story.additions:
-        if addition.article_id != previous:
-            out.append((names[addition.article_id], []))
-            previous = addition.article_id
-        out[-1][1].append(addition.text)
-    return out
 
 
 def _legend(credits: Sequence[Credit]) -> list[tuple[str, str]]:
@@ -138,7 +126,7 @@ def _environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
-    env.filters["iso"] = _iso
+    env.filters["iso"] = rfc3339
     env.filters["kinds"] = _kinds
     return env
 
@@ -147,12 +135,8 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _kinds(decisions: Sequence[Decided] | Sequence[str]) -> str:
+def _kinds(decisions: Sequence[Decided]) -> str:
     """'merge and pin': what the operators did, for the mark's tooltip."""
-    kinds = list(dict.fromkeys(d if isinstance(d, str) else d.kind for d in decisions))
+    kinds = list(dict.fromkeys(d.kind for d in decisions))
     words = [k.replace("_", "-") for k in kinds]
     return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]

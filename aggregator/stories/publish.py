@@ -31,13 +31,9 @@ def story_html(story: Story) -> str:
     """The merged story as sanitised HTML: the canonical report, what each other outlet adds
     (under the outlet's name), then every source, named and linked to the original."""
     parts = [_block(b) for b in story.body]
-    names = outlet_names(story.credits)
-    previous = None
-    for addition in story.additions:
-        if addition.article_id != previous:
-            parts.append(f"<h4>{html.escape(names[addition.article_id])} adds</h4>")
-            previous = addition.article_id
-        parts.append(f"<p>{html.escape(addition.text)}</p>")
+    for outlet, texts in additions_by_outlet(story, outlet_names(story.credits)):
+        parts.append(f"<h4>{html.escape(outlet)} adds</h4>")
+        parts.extend(f"<p>{html.escape(text)}</p>" for text in texts)
     parts.append(f"<h4>Sources ({len(story.credits)})</h4><ol>")
     parts.extend(f"<li>{_credit(c)}</li>" for c in story.credits)
     parts.append("</ol>")
@@ -50,6 +46,19 @@ def outlet_names(credits: Sequence[Credit]) -> dict[int, str]:
     counts = Counter(c.outlet for c in credits)
     return {c.article_id: c.outlet if counts[c.outlet] == 1 else f"{c.outlet} (source {i})"
             for i, c in enumerate(credits, 1)}
+
+
+def additions_by_outlet(story: Story, names: dict[int, str]) -> list[tuple[str, list[str]]]:
+    """What each other report adds, under its outlet's name (`outlet_names`), in the story's
+    order: the feeds' item and the story's page show it alike."""
+    out: list[tuple[str, list[str]]] = []
+    previous = None
+    for addition in story.additions:
+        if addition.article_id != previous:
+            out.append((names[addition.article_id], []))
+            previous = addition.article_id
+        out[-1][1].append(addition.text)
+    return out
 
 
 def _block(block: Block) -> str:
@@ -126,7 +135,7 @@ def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: st
     _text(feed, f"{{{ATOM}}}title", title)
     _text(feed, f"{{{ATOM}}}id", feed_id)
     updated = max((s.updated_at for s in stories), default=now)
-    _text(feed, f"{{{ATOM}}}updated", _rfc3339(updated))
+    _text(feed, f"{{{ATOM}}}updated", rfc3339(updated))
     ET.SubElement(feed, f"{{{ATOM}}}link", {"href": self_url, "rel": "self"})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"href": link, "rel": "alternate"})
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
@@ -135,8 +144,8 @@ def render_atom(stories: Sequence[Story], *, title: str, link: str, self_url: st
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         _text(entry, f"{{{ATOM}}}title", story.title)
         _text(entry, f"{{{ATOM}}}id", story.guid)
-        _text(entry, f"{{{ATOM}}}published", _rfc3339(story.published_at))
-        _text(entry, f"{{{ATOM}}}updated", _rfc3339(story.updated_at))
+        _text(entry, f"{{{ATOM}}}published", rfc3339(story.published_at))
+        _text(entry, f"{{{ATOM}}}updated", rfc3339(story.updated_at))
         if target := safe_url(item_link(story)):
             ET.SubElement(entry, f"{{{ATOM}}}link", {"href": target, "rel": "alternate"})
         _text(entry, f"{{{ATOM}}}summary", story.summary)
@@ -191,7 +200,8 @@ def _xml_safe(value: str) -> str:
     return _NOT_XML.sub("", value)
 
 
-def _rfc3339(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
+    """'2026-12-02T06:00:00Z': Atom's dates, and the pages' machine-readable ones."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
