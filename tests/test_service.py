@@ -164,3 +164,19 @@ def test_sighup_reloads_the_configuration(workdir: Path) -> None:
         assert wait_for_items(url, 2) == 2
     assert daemon.returncode == 0, daemon.err
     assert "configuration reloaded" in daemon.err
+
+
+def test_a_port_in_use_is_one_error_line_before_any_work(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "aggregator", "run"], cwd=workdir,
+                              env={"AGGREGATOR_SERVER_PORT": str(port), "PATH": "/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr  # after the "starting" log line, one error line
+    assert done.stderr.splitlines()[-1] == (
+        f"aggregator: error: cannot serve on 127.0.0.1:{port} ([server] host and port): "
+        "Address already in use")
+    assert not (workdir / "var" / "feed.xml").exists()  # nothing polled or published first

@@ -95,11 +95,10 @@ class Daemon:
         return report
 
     def _reassess_now(self) -> None:
-        """Run the re-assessment job now, in its own thread: polling goes on meanwhile."""
+        """Run the re-assessment job now, in its own thread: polling goes on meanwhile. (Before
+        the scheduler runs, at start, the job is due at once anyway: see `_schedule`.)"""
         if self.scheduler.running:
             self.scheduler.modify_job("reassess", next_run_time=datetime.now(UTC))
-        else:
-            self.reassess(force=True)
 
     def reassess(self, *, force: bool = False) -> None:
         """Re-assess the recent window if anything changed since the last time; never raises.
@@ -194,10 +193,10 @@ class Daemon:
         log.info("aggregator starting: %s", describe(self.settings))
         if self.settings.server.enabled:  # before the first publish: it gives the pages
             self._app = FeedApp(self.settings, self.metrics, self.ready)
+        server = self._bind_server()  # a port in use is an error now, before any work
         self.dispatch()
-        self.reassess()
-        self.republish(force=True)
-        server = self._start_server()
+        self.republish(force=True)  # the re-assessment follows, in the scheduler's thread
+        self._serve(server)
         self._schedule()
         self.scheduler.start()
         log.info("polling due sources every %d s, publishing on change every %d s; "
@@ -225,11 +224,12 @@ class Daemon:
         self.scheduler.add_job(self.republish, "interval", id="publish",
                                seconds=self.settings.publish.interval_s, max_instances=1,
                                coalesce=True)
+        # due at once: the first one starts as the server does, not before it
         self.scheduler.add_job(self.reassess, "interval", id="reassess",
                                seconds=self.settings.reassess.interval_s, max_instances=1,
-                               coalesce=True)
+                               coalesce=True, next_run_time=datetime.now(UTC))
 
-    def _start_server(self) -> Any:
+    def _bind_server(self) -> Any:
         conf = self.settings.server
         app = self._app
         if app is None:
@@ -237,13 +237,21 @@ class Daemon:
         # waitress warns once per request that waits for a free thread: under load that is
         # hundreds of lines a second in the journal, and costs the server time of its own.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        server = create_server(app, host=conf.host, port=conf.port, threads=conf.threads,
-                               ident="aggregator")
+        try:
+            return create_server(app, host=conf.host, port=conf.port, threads=conf.threads,
+                                 ident="aggregator")
+        except OSError as exc:
+            raise AggregatorError(f"cannot serve on {conf.host}:{conf.port} ([server] host "
+                                  f"and port): {exc.strerror or exc}") from exc
+
+    def _serve(self, server: Any) -> None:
+        if server is None:
+            return
         thread = threading.Thread(target=server.run, name="http", daemon=True)
         thread.start()
+        conf = self.settings.server
         base = f"http://{conf.host}:{server.effective_port}"
         log.info("serving %s/ (the stories), %s/feed.xml and %s/atom.xml", base, base, base)
-        return server
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: Any) -> None:
