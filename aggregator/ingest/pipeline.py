@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..clustering.clusterer import Clusterer, encode, profile_of_row
+from ..clustering.clusterer import Clusterer, profile_of_row
 from ..config import Settings, public_link
 from ..errors import AggregatorError
 from ..model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier
@@ -27,11 +27,11 @@ from ..storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from ..stories.publish import ItemLink, canonical_link, render_atom, render_rss, write_atomically
 from ..stories.story import build as build_story
 from ..stories.story import fingerprint
-from .extract import clean_entry
+from .extract import clean_entry, countable_lines
 from .feeds import all_sources
 from .fetch import Fetcher, Validators
 from .poll import PollContext, Polled, Prepared, next_poll, poll
-from .signature import Features, features
+from .signature import Features
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,12 @@ def store(clusterer: Clusterer, entry: Entry, cleaned: Cleaned, *,
     storage = clusterer.storage
     if (not cleaned.text and not cleaned.title) or storage.has_article(entry.source, entry.guid):
         return None
-    if found is None:
-        found = features(cleaned.title, cleaned.text)
-    encoded = encoded or encode(entry, cleaned, minhash=found.minhash)
     article_id = clusterer.add(entry, cleaned, at=at, found=found, encoded=encoded)
     membership = storage.membership(article_id)
     if membership and membership["tier"] not in (Tier.EXACT, Tier.DUPLICATE):
         with storage.transaction():  # copies would make their own lines look like site chrome
-            storage.count_lines(entry.source, encoded.lines)
+            storage.count_lines(entry.source, encoded.lines if encoded is not None
+                                else countable_lines(cleaned))
     return article_id
 
 
