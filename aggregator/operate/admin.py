@@ -67,11 +67,6 @@ def _member(m: Member) -> dict[str, Any]:
     }
 
 
-def member_evidence(m: Member) -> str:
-    """Why a member is in its cluster, in one sentence (as `clusters show` prints it)."""
-    return evidence(_member(m))
-
-
 def evidence(a: Mapping[str, Any]) -> str:
     """The sentence for a membership as `show_cluster` or `explain` give it: its tier, the
     similarity against the threshold it met, the article it matched, the shared terms."""

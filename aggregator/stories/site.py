@@ -6,6 +6,7 @@ state as the feeds written with it; pages.py renders it and touches nothing else
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,14 +40,23 @@ def snapshot(storage: Storage, stories: Sequence[Story], *, title: str,
              at: datetime | None = None) -> Site:
     """The site of the stories just published (`stories`, as pipeline.stories made them)."""
     with storage.snapshot():
-        evidence = {m.article.id: admin.member_evidence(m)
-                    for s in stories for m in storage.members(s.cluster_id)}
+        evidence = _evidence(storage, [s.cluster_id for s in stories])
         decided = _decisions(storage)
         merged = _merged(storage, {s.cluster_id for s in stories})
     return Site(
         title=title, published_at=at or now(),
         stories={s.cluster_id: s for s in stories}, evidence=evidence,
         decisions={s.cluster_id: _of_story(s, decided) for s in stories}, merged=merged)
+
+
+def _evidence(storage: Storage, clusters: Sequence[int]) -> dict[int, str]:
+    """article id -> why it is in its story, for the members of `clusters`: one query of their
+    memberships (the stories were built from the members' texts already)."""
+    return {int(r["article_id"]): admin.evidence({**r, "shared_terms": json.loads(
+        r["shared_terms"])}) for r in storage.query(
+        "SELECT article_id, tier, similarity, threshold, shared_terms, matched_article "
+        "FROM memberships WHERE cluster_id IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(clusters))])}
 
 
 def _decisions(storage: Storage) -> dict[int, list[tuple[int, Decided]]]:
