@@ -9,7 +9,7 @@ import pytest
 
 from aggregator.config import load
 from aggregator.ingest.pipeline import run_cycle
-from aggregator.ingest.workers import WorkerError, Workers
+from aggregator.ingest.workers import Processes, WorkerError, Workers
 from aggregator.storage import Storage
 
 
@@ -25,6 +25,13 @@ def test_map_spreads_items_over_processes_and_keeps_their_order() -> None:
     with Workers(2) as workers:
         assert workers.map(_square, list(range(50)), 1) == [n * n + 1 for n in range(50)]
         assert workers.call(_square, 3, 0) == 9
+
+
+def test_a_process_of_one_task_is_fresh_for_each_call() -> None:
+    """The re-assessment's process: its memory leaves with it after every run."""
+    with Workers(pool=Processes(1, tasks_per_process=1)) as fresh, Workers(1) as kept:
+        assert len({fresh.call(os.getpid) for _ in range(3)}) == 3
+        assert len({kept.call(os.getpid) for _ in range(3)}) == 1
 
 
 def test_a_dead_worker_fails_that_call_and_the_pool_starts_again() -> None:

@@ -161,10 +161,13 @@ def make_workers(conf: FetchSettings) -> Workers:
 
 class Processes:
     """Local worker processes (a `Pool`): a ProcessPoolExecutor started on first use and
-    started again when one of its processes dies."""
+    started again when one of its processes dies. `tasks_per_process`: how many calls a
+    process makes before a fresh one replaces it (None: no limit), for work whose memory
+    high-water mark should leave with it."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, *, tasks_per_process: int | None = None) -> None:
         self.processes = max(1, processes)
+        self._tasks_per_process = tasks_per_process
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -177,7 +180,8 @@ class Processes:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     self.processes, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_leave_with_parent, initargs=(os.getpid(),))
+                    initializer=_leave_with_parent, initargs=(os.getpid(),),
+                    max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
         try:
             return pool.submit(fn, *args, **kwargs)

@@ -28,7 +28,7 @@ from ..config import describe
 from ..errors import AggregatorError
 from ..ingest.fetch import Fetcher
 from ..ingest.pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
-from ..ingest.workers import Workers, make_workers
+from ..ingest.workers import Processes, Workers, make_workers
 from ..storage import READER_CACHE_KIB, Storage, iso
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
@@ -57,10 +57,12 @@ class Daemon:
         self._stored_since_reassess = 0
         self._reassess_not_before = 0.0  # time.monotonic(): cost control (REASSESS_SHARE)
         self._fetcher: Fetcher = make_fetcher(settings)
-        # the re-assessment computes in a process of its own: the window's sparse links (some
-        # 100 MiB at 20,000 articles) would otherwise stay in the daemon's heap as its
-        # high-water mark; only the writing is done here
-        self._reassessor = Workers(1 if settings.fetch.processes else 0)
+        # the re-assessment computes in a process of its own, a fresh one each time: the
+        # window's sparse links (some 100 MiB at 20,000 articles) would otherwise stay as a
+        # heap's high-water mark, the daemon's or a long-lived process's; only the writing
+        # is done here
+        self._reassessor = (Workers(pool=Processes(1, tasks_per_process=1))
+                            if settings.fetch.processes else Workers(0))
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
         self._clusterer: Clusterer | None = None
         self._app: FeedApp | None = None
