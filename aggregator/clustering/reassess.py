@@ -314,8 +314,12 @@ def _plan(storage: Storage, window: Window, found: refine.Partition,
     for block in sorted(members):
         chosen = None
         for cluster in sorted(offered.get(block, [])):
-            outside = [a for a in storage.member_ids(cluster) if a not in in_window]
-            if chosen is None and not constraints.forbids(members[block], outside):
+            if chosen is not None:
+                break
+            # the story's members older than the window, if an operator keeps any apart
+            outside = ([a for a in storage.member_ids(cluster) if a not in in_window]
+                       if constraints.apart else [])
+            if not constraints.forbids(members[block], outside):
                 chosen = cluster
         if chosen is None:
             fresh += 1
