@@ -31,7 +31,8 @@ from ..model import Tier
 from ..storage import Storage, iso, now, parse_time
 from . import refine
 from .cluster import Constraints, Profile, event_score
-from .clusterer import load_constraints, profile_of_members
+from .clusterer import load_constraints
+from .recluster import fix_pins, refresh_cluster
 
 log = logging.getLogger(__name__)
 
@@ -384,9 +385,11 @@ def _apply(storage: Storage, window: Window, found: refine.Partition, plan: _Pla
         "UPDATE memberships SET batch_group = ?, moved_from = ?, moved_epoch = ? "
         "WHERE article_id = ?", _marks(window, final, moves, plan.stay))
     retired = _retire(storage, plan.retired, at)
-    for cluster in sorted({c for _, old, new in moves for c in (old, new)} - set(retired)):
-        _refresh(storage, cluster, at)
-    _carry_pins(storage, retired)
+    touched = {c for _, old, new in moves for c in (old, new)}
+    for cluster in sorted(touched - set(retired)):
+        if ids := storage.member_ids(cluster):
+            refresh_cluster(storage, cluster, ids, at)
+    fix_pins(storage, sorted(touched | set(retired)))  # a pin goes with its article
     storage.bump_generation()
     return Outcome(articles=len(window.ids), seconds=0.0, moves=tuple(moves),
                    merged=tuple(sorted(retired.items())), created=tuple(created.values()))
@@ -439,27 +442,6 @@ def _retire(storage: Storage, retired: Mapping[int, int], at: datetime) -> dict[
                         [into, iso(at), old])
         out[old] = into
     return out
-
-
-def _refresh(storage: Storage, cluster: int, at: datetime) -> None:
-    ids = storage.member_ids(cluster)
-    if not ids:
-        return
-    seen = max(storage.article(a).published_at for a in ids)
-    storage.update_cluster(cluster, centroid=profile_of_members(storage, ids).to_json(),
-                           last_seen_at=iso(seen), updated_at=iso(at))
-
-
-def _carry_pins(storage: Storage, retired: Mapping[int, int]) -> None:
-    """A retired story's pin goes with its pinned article, where the story taking it has none."""
-    for old, into in retired.items():
-        rows = storage.query("SELECT pinned_article FROM clusters WHERE id = ?", [old])
-        pinned = rows[0]["pinned_article"] if rows else None
-        if pinned is None:
-            continue
-        target = storage.query("SELECT pinned_article FROM clusters WHERE id = ?", [into])
-        if target and target[0]["pinned_article"] is None:
-            storage.update_cluster(into, pinned_article=pinned)
 
 
 def _log_run(storage: Storage, outcome: Outcome, at: datetime, window: Window) -> None:

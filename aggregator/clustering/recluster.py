@@ -186,7 +186,7 @@ def _apply(storage: Storage, scratch: Storage, plan: Plan) -> None:
                for label, arts in members.items()}
         for label, arts in members.items():
             changed = any(a in moved for a in arts)
-            _refresh(storage, ids[label], arts, at if changed else None)
+            refresh_cluster(storage, ids[label], arts, at if changed else None)
         for article in moved:
             row = scratch.membership(article)
             assert row is not None
@@ -197,7 +197,7 @@ def _apply(storage: Storage, scratch: Storage, plan: Plan) -> None:
         for old, target in plan.retired.items():
             final = ids.get(target, target)
             storage.move_members(from_cluster=old, to_cluster=final)  # late arrivals follow
-        _fix_pins(storage, list(ids.values()))
+        fix_pins(storage, list(ids.values()))
         storage.bump_generation()
 
 
@@ -208,9 +208,12 @@ def _ensure_cluster(storage: Storage, label: int, articles: list[int], at: datet
     return storage.create_cluster(at=at, seen_at=seen, centroid={})
 
 
-def _refresh(storage: Storage, cluster_id: int, articles: list[int],
-             changed_at: datetime | None) -> None:
-    seen = max(storage.article(a).published_at for a in articles)
+def refresh_cluster(storage: Storage, cluster_id: int, articles: list[int],
+                    changed_at: datetime | None) -> None:
+    """A cluster's centroid and last-seen time from its `articles` (its members now)."""
+    seen = max(parse_time(r["published_at"]) for r in storage.query(
+        "SELECT published_at FROM articles WHERE id IN (SELECT value FROM json_each(?))",
+        [_json(articles)]))
     changes: dict[str, Any] = {"centroid": profile_of_members(storage, articles).to_json(),
                                "last_seen_at": iso(seen), "merged_into": None}
     if changed_at is not None:
@@ -218,11 +221,12 @@ def _refresh(storage: Storage, cluster_id: int, articles: list[int],
     storage.update_cluster(cluster_id, **changes)
 
 
-def _fix_pins(storage: Storage, cluster_ids: list[int]) -> None:
-    """A pinned article that moved takes its pin along, where the new cluster has none."""
+def fix_pins(storage: Storage, cluster_ids: list[int]) -> None:
+    """A pinned article that moved takes its pin along, where the new cluster has none (the
+    clusters may include some just retired into others)."""
     for cluster_id in cluster_ids:
-        row = storage.cluster_row(cluster_id)
-        pinned = row["pinned_article"]
+        rows = storage.query("SELECT pinned_article FROM clusters WHERE id = ?", [cluster_id])
+        pinned = rows[0]["pinned_article"] if rows else None
         if pinned is None or pinned in storage.member_ids(cluster_id):
             continue
         storage.update_cluster(cluster_id, pinned_article=None)
