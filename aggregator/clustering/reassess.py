@@ -335,6 +335,15 @@ def _plan(storage: Storage, window: Window, found: refine.Partition,
         window.cluster, window.moved_from, window.moved_epoch, strict=True))
         if back is not None and epoch is not None and window.epoch <= epoch + 1
         and back != old and plan.ids[labels[row]] == back} | _anchored(window, constraints)
+    # a story that keeps members (older than the window, or held back) lives on: only those
+    # the moves leave empty are retired, in a dry run's report as in the writing
+    leaving = Counter(c for row, c in enumerate(window.cluster) if row not in plan.stay)
+    sizes = dict(storage.execute(
+        "SELECT cluster_id, count(*) FROM memberships WHERE cluster_id IN "
+        "(SELECT value FROM json_each(?)) GROUP BY cluster_id",
+        [json.dumps(sorted(plan.retired))]).fetchall())
+    plan.retired = {old: into for old, into in plan.retired.items()
+                    if sizes.get(old, 0) <= leaving[old]}
     return plan
 
 
