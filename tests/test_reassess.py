@@ -230,6 +230,19 @@ def test_an_operator_merge_reaching_back_before_the_window_holds(db: Storage) ->
     assert cluster_of(db, inside) == cluster_of(db, old)  # the operator's merge holds
     assert len({cluster_of(db, q) for q in quakes}) == 1
 
+
+def test_an_operator_change_right_after_the_writing_still_makes_the_clusterer_stale(
+        db: Storage) -> None:
+    ids = store(db, SPLITTING, QUAKE)
+    settings = load(None, environ={})
+    clusterer = Clusterer(db, settings)  # the daemon's, current
+    outcome = reassess(db, settings)
+    cli = Storage(db.path)  # the operator's command, committed before the daemon looks
+    admin.set_hidden(cli, cluster_of(cli, ids[0]), hidden=True)
+    cli.close()
+    clusterer.reassessed(outcome.moves, outcome.merged, outcome.generation)
+    assert not clusterer.is_current()  # so it reloads the operator's decision
+
 def test_a_change_from_the_cli_meanwhile_voids_the_run(db: Storage, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     ids = store(db, SPLITTING, QUAKE)

@@ -158,15 +158,19 @@ class Clusterer:
         return decision
 
     def reassessed(self, moves: Iterable[tuple[int, int, int]],
-                   merged: Iterable[tuple[int, int]]) -> None:
+                   merged: Iterable[tuple[int, int]], generation: int | None) -> None:
         """A re-assessment through this clusterer's storage moved articles and retired
-        clusters: the index follows, and the generation it bumped is this clusterer's own."""
+        clusters: the index follows, and the generation its writing left (None: it wrote
+        nothing) is this clusterer's own. Not the database's generation now: an operator's
+        change committed since must still make this clusterer stale."""
+        if generation is None:
+            return
         if self._index is not None:
             for article_id, old, new in moves:
                 self._index.moved(article_id, old, new)
             for old, into in merged:
                 self._index.merged(old, into)
-        self.generation = self.storage.generation()
+        self.generation = generation
 
     def forget_index(self) -> None:
         """Drop the in-memory index (it is rebuilt from the database when next needed)."""

@@ -177,7 +177,7 @@ def flapping(items: Sequence[Labelled], settings: Settings) -> tuple[int, int]:
         add_entry(clusterer, item.entry, at=item.entry.published_at or EPOCH)
         if n % settings.reassess.after == 0 or n == len(items):
             outcome = reassess(storage, settings, at=item.entry.published_at or EPOCH)
-            clusterer.reassessed(outcome.moves, outcome.merged)
+            clusterer.reassessed(outcome.moves, outcome.merged, outcome.generation)
             history.append({r["article_id"]: storage.resolve_cluster(r["cluster_id"])
                             for r in storage.query("SELECT * FROM memberships")})
     storage.close()
@@ -193,7 +193,7 @@ def flapping(items: Sequence[Labelled], settings: Settings) -> tuple[int, int]:
 def _reassess(clusterer: Clusterer, settings: Settings, schedule: _Schedule,
               at: datetime) -> None:
     outcome = reassess(clusterer.storage, settings, at=at)
-    clusterer.reassessed(outcome.moves, outcome.merged)
+    clusterer.reassessed(outcome.moves, outcome.merged, outcome.generation)
     schedule.done(at)
 
 

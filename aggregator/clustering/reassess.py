@@ -67,6 +67,7 @@ class Outcome:
     merged: tuple[tuple[int, int], ...] = ()  # (cluster, into): stories retired by a merge
     created: tuple[int, ...] = ()  # new clusters (split-off parts); dry: negative labels
     skipped: str | None = None  # why nothing was written (the CLI changed clusters meanwhile)
+    generation: int | None = None  # the database's generation once written (None: not written)
     window: tuple[str, str] | None = None
 
     @property
@@ -157,7 +158,7 @@ def apply(storage: Storage, prepared: Prepared, settings: Settings, *,
         outcome = Outcome(articles=done.articles,
                           seconds=prepared.seconds + time.perf_counter() - started,
                           moves=done.moves, merged=done.merged, created=done.created,
-                          window=prepared.span)
+                          window=prepared.span, generation=storage.generation())
         _log_run(storage, outcome, at, window)
     return outcome
 

@@ -118,7 +118,7 @@ class Daemon:
             with self._write_lock:
                 clusterer = self._current_clusterer()
                 outcome = apply(clusterer.storage, prepared, self.settings)
-                clusterer.reassessed(outcome.moves, outcome.merged)
+                clusterer.reassessed(outcome.moves, outcome.merged, outcome.generation)
                 self._stored_since_reassess = 0
                 if not outcome.skipped:
                     self._reassessed_state = (state[0], clusterer.storage.generation())
