@@ -606,7 +606,8 @@ print(outcome.articles, f"{outcome.seconds:.3f}", f"{cpu:.3f}", f"{(peak - befor
 def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000), seed: int = 5) -> None:
     """A window of generated signatures (stories of 1-20 articles over a Zipf vocabulary, as
     `index` draws them), placed online one story per article, written straight into a
-    database; then one re-assessment in a fresh process: its time and the memory it added."""
+    database; then one re-assessment in a fresh process, written as the daemon writes it: its
+    CPU time and the memory it added."""
     import subprocess
 
     cases = [(n, 0) for n in sizes] + [(10_000, 40_000)]
@@ -614,13 +615,14 @@ def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000), seed: int =
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "window.db"
             _window_database(path, window=window, history=history, seed=seed)
-            done = subprocess.run([sys.executable, "-c", REASSESS_CHILD, str(path), "dry",
+            done = subprocess.run([sys.executable, "-c", REASSESS_CHILD, str(path), "write",
                                    str(ROOT)], capture_output=True, text=True, check=True)
             articles, seconds, cpu, added, peak = done.stdout.split()
             older = f" (after {history:,} older ones)" if history else ""
             print(f"re-assessment of a window of {int(articles):>6,} articles{older}: "
-                  f"{float(cpu):.2f} s of CPU on one core ({float(seconds):.2f} s wall), "
-                  f"{added} MiB added to the process (peak {peak} MiB)")
+                  f"{float(cpu):.2f} s of CPU on one core, computing and writing "
+                  f"({float(seconds):.2f} s wall), {added} MiB added to the process "
+                  f"(peak {peak} MiB)", flush=True)
 
 
 def _window_database(path: Path, *, window: int, history: int, seed: int) -> None:
