@@ -139,7 +139,7 @@ def test_hostile_titles_texts_addresses_and_outlets_come_out_as_text() -> None:
     assert not story.xpath("//li/h3/a")  # its address (javascript:) is not linked
     assert texts(story, "//li/h3") == [hostile.title]
     assert "<iframe src=javascript:alert(4)>" in texts(story, "//p[@class='evidence']")[0]
-    assert assert_no_active_content(parse(not_found_page("<script>x</script>"))) is None
+    assert_no_active_content(parse(not_found_page("<script>x</script>")))
 
 
 def feeds(items: Sequence[Story]) -> tuple[bytes, bytes]:

@@ -157,8 +157,7 @@ def test_the_readers_see_one_story_with_a_new_updated_and_the_old_guid(db: Stora
 def test_the_window_leaves_older_articles_alone(db: Storage) -> None:
     settings = load(None, environ={})
     old = store(db, SPLITTING, QUAKE[:2])
-    late = replace(SPLITTING, cluster=SPLITTING.cluster)
-    clusterer = Clusterer(db, late)
+    clusterer = Clusterer(db, SPLITTING)
     newer = []
     for n, text in enumerate(QUAKE[2:], 2):
         entry = Entry(source=f"s{n}", guid=str(n), url=None, title=None, content=text,
@@ -316,15 +315,22 @@ def test_the_daemon_takes_a_computed_plan_without_loading_scipy(db: Storage,
     from aggregator.clustering.reassess import prepare_file
 
     store(db, SPLITTING, QUAKE)  # four stories online, one after the re-assessment
-    prepared = pickle.dumps(prepare_file(db.path, SPLITTING))
+    sent = pickle.dumps((prepare_file(db.path, SPLITTING), SPLITTING, db.path))
     probe = ("import pickle, sys\n"
              "from aggregator.operate import cli, service\n"
-             "prepared = pickle.loads(sys.stdin.buffer.read())\n"
-             "print(prepared.found.blocks, 'scipy' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", probe], input=prepared, capture_output=True,
+             "from aggregator.clustering.reassess import apply\n"
+             "from aggregator.storage import Storage\n"
+             "prepared, settings, path = pickle.loads(sys.stdin.buffer.read())\n"
+             "storage = Storage(path)\n"
+             "outcome = apply(storage, prepared, settings)\n"
+             "storage.close()\n"
+             "print(prepared.found.blocks, len(outcome.moves), 'scipy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], input=sent, capture_output=True,
                           timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.decode().split() == ["1", "False"]
+    assert done.stdout.decode().split() == ["1", "3", "False"]  # written, without scipy
+
+
 
 KILLER = """
 import sys, time

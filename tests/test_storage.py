@@ -70,7 +70,7 @@ def _state(storage: Storage) -> list[Any]:
         "articles", "signatures", "lsh_buckets", "memberships", "clusters", "term_df")]
 
 
-def test_a_version_5_database_is_re_signed_in_place(workdir: Path,
+def test_a_version_6_database_is_re_signed_in_place(workdir: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage_module, "RESIGN_BATCH", 7)  # several batches
     settings = load(None, environ={})
