@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
+from evaldata import ecbplus  # noqa: E402  (bench/, the script's own folder)
 
 from aggregator.clustering.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 from aggregator.config import Settings, load  # noqa: E402
@@ -54,10 +54,8 @@ def small(items: list[Labelled], seed: int) -> list[Labelled]:
 
 
 def main(rows: list[str]) -> None:
-    data = data_dir()
-    path = data / "events" / "ecbplus.jsonl"
-    if not path.is_file():
-        print(f"clustering: skipped, {path} not found")
+    path = ecbplus("clustering")
+    if path is None:
         return
     base = load(ROOT / "config" / "aggregator.toml", environ={})
     sets = variants(read_labelled(path))

@@ -49,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
+from evaldata import data_dir, ecbplus  # noqa: E402  (bench/, the script's own folder)
 
 from aggregator.clustering import evaluate, neardup  # noqa: E402
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
@@ -791,10 +791,8 @@ def bench_cleaner() -> None:
 
 
 def bench_eval() -> None:
-    data = data_dir()
-    path = data / "events" / "ecbplus.jsonl"
-    if not path.is_file():
-        print(f"eval: skipped, {path} not found")
+    path = ecbplus("eval")
+    if path is None:
         return
     settings = load(ROOT / "config" / "aggregator.toml", environ={})
     result = evaluate.run(evaluate.read_labelled(path), settings)
