@@ -140,7 +140,9 @@ class ClusterPool:
         if client is None:
             return self._fallback.parallelism if self._fallback is not None else 0
         count, at = self._threads
-        if time.monotonic() - at > THREADS_TTL_S:
+        # not while the client reconnects by itself: that call would wait on it in every
+        # polling thread (submit and result find out what became of the scheduler)
+        if time.monotonic() - at > THREADS_TTL_S and client.status == "running":
             try:
                 count = _threads(client)
             except (OSError, TimeoutError, ClosedClientError):
