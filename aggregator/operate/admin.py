@@ -284,12 +284,8 @@ def explain(storage: Storage, settings: ClusterSettings, first: int, second: int
     }
     explained = [_explained(a.id, a.title, ma, ca), _explained(b.id, b.title, mb, cb)]
     together = ca is not None and ca == cb
-    verdict = _verdict(together, {**pair, "refined": [
-        e for e in explained if e["tier"] == "refined"]})
-    if not together and any(e["tier"] == "refined" for e in explained):
-        verdict += "; a re-assessment of the window placed " + " and ".join(
-            f"article {e['id']}" for e in explained if e["tier"] == "refined") + \
-            " where it is (see its membership)"
+    moved = [e["id"] for e in explained if e["tier"] == "refined"]
+    verdict = _verdict(together, pair, moved)
     return {"articles": explained, "together": together, "cluster": ca if ca == cb else None,
             "pair": pair, "verdict": verdict}
 
@@ -303,7 +299,15 @@ def _explained(article_id: int, title: str, membership: dict[str, Any] | None,
             "shared_terms": json.loads(m.get("shared_terms") or "[]")[:10]}
 
 
-def _verdict(together: bool, pair: dict[str, Any]) -> str:
+def _verdict(together: bool, pair: dict[str, Any], moved: list[int]) -> str:
+    """Why the two are together or apart; `moved`: those of them a re-assessment placed."""
+    if together or not moved:
+        return _why(together, pair, moved)
+    return (_why(together, pair, moved) + "; a re-assessment of the window placed "
+            + " and ".join(f"article {a}" for a in moved) + " where it is (see its membership)")
+
+
+def _why(together: bool, pair: dict[str, Any], moved: list[int]) -> str:
     copy = pair["shingle_jaccard"] >= pair["near_duplicate_threshold"]
     linked = pair["event_link"] >= pair["event_threshold"]
     if pair["exact_copy"]:
@@ -318,7 +322,6 @@ def _verdict(together: bool, pair: dict[str, Any]) -> str:
         evidence = (f"they share little: shingle Jaccard {pair['shingle_jaccard']:.2f} < "
                     f"{pair['near_duplicate_threshold']:.2f} and event link "
                     f"{pair['event_link']:.2f} < {pair['event_threshold']:.2f}")
-    moved = [a["id"] for a in pair.get("refined", [])]
     if together and moved:
         return (f"together: a re-assessment of the window moved article "
                 f"{' and '.join(map(str, moved))} here, as the two share their neighbours "
