@@ -175,6 +175,8 @@ def test_an_id_merged_into_a_published_story_redirects_and_an_unknown_one_is_404
         assert b"<h1>Not found</h1>" in missing.body
     assert Response(app, "/", query="page=1").code == 200
     assert Response(app, "/", query="utm_source=x").code == 200  # other keys are ignored
+    app.published(site_of([bridge], title="Renamed news"))  # a reload renamed the site
+    assert b"Renamed news" in Response(app, "/nope").body
 
 
 def rendered(app: FeedApp) -> float:

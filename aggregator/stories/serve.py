@@ -233,6 +233,7 @@ class FeedApp:
             cached.invalidate()
         if site is not None:
             self._pages = _Pages(site, self.metrics)
+            self.not_found = not_found_page(site.title)  # the title as of this publish
 
     def _page(self, environ: dict[str, Any], start: StartResponse, path: str, *,
               head: bool) -> Iterable[bytes]:
