@@ -387,6 +387,16 @@ class Storage:
                          terms=tuple((t, w) for t, w in json.loads(row["terms"])),
                          entities=frozenset(json.loads(row["entities"])))
 
+    def term_vectors(self, article_ids: Iterable[int]
+                     ) -> dict[int, tuple[dict[str, float], frozenset[str]]]:
+        """Many articles' salient terms (term -> weight, in stored order) and named things, in
+        one query: what `signature` gives, without the MinHash, for a batch."""
+        rows = self.execute(
+            "SELECT article_id, terms, entities FROM signatures WHERE article_id IN "
+            "(SELECT value FROM json_each(?))", [json.dumps(sorted(set(article_ids)))])
+        return {int(a): ({t: w for t, w in json.loads(terms)}, frozenset(json.loads(names)))
+                for a, terms, names in rows}
+
     def bucket_neighbours(self, buckets: Sequence[int]) -> list[dict[str, Any]]:
         """Clustered articles sharing an LSH bucket, with their MinHash."""
         marks = ",".join("?" * len(buckets))

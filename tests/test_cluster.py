@@ -123,3 +123,20 @@ def test_a_republished_copy_with_other_chrome_is_a_duplicate(tmp_path: Path) -> 
 def test_signature_of_title_only_article_is_not_empty() -> None:
     sig = sign("Earthquake of magnitude 6.1 hits northern Chile", "", stats=EMPTY_STATS, terms=24)
     assert sig.terms and sig.minhash
+
+
+def test_a_rebuilt_profile_is_the_members_sum_cut_once_whatever_their_order() -> None:
+    # "c" is light in the first member: a running sum cut to 2 terms drops it at every step,
+    # while the whole sum has it heaviest (0.2 + 0.5 + 0.5)
+    members = [Profile.of({"a": 0.9, "b": 0.8, "c": 0.2}, {"a"}),
+               Profile.of({"c": 0.5, "d": 0.3}, {"c"}),
+               Profile.of({"c": 0.5, "a": 0.1}, set())]
+    running = Profile(terms={}, entities={})
+    for member in members:
+        running = running.plus(member, limit=2)
+    assert running.terms == {"a": 1.0, "b": 0.8}
+    rebuilt = Profile.total(members, limit=2)
+    assert rebuilt.terms == {"c": 1.2, "a": 1.0}
+    assert list(rebuilt.terms) == ["c", "a"]  # heaviest first
+    assert rebuilt.entities == {"a": 1.0, "c": 1.0}
+    assert Profile.total(reversed(members), limit=2) == rebuilt

@@ -18,7 +18,7 @@ into the oldest (the older id, and so the feed guid, survives).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import xxhash
@@ -43,21 +43,36 @@ class Neighbour:
 @dataclass(frozen=True, slots=True)
 class Profile:
     """The term-level picture of an article or a cluster: all salient terms, and those of them
-    that name things. A cluster's profile is the running sum of its members' vectors (cosine
-    ignores scale, so the sum stands for the mean), cut to its heaviest terms."""
+    that name things. A cluster's profile is the sum of its members' vectors (cosine ignores
+    scale, so the sum stands for the mean), cut to its heaviest terms: kept as a running sum
+    as articles arrive (`plus`), rebuilt exactly from the members (`total`)."""
 
     terms: Mapping[str, float]
     entities: Mapping[str, float]
 
     @classmethod
     def of(cls, terms: Mapping[str, float], entities: Iterable[str]) -> Profile:
-        names = {t: w for t, w in terms.items() if t in set(entities)}
+        named = entities if isinstance(entities, (set, frozenset)) else set(entities)
+        names = {t: w for t, w in terms.items() if t in named}
         norm = math.sqrt(sum(w * w for w in names.values())) or 1.0
         return cls(terms=dict(terms), entities={t: w / norm for t, w in names.items()})
 
     def plus(self, other: Profile, limit: int = CENTROID_TERMS) -> Profile:
         return Profile(terms=_add(self.terms, other.terms, limit),
                        entities=_add(self.entities, other.entities, limit))
+
+    @classmethod
+    def total(cls, profiles: Iterable[Profile], limit: int = CENTROID_TERMS) -> Profile:
+        """The sum of `profiles`, cut once to its heaviest terms: unlike a chain of `plus`, it
+        does not depend on the order of the members, and a term is not lost for having been
+        light early on."""
+        terms: dict[str, float] = {}
+        entities: dict[str, float] = {}
+        for profile in profiles:
+            for total, vector in ((terms, profile.terms), (entities, profile.entities)):
+                for term, weight in vector.items():
+                    total[term] = total.get(term, 0.0) + weight
+        return cls(terms=_heaviest(terms, limit), entities=_heaviest(entities, limit))
 
     def to_json(self) -> dict[str, dict[str, float]]:
         return {"t": dict(self.terms), "e": dict(self.entities)}
@@ -199,13 +214,21 @@ def event_score(a: Profile, b: Profile, entity_weight: float) -> tuple[float, tu
     firings of a coach) share their vocabulary but not their people, places and figures."""
     score = (entity_weight * cosine(a.entities, b.entities)
              + (1.0 - entity_weight) * cosine(a.terms, b.terms))
-    shared = sorted((t for t in a.terms if t in b.terms), key=lambda t: -a.terms[t])
-    return score, tuple(shared)
+    return score, shared_terms(a.terms, b.terms)
+
+
+def shared_terms(a: Mapping[str, float], b: Container[str]) -> tuple[str, ...]:
+    """The terms of `a` that `b` has too, the heaviest in `a` first."""
+    return tuple(sorted((t for t in a if t in b), key=lambda t: -a[t]))
 
 
 def _add(total: Mapping[str, float], vector: Mapping[str, float], limit: int) -> dict[str, float]:
     merged = dict(total)
     for term, weight in vector.items():
         merged[term] = merged.get(term, 0.0) + weight
-    top = sorted(merged.items(), key=lambda tw: (-tw[1], tw[0]))[:limit]
+    return _heaviest(merged, limit)
+
+
+def _heaviest(weights: Mapping[str, float], limit: int) -> dict[str, float]:
+    top = sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))[:limit]
     return {t: round(w, 5) for t, w in top}

@@ -300,12 +300,10 @@ def profile_of_row(row: dict[str, Any]) -> clustering.Profile:
 
 
 def profile_of_members(storage: Storage, article_ids: Iterable[int]) -> clustering.Profile:
-    """A cluster's profile rebuilt from its members' stored signatures."""
-    total = clustering.Profile(terms={}, entities={})
-    for article_id in article_ids:
-        sig = storage.signature(article_id)
-        total = total.plus(clustering.Profile.of(sig.term_dict(), sig.entities))
-    return total
+    """A cluster's profile rebuilt from its members' stored signatures (summed in article
+    order, so the same members always give the same profile)."""
+    vectors = storage.term_vectors(article_ids)
+    return clustering.Profile.total(clustering.Profile.of(*vectors[a]) for a in sorted(vectors))
 
 
 def load_constraints(storage: Storage) -> clustering.Constraints:

@@ -30,7 +30,7 @@ from ..config import Settings
 from ..model import Tier
 from ..storage import Storage, iso, now, parse_time
 from . import refine
-from .cluster import Constraints, Profile, event_score
+from .cluster import Constraints, shared_terms
 from .clusterer import load_constraints
 from .recluster import fix_pins, refresh_cluster
 
@@ -385,12 +385,9 @@ def _apply(storage: Storage, window: Window, found: refine.Partition, plan: _Pla
     plan.ids = {b: created.get(c, c) for b, c in plan.ids.items()}
     plan.retired = {old: created.get(c, c) for old, c in plan.retired.items()}
     final = plan.final()
-    moves = []
-    for row, (article, old, new) in enumerate(zip(window.ids, window.cluster, final,
-                                                  strict=True)):
-        if old != new:
-            moves.append((article, old, new))
-            _record_move(storage, window, found, row, new, settings, at)
+    moves = [(article, old, new) for article, old, new in zip(window.ids, window.cluster, final,
+                                                              strict=True) if old != new]
+    _record_moves(storage, window, found, final, settings, at)
     storage.db.conn.executemany(
         "UPDATE memberships SET batch_group = ?, moved_from = ?, moved_epoch = ? "
         "WHERE article_id = ?", _marks(window, final, moves, plan.stay))
@@ -422,22 +419,27 @@ def _marks(window: Window, final: Sequence[int], moves: Sequence[tuple[int, int,
     return out
 
 
-def _record_move(storage: Storage, window: Window, found: refine.Partition, row: int,
-                 cluster: int, settings: Settings, at: datetime) -> None:
-    """The membership of a moved article: its mean second-order similarity to its new story
-    against the threshold, and its strongest link there with the terms they share."""
-    partner = int(found.partner[row])
-    shared: tuple[str, ...] = ()
-    if partner >= 0:
-        mine, theirs = (storage.signature(window.ids[r]) for r in (row, partner))
-        shared = event_score(Profile.of(mine.term_dict(), mine.entities),
-                             Profile.of(theirs.term_dict(), theirs.entities),
-                             settings.cluster.entity_weight)[1][:10]
-    storage.set_membership(window.ids[row], cluster, tier=Tier.REFINED,
-                           similarity=float(found.support[row]),
-                           threshold=settings.reassess.threshold,
-                           matched_article=window.ids[partner] if partner >= 0 else None,
-                           shared_terms=shared, at=at)
+def _record_moves(storage: Storage, window: Window, found: refine.Partition,
+                  final: Sequence[int], settings: Settings, at: datetime) -> None:
+    """The memberships of the moved articles: each one's mean second-order similarity to its
+    new story against the threshold, and its strongest link there with the terms they share."""
+    rows = [row for row, (old, new) in enumerate(zip(window.cluster, final, strict=True))
+            if old != new]
+    partners = {row: int(found.partner[row]) for row in rows}
+    vectors = storage.term_vectors(window.ids[r] for row in rows
+                                   for r in (row, partners[row]) if r >= 0)
+    empty: tuple[dict[str, float], frozenset[str]] = ({}, frozenset())
+    for row in rows:
+        partner = partners[row]
+        shared: tuple[str, ...] = ()
+        if partner >= 0:
+            shared = shared_terms(vectors.get(window.ids[row], empty)[0],
+                                  vectors.get(window.ids[partner], empty)[0])[:10]
+        storage.set_membership(window.ids[row], final[row], tier=Tier.REFINED,
+                               similarity=float(found.support[row]),
+                               threshold=settings.reassess.threshold,
+                               matched_article=window.ids[partner] if partner >= 0 else None,
+                               shared_terms=shared, at=at)
 
 
 def _retire(storage: Storage, retired: Mapping[int, int], at: datetime) -> dict[int, int]:
