@@ -37,6 +37,7 @@ from .recluster import fix_pins, refresh_cluster
 log = logging.getLogger(__name__)
 
 COPY_TIERS = (str(Tier.EXACT), str(Tier.DUPLICATE))
+MOVES_READ = 1_000  # moved articles whose terms are read at once, for their evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,24 +423,26 @@ def _marks(window: Window, final: Sequence[int], moves: Sequence[tuple[int, int,
 def _record_moves(storage: Storage, window: Window, found: refine.Partition,
                   final: Sequence[int], settings: Settings, at: datetime) -> None:
     """The memberships of the moved articles: each one's mean second-order similarity to its
-    new story against the threshold, and its strongest link there with the terms they share."""
-    rows = [row for row, (old, new) in enumerate(zip(window.cluster, final, strict=True))
-            if old != new]
-    partners = {row: int(found.partner[row]) for row in rows}
-    vectors = storage.term_vectors(window.ids[r] for row in rows
-                                   for r in (row, partners[row]) if r >= 0)
+    new story against the threshold, and its strongest link there with the terms they share
+    (read for a batch of moves at a time)."""
+    moved = [row for row, (old, new) in enumerate(zip(window.cluster, final, strict=True))
+             if old != new]
     empty: tuple[dict[str, float], frozenset[str]] = ({}, frozenset())
-    for row in rows:
-        partner = partners[row]
-        shared: tuple[str, ...] = ()
-        if partner >= 0:
+    for start in range(0, len(moved), MOVES_READ):
+        rows = moved[start:start + MOVES_READ]
+        partners = {row: int(found.partner[row]) for row in rows}
+        vectors = storage.term_vectors(window.ids[r] for row in rows
+                                       for r in (row, partners[row]) if r >= 0)
+        for row in rows:
+            partner = partners[row]
             shared = shared_terms(vectors.get(window.ids[row], empty)[0],
-                                  vectors.get(window.ids[partner], empty)[0])[:10]
-        storage.set_membership(window.ids[row], final[row], tier=Tier.REFINED,
-                               similarity=float(found.support[row]),
-                               threshold=settings.reassess.threshold,
-                               matched_article=window.ids[partner] if partner >= 0 else None,
-                               shared_terms=shared, at=at)
+                                  vectors.get(window.ids[partner], empty)[0])[:10] \
+                if partner >= 0 else ()
+            storage.set_membership(window.ids[row], final[row], tier=Tier.REFINED,
+                                   similarity=float(found.support[row]),
+                                   threshold=settings.reassess.threshold,
+                                   matched_article=window.ids[partner] if partner >= 0 else None,
+                                   shared_terms=shared, at=at)
 
 
 def _retire(storage: Storage, retired: Mapping[int, int], at: datetime) -> dict[int, int]:
