@@ -580,8 +580,8 @@ def bench_index(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), queries: 
         per_article = index.nbytes() / len(index)
         print(f"index at {size:>9,} articles: assignment median {times[len(times) // 2] * 1000:.2f}"
               f" ms, p99 {times[int(len(times) * 0.99)] * 1000:.2f} ms; memory "
-              f"{per_article:.0f} B/article (everything the index holds, its vocabulary of "
-              f"{len(index._words):,} terms included; target <= 1 KB at 1M)")
+              f"{per_article:.0f} B/article (everything the index holds, for its "
+              f"{index.term_count():,} terms; target <= 1 KB at 1M)")
 
 
 REASSESS_CHILD = """

@@ -1,26 +1,30 @@
 """The in-memory candidate index of the same-event tier: salient term -> recent articles.
 
 Holds, for the articles of the clustering window, their salient-term vectors and clusters in
-flat arrays (term ids, float16 weights, a bit per term that names a thing: about 0.5 KB an
-article at 64 terms), and for each salient term the slots of its most recent
+flat arrays (64-bit term keys, float16 weights, a bit per term that names a thing: about
+0.65 KB an article at 64 terms), and for each salient term the slots of its most recent
 `POSTINGS_PER_TERM` articles: a story's cluster always has recent members, so older postings
-of a common term add cost and no candidates. Candidates are scored against the new article
-with array arithmetic, so a placement costs the same at ten thousand articles as at a
-million. The database stays the truth: the index is rebuilt from it when another process
-(the admin CLI) changed the clusters.
+of a common term add cost and no candidates. A term is known by its key (a 63-bit xxh3 hash),
+so the index keeps no vocabulary: a stream's rare names, most of its terms, would cost a
+string and two dictionary entries each. The postings are three sorted arrays (keys, offsets,
+slots), rebuilt every `REBUILD` articles, and a small dictionary of the postings added since:
+not an array object per term. Candidates are scored against the new article with array
+arithmetic, so a placement costs the same at ten thousand articles as at a million. The
+database stays the truth: the index is rebuilt from it when another process (the admin CLI)
+changed the clusters.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
+import xxhash
 
 from ..storage import Storage, iso
 from .cluster import Link
@@ -29,26 +33,39 @@ POSTINGS_PER_TERM = 256
 QUERY_TERMS = 30  # the article's heaviest terms looked up
 CANDIDATES = 50  # earlier articles scored, those sharing the most weight first
 TERMS = 64  # terms kept per article (signatures carry `terms_per_article`, 64 by default)
-_NO_TERM = -1
-_INT = sys.getsizeof(2**20)  # an int object of a slot, an article or a term id
+REBUILD = 2_048  # articles added between two rebuilds of the postings' sorted arrays
+_NO_TERM = -1  # term keys are non-negative
+_INT = sys.getsizeof(2**40)  # an int object: a slot, an article, a term key
+
+
+def term_key(term: str) -> int:
+    """A term's key: 63 bits of its xxh3 hash (two terms of a window share one with odds of
+    about 1 in 10^8 at a million distinct terms)."""
+    return xxhash.xxh3_64_intdigest(term.encode()) >> 1
 
 
 class EventIndex:
     """term -> recent slots; slot -> (article, cluster, time, terms); cluster -> size."""
 
-    def __init__(self, *, terms: int = TERMS, capacity: int = 1024) -> None:
+    def __init__(self, *, terms: int = TERMS, capacity: int = 1024,
+                 rebuild: int = REBUILD) -> None:
         self._k = terms
-        self._vocab: dict[str, int] = {}
-        self._words: list[str] = []
         self._slot: dict[int, int] = {}  # article id -> row of the arrays below
         self._n = 0
         self._article = np.zeros(capacity, np.int64)
         self._cluster = np.zeros(capacity, np.int64)
         self._time = np.zeros(capacity, np.float64)
-        self._terms = np.full((capacity, terms), _NO_TERM, np.int32)
+        self._terms = np.full((capacity, terms), _NO_TERM, np.int64)  # term keys
         self._weights = np.zeros((capacity, terms), np.float16)
         self._names = np.zeros((capacity, (terms + 7) // 8), np.uint8)  # packed bits
-        self._postings: dict[int, array[int]] = {}
+        # postings: key i's slots are _slots[_starts[i]:_starts[i + 1]], in slot order, for
+        # the articles up to the last rebuild; those added since are in _recent
+        self._rebuild_every = max(1, rebuild)
+        self._keys = np.zeros(0, np.int64)
+        self._starts = np.zeros(1, np.int64)
+        self._slots = np.zeros(0, np.int32)
+        self._recent: dict[int, list[int]] = {}
+        self._since_rebuild = 0
         self._merged: dict[int, int] = {}
         self.sizes: Counter[int] = Counter()
 
@@ -81,7 +98,7 @@ class EventIndex:
             self._grow()
         slot, self._n = self._n, self._n + 1
         kept = sorted(terms, key=lambda tw: -tw[1])[: self._k]
-        ids = [self._term_id(t) for t, _ in kept]
+        ids = [term_key(t) for t, _ in kept]
         names = set(entities)
         self._article[slot] = article_id
         self._cluster[slot] = cluster_id
@@ -93,13 +110,11 @@ class EventIndex:
         self._names[slot] = np.packbits(bits)
         self._slot[article_id] = slot
         self.sizes[cluster_id] += 1
-        for term_id in ids[:QUERY_TERMS]:
-            postings = self._postings.get(term_id)
-            if postings is None:
-                postings = self._postings[term_id] = array("i")
-            postings.append(slot)
-            if len(postings) >= 2 * POSTINGS_PER_TERM:
-                del postings[:POSTINGS_PER_TERM]  # amortised: keep the most recent ones
+        for key in ids[:QUERY_TERMS]:
+            self._recent.setdefault(key, []).append(slot)
+        self._since_rebuild += 1
+        if self._since_rebuild >= self._rebuild_every:
+            self._rebuild_postings()
 
     def merged(self, old: int, into: int) -> None:
         self._merged[old] = into
@@ -173,30 +188,15 @@ class EventIndex:
                 fresh[:] = _NO_TERM
             fresh[: len(keep)] = column[keep]
             setattr(self, name, fresh)
-        for term_id, postings in list(self._postings.items()):
-            moved = remap[np.frombuffer(postings, np.int32)]
-            moved = moved[moved >= 0]
-            if len(moved):
-                self._postings[term_id] = array("i", moved.astype(np.int32).tobytes())
-            else:
-                del self._postings[term_id]
         self._slot = {int(a): i for i, a in enumerate(self._article[: len(keep)].tolist())}
         self._n = len(keep)
+        self._rebuild_postings()
         self._forget_unused()
         return dropped
 
     def _forget_unused(self) -> None:
-        """After a prune: the terms, cluster sizes and merges no article left refers to go,
-        so that memory follows the window, not the history of the stream."""
-        terms = self._terms[: self._n]
-        used = np.unique(terms[terms != _NO_TERM])
-        renumber = np.full(len(self._words) + 1, _NO_TERM, np.int32)  # [-1] stays -1
-        renumber[used] = np.arange(len(used), dtype=np.int32)
-        self._terms[: self._n] = renumber[terms]
-        self._words = [self._words[i] for i in used.tolist()]
-        self._vocab = {word: i for i, word in enumerate(self._words)}
-        self._postings = {int(renumber[t]): p for t, p in self._postings.items()
-                          if renumber[t] != _NO_TERM}
+        """After a prune: the cluster sizes and merges no article left refers to go (its terms
+        went with the postings), so that memory follows the window, not the history."""
         live = set(self._cluster[: self._n].tolist())
         needed: dict[int, int] = {}
         for cluster in live:  # the merge chains that clusters still held lead along
@@ -209,27 +209,54 @@ class EventIndex:
         self.sizes = Counter({c: n for c, n in self.sizes.items() if c in kept})
 
     def nbytes(self) -> int:
-        """Memory the index holds: its arrays and postings, the dictionaries beside them with
-        the integer objects in them (28 bytes each), and the vocabulary's strings."""
+        """Memory the index holds: its arrays, the postings added since the last rebuild (a
+        list and an int object per entry), and the dictionaries beside them with the integer
+        objects in them."""
         arrays = sum(int(getattr(self, n).nbytes) for n in (
-            "_article", "_cluster", "_time", "_terms", "_weights", "_names"))
-        postings = sys.getsizeof(self._postings) + sum(
-            sys.getsizeof(p) + _INT for p in self._postings.values())
+            "_article", "_cluster", "_time", "_terms", "_weights", "_names", "_keys",
+            "_starts", "_slots"))
+        recent = sys.getsizeof(self._recent) + sum(
+            sys.getsizeof(p) + _INT + _INT * len(p) for p in self._recent.values())
         tables = sum(sys.getsizeof(d) + 2 * _INT * len(d)
                      for d in (self._slot, self.sizes, self._merged))
-        vocabulary = (sys.getsizeof(self._vocab) + sys.getsizeof(self._words)
-                      + sum(sys.getsizeof(w) + _INT for w in self._words))
-        return arrays + postings + tables + vocabulary
+        return arrays + recent + tables
+
+    def term_count(self) -> int:
+        """The distinct terms the postings hold."""
+        return len(np.union1d(self._keys, np.fromiter(self._recent, np.int64,
+                                                      len(self._recent))))
 
     def __len__(self) -> int:
         return self._n
 
-    def _term_id(self, term: str) -> int:
-        term_id = self._vocab.get(term)
-        if term_id is None:
-            term_id = self._vocab[term] = len(self._words)
-            self._words.append(term)
-        return term_id
+    def _rebuild_postings(self) -> None:
+        """The postings as sorted arrays, from the term keys of the articles held: for each
+        key, the slots of its most recent POSTINGS_PER_TERM articles having it among their
+        QUERY_TERMS heaviest (what `add` appends to `_recent`)."""
+        width = min(QUERY_TERMS, self._k)
+        keys = self._terms[: self._n, :width].ravel()
+        slots = np.repeat(np.arange(self._n, dtype=np.int32), width)
+        held = keys != _NO_TERM
+        keys, slots = keys[held], slots[held]
+        order = np.lexsort((slots, keys))
+        keys, slots = keys[order], slots[order]
+        distinct, first = np.unique(keys, return_index=True)
+        ends = np.append(first[1:], len(keys))
+        lengths = ends - first
+        # the last POSTINGS_PER_TERM of each key's run
+        keep = np.arange(len(keys)) >= np.repeat(ends - POSTINGS_PER_TERM, lengths)
+        self._keys, self._slots = distinct, slots[keep]
+        self._starts = np.concatenate(([0], np.cumsum(np.minimum(lengths, POSTINGS_PER_TERM))))
+        self._recent, self._since_rebuild = {}, 0
+
+    def _postings(self, key: int, at: int) -> npt.NDArray[np.int32]:
+        """The most recent POSTINGS_PER_TERM slots of `key` (`at`: its place in _keys)."""
+        base = (self._slots[self._starts[at]:self._starts[at + 1]]
+                if at < len(self._keys) and self._keys[at] == key else self._slots[:0])
+        recent = self._recent.get(key)
+        if recent:
+            base = np.concatenate((base, np.array(recent, np.int32)))
+        return base[-POSTINGS_PER_TERM:]
 
     def _grow(self) -> None:
         size = max(1024, int(len(self._article) * 1.5))
@@ -244,14 +271,15 @@ class EventIndex:
     def _candidates(self, query: _Query, floor: float) -> npt.NDArray[np.int64]:
         """Slots of recent articles sharing the most query weight, most first, newest first."""
         lists, weights, lengths = [], [], []
-        get = self._postings.get
-        for term_id, weight in zip(query.ids[: query.lookups].tolist(),
-                                   query.weights[: query.lookups].tolist(), strict=True):
-            postings = get(term_id)
-            if postings:
-                lists.append(np.frombuffer(postings, np.int32)[-POSTINGS_PER_TERM:])
+        keys = query.ids[: query.lookups]
+        places = np.searchsorted(self._keys, keys).tolist()
+        for key, at, weight in zip(keys.tolist(), places, query.weights[: query.lookups].tolist(),
+                                   strict=True):
+            postings = self._postings(key, at)
+            if len(postings):
+                lists.append(postings)
                 weights.append(weight)
-                lengths.append(len(lists[-1]))
+                lengths.append(len(postings))
         if not lists:
             return np.zeros(0, np.int64)
         found = np.concatenate(lists)
@@ -282,20 +310,22 @@ class EventIndex:
 
 
 class _Query:
-    """A new article's vector against the index's term ids (unknown terms cannot match)."""
+    """A new article's vector as the index's term keys."""
 
     __slots__ = ("ids", "lookups", "names", "order", "sorted_ids", "weights", "words")
 
-    def __init__(self, ids: npt.NDArray[np.int32], weights: npt.NDArray[np.float32],
+    def __init__(self, ids: npt.NDArray[np.int64], weights: npt.NDArray[np.float32],
                  names: npt.NDArray[np.float32], words: list[str], lookups: int) -> None:
         self.ids, self.weights, self.names, self.words = ids, weights, names, words
-        self.lookups = lookups  # the known terms among the article's QUERY_TERMS heaviest
+        self.lookups = lookups  # the article's QUERY_TERMS heaviest terms are looked up
         self.order = np.argsort(ids, kind="stable")
         self.sorted_ids = ids[self.order]
 
     @classmethod
     def of(cls, index: EventIndex, terms: Sequence[tuple[str, float]],
            entities: set[str]) -> _Query | None:
+        if not terms:
+            return None
         # weights rounded as the index stores them, so a pair scores the same either way
         weights = np.array([w for _, w in terms], np.float16).astype(np.float32)
         named = np.array([w if t in entities else 0.0 for (t, _), w in zip(
@@ -303,9 +333,5 @@ class _Query:
         norm = float(np.sqrt((named * named).sum()))
         if norm:
             named /= norm
-        known = [i for i, (t, _) in enumerate(terms) if t in index._vocab]
-        if not known:
-            return None
-        return cls(np.array([index._vocab[terms[i][0]] for i in known], np.int32),
-                   weights[known], named[known], [terms[i][0] for i in known],
-                   lookups=sum(1 for i in known if i < QUERY_TERMS))
+        return cls(np.array([term_key(t) for t, _ in terms], np.int64), weights, named,
+                   [t for t, _ in terms], lookups=min(QUERY_TERMS, len(terms)))
