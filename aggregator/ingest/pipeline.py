@@ -22,6 +22,7 @@ from typing import Any
 from ..clustering.clusterer import Clusterer, profile_of_row
 from ..config import Settings, public_link
 from ..errors import AggregatorError
+from ..heap import STORED_BETWEEN, give_back_memory
 from ..model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier
 from ..storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from ..stories.publish import ItemLink, canonical_link, render_atom, render_rss, write_atomically
@@ -151,6 +152,7 @@ def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
 
     stored: dict[str, Stored] = {}
     reports: list[SourceReport] = []
+    since_trim = 0
     with ThreadPoolExecutor(max_workers=max(1, settings.fetch.workers),
                             thread_name_prefix="poll") as pool:
         futures = [pool.submit(_poll_in_worker, source, validators[source.name], storage.path,
@@ -167,8 +169,12 @@ def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
                     continue
                 room.release()
                 source, chunk = item
-                stored[source.name] = stored.get(source.name, Stored()).plus(
-                    store_batch(clusterer, chunk))
+                done = store_batch(clusterer, chunk)
+                stored[source.name] = stored.get(source.name, Stored()).plus(done)
+                since_trim += done.new
+                if since_trim >= STORED_BETWEEN:  # a long first cycle of a large backlog
+                    since_trim = 0
+                    give_back_memory()
         finally:
             _drain(inbox, room, futures)  # after a failure here, no poll stays blocked
     return sorted(reports, key=lambda r: r.source)

@@ -26,6 +26,7 @@ from ..clustering.clusterer import Clusterer
 from ..clustering.reassess import apply, prepare_file
 from ..config import describe
 from ..errors import AggregatorError
+from ..heap import give_back_memory
 from ..ingest.fetch import Fetcher
 from ..ingest.pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
 from ..ingest.workers import Processes, Workers, make_workers
@@ -92,6 +93,8 @@ class Daemon:
             if report.sources:
                 self._count(report, time.perf_counter() - started)
             self._stored_since_reassess += report.new
+            if report.new:
+                give_back_memory()
         if self._stored_since_reassess >= self.settings.reassess.after:
             self._reassess_now()  # a big cycle: its stories are re-assessed at once
         return report
@@ -152,6 +155,7 @@ class Daemon:
                     self._published(len(items), time.perf_counter() - started, storage)
             except Exception as exc:
                 self._failed("publish", exc)
+            give_back_memory()
 
     def _failed(self, what: str, exc: Exception) -> None:
         if isinstance(exc, AggregatorError):

@@ -1,0 +1,39 @@
+"""The heap's free pages go back to the system (glibc), as the daemon's memory figures need."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from aggregator.heap import give_back_memory
+
+CHILD = """
+import sys
+from aggregator.heap import give_back_memory
+def rss():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS"))
+blocks = [bytearray(2000) for _ in range(30_000)]  # past pymalloc, below mmap: the C heap
+peak = rss()
+kept = blocks[::10]  # one block in ten stays: the heap cannot just shrink from its top
+blocks.clear()
+before = rss()
+give_back_memory()
+print(peak, before, rss())
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc",
+                    reason="malloc_trim is glibc's")
+def test_freed_small_blocks_are_given_back_to_the_system() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          check=True)
+    peak, before, after = (int(x) for x in done.stdout.split())
+    assert before - after > 0.6 * (peak - after)  # kB: most of the ~60 MB freed, which glibc
+    assert before - after > 30_000  # had kept until it was asked
+
+
+def test_it_says_whether_it_could() -> None:
+    assert give_back_memory() is (platform.libc_ver()[0] == "glibc")
