@@ -25,7 +25,7 @@ print(peak, before, rss())
 """
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc",
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                     reason="malloc_trim is glibc's")
 def test_freed_small_blocks_are_given_back_to_the_system() -> None:
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.clustering.cluster import Profile, link
 from aggregator.clustering import index as event_index
+from aggregator.clustering.cluster import Profile, link
 from aggregator.clustering.index import EventIndex
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
