@@ -39,8 +39,8 @@ _INT = sys.getsizeof(2**40)  # an int object: a slot, an article, a term key
 
 
 def term_key(term: str) -> int:
-    """A term's key: 63 bits of its xxh3 hash (two terms of a window share one with odds of
-    about 1 in 10^8 at a million distinct terms)."""
+    """A term's key: 63 bits of its xxh3 hash (that any two of a million distinct terms
+    share one: odds of about 1 in 18 million)."""
     return xxhash.xxh3_64_intdigest(term.encode()) >> 1
 
 
