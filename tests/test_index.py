@@ -4,6 +4,7 @@ articles that left the window."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -118,10 +119,15 @@ def test_postings_are_the_most_recent_articles_of_a_term_whatever_the_rebuilds(
     vectors = [vector(rng, rng.randint(3, 16)) for _ in range(400)]
     for article_id, (weighted, names) in enumerate(vectors, 1):
         index.add(article_id, article_id, T0 + timedelta(minutes=article_id), weighted, names)
-    for weighted, names in vectors[::37]:
+    merged_as_added = {n: _candidates(index, *vectors[n]) for n in range(0, 400, 37)}
+    index._rebuild_postings()  # from the arrays, as after a load or a prune
+    for n, (weighted, names) in enumerate(vectors):
+        if n % 37:
+            continue
         query = event_index._Query.of(index, weighted, set(names))
         assert query is not None
         got = index._candidates(query, 0.0)
+        assert got.tolist() == merged_as_added[n]
         scan: dict[int, float] = {}
         for term, weight in zip(query.words[: query.lookups],
                                 query.weights[: query.lookups].tolist(), strict=True):
@@ -132,3 +138,20 @@ def test_postings_are_the_most_recent_articles_of_a_term_whatever_the_rebuilds(
                 scan[slot] = scan.get(slot, 0.0) + weight
         best = sorted(scan, key=lambda slot: (-scan[slot], -slot))  # newest first on ties
         assert got.tolist() == best[: event_index.CANDIDATES]
+
+
+def _candidates(index: EventIndex, weighted: Sequence[tuple[str, float]],
+                names: Iterable[str]) -> list[int]:
+    query = event_index._Query.of(index, weighted, set(names))
+    assert query is not None
+    return list(index._candidates(query, 0.0).tolist())
+
+
+def test_an_empty_index_rebuilt_finds_nothing() -> None:
+    index = EventIndex(rebuild=1)
+    index._rebuild_postings()  # what a load of an empty window does
+    assert index.term_count() == 0
+    assert index.links([("quake", 1.0)], set(), since=T0, entity_weight=0.5) == []
+    index.add(1, 1, T0, [("quake", 1.0)], [])
+    assert [g.article_id for g in index.links([("quake", 1.0)], set(), since=T0,
+                                              entity_weight=0.5)] == [1]
