@@ -124,7 +124,7 @@ def test_postings_are_the_most_recent_articles_of_a_term_whatever_the_rebuilds(
     for n, (weighted, names) in enumerate(vectors):
         if n % 37:
             continue
-        query = event_index._Query.of(index, weighted, set(names))
+        query = event_index._Query.of(weighted, set(names))
         assert query is not None
         got = index._candidates(query, 0.0)
         assert got.tolist() == merged_as_added[n]
@@ -142,7 +142,7 @@ def test_postings_are_the_most_recent_articles_of_a_term_whatever_the_rebuilds(
 
 def _candidates(index: EventIndex, weighted: Sequence[tuple[str, float]],
                 names: Iterable[str]) -> list[int]:
-    query = event_index._Query.of(index, weighted, set(names))
+    query = event_index._Query.of(weighted, set(names))
     assert query is not None
     return list(index._candidates(query, 0.0).tolist())
 

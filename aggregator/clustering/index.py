@@ -144,7 +144,7 @@ class EventIndex:
         """The links of a new article (its terms heaviest first) to the recent articles that
         share the most salient-term weight with it; the strongest link of each cluster carries
         the shared terms, heaviest first."""
-        query = _Query.of(self, terms[: self._k], set(entities))
+        query = _Query.of(terms[: self._k], set(entities))
         if query is None:
             return []
         slots = self._candidates(query, since.timestamp())
@@ -355,8 +355,7 @@ class _Query:
         self.sorted_ids = ids[self.order]
 
     @classmethod
-    def of(cls, index: EventIndex, terms: Sequence[tuple[str, float]],
-           entities: set[str]) -> _Query | None:
+    def of(cls, terms: Sequence[tuple[str, float]], entities: set[str]) -> _Query | None:
         if not terms:
             return None
         # weights rounded as the index stores them, so a pair scores the same either way
