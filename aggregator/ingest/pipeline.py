@@ -172,11 +172,13 @@ def _poll_all(clusterer: Clusterer, settings: Settings, sources: list[Source],
                 done = store_batch(clusterer, chunk)
                 stored[source.name] = stored.get(source.name, Stored()).plus(done)
                 since_trim += done.new
-                if since_trim >= STORED_BETWEEN:  # a long first cycle of a large backlog
+                if since_trim >= STORED_BETWEEN:  # and within a long cycle (a large backlog)
                     since_trim = 0
                     give_back_memory()
         finally:
             _drain(inbox, room, futures)  # after a failure here, no poll stays blocked
+    if since_trim:
+        give_back_memory()  # what this cycle's parsing and decoding freed
     return sorted(reports, key=lambda r: r.source)
 
 

@@ -93,8 +93,6 @@ class Daemon:
             if report.sources:
                 self._count(report, time.perf_counter() - started)
             self._stored_since_reassess += report.new
-            if report.new:
-                give_back_memory()
         if self._stored_since_reassess >= self.settings.reassess.after:
             self._reassess_now()  # a big cycle: its stories are re-assessed at once
         return report
