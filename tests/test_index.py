@@ -107,15 +107,15 @@ def test_pruning_forgets_the_terms_sizes_and_merges_of_the_articles_that_went() 
     assert index.sizes[100] == 2 and index.cluster_of(201) == 100
 
 
-@pytest.mark.parametrize("rebuild", [1, 7, 1000])
-def test_postings_are_the_most_recent_articles_of_a_term_whatever_the_rebuilds(
-        rebuild: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("merge_every", [1, 7, 1000])
+def test_postings_are_the_most_recent_articles_of_a_term_whatever_the_merges(
+        merge_every: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # with 20 postings a term, common terms' older articles drop out: the candidates are the
-    # same whether the sorted arrays were rebuilt after every article, every 7th or never,
-    # and the same as a plain scan for the 20 newest articles having the term
+    # same whether new postings were merged after every article, every 7th or never, the
+    # same after a rebuild from the arrays, and the same as a plain scan for the 20 newest articles having the term
     monkeypatch.setattr(event_index, "POSTINGS_PER_TERM", 20)
     rng = random.Random(11)
-    index = EventIndex(terms=16, rebuild=rebuild)
+    index = EventIndex(terms=16, merge_every=merge_every)
     vectors = [vector(rng, rng.randint(3, 16)) for _ in range(400)]
     for article_id, (weighted, names) in enumerate(vectors, 1):
         index.add(article_id, article_id, T0 + timedelta(minutes=article_id), weighted, names)
@@ -148,7 +148,7 @@ def _candidates(index: EventIndex, weighted: Sequence[tuple[str, float]],
 
 
 def test_an_empty_index_rebuilt_finds_nothing() -> None:
-    index = EventIndex(rebuild=1)
+    index = EventIndex(merge_every=1)
     index._rebuild_postings()  # what a load of an empty window does
     assert index.term_count() == 0
     assert index.links([("quake", 1.0)], set(), since=T0, entity_weight=0.5) == []

@@ -7,8 +7,8 @@ flat arrays (64-bit term keys, float16 weights, a bit per term that names a thin
 of a common term add cost and no candidates. A term is known by its key (a 63-bit xxh3 hash),
 so the index keeps no vocabulary: a stream's rare names, most of its terms, would cost a
 string and two dictionary entries each. The postings are three sorted arrays (keys, offsets,
-slots), rebuilt every `REBUILD` articles, and a small dictionary of the postings added since:
-not an array object per term. Candidates are scored against the new article with array
+slots), into which those added since (a small dictionary meanwhile) are merged every
+`MERGE_EVERY` articles: not an array object per term. Candidates are scored against the new article with array
 arithmetic, so a placement costs the same at ten thousand articles as at a million. The
 database stays the truth: the index is rebuilt from it when another process (the admin CLI)
 changed the clusters.
@@ -34,7 +34,7 @@ POSTINGS_PER_TERM = 256
 QUERY_TERMS = 30  # the article's heaviest terms looked up
 CANDIDATES = 50  # earlier articles scored, those sharing the most weight first
 TERMS = 64  # terms kept per article (signatures carry `terms_per_article`, 64 by default)
-REBUILD = 2_048  # articles added between two rebuilds of the postings' sorted arrays
+MERGE_EVERY = 2_048  # articles added between two merges of new postings into the sorted arrays
 _NO_TERM = -1  # term keys are non-negative
 _INT = sys.getsizeof(2**40)  # an int object: a slot, an article, a term key
 
@@ -49,7 +49,7 @@ class EventIndex:
     """term -> recent slots; slot -> (article, cluster, time, terms); cluster -> size."""
 
     def __init__(self, *, terms: int = TERMS, capacity: int = 1024,
-                 rebuild: int = REBUILD) -> None:
+                 merge_every: int = MERGE_EVERY) -> None:
         self._k = terms
         self._slot: dict[int, int] = {}  # article id -> row of the arrays below
         self._n = 0
@@ -60,13 +60,13 @@ class EventIndex:
         self._weights = np.zeros((capacity, terms), np.float16)
         self._names = np.zeros((capacity, (terms + 7) // 8), np.uint8)  # packed bits
         # postings: key i's slots are _slots[_starts[i]:_starts[i + 1]], in slot order, for
-        # the articles up to the last rebuild; those added since are in _recent
-        self._rebuild_every = max(1, rebuild)
+        # the articles up to the last merge; those added since are in _recent
+        self._merge_every = max(1, merge_every)
         self._keys = np.zeros(0, np.int64)
         self._starts = np.zeros(1, np.int64)
         self._slots = np.zeros(0, np.int32)
         self._recent: dict[int, list[int]] = {}
-        self._since_rebuild = 0
+        self._since_merge = 0
         self._merged: dict[int, int] = {}
         self.sizes: Counter[int] = Counter()
 
@@ -100,8 +100,8 @@ class EventIndex:
         for key in self._terms[slot, : min(QUERY_TERMS, self._k)].tolist():
             if key != _NO_TERM:
                 self._recent.setdefault(key, []).append(slot)
-        self._since_rebuild += 1
-        if self._since_rebuild >= self._rebuild_every:
+        self._since_merge += 1
+        if self._since_merge >= self._merge_every:
             self._merge_recent()
 
     def _place(self, article_id: int, cluster_id: int, published: datetime,
@@ -218,7 +218,7 @@ class EventIndex:
         self.sizes = Counter({c: n for c, n in self.sizes.items() if c in kept})
 
     def nbytes(self) -> int:
-        """Memory the index holds: its arrays, the postings added since the last rebuild (a
+        """Memory the index holds: its arrays, the postings added since the last merge (a
         list and an int object per entry), and the dictionaries beside them with the integer
         objects in them."""
         arrays = sum(int(getattr(self, n).nbytes) for n in (
@@ -254,7 +254,7 @@ class EventIndex:
         newer than any there, so each lands at the end of its key's run. Linear in the
         postings held, where sorting them all again would cost 9 s at a million articles."""
         if not self._recent:  # the articles since had no terms
-            self._since_rebuild = 0
+            self._since_merge = 0
             return
         lists = list(self._recent.values())
         new_keys = np.repeat(np.fromiter(self._recent, np.int64, len(lists)),
@@ -280,7 +280,7 @@ class EventIndex:
         keep = np.arange(len(keys)) >= np.repeat(ends - POSTINGS_PER_TERM, lengths)
         self._keys, self._slots = keys[first], slots[keep]
         self._starts = np.concatenate(([0], np.cumsum(np.minimum(lengths, POSTINGS_PER_TERM))))
-        self._recent, self._since_rebuild = {}, 0
+        self._recent, self._since_merge = {}, 0
 
     def _postings(self, key: int, at: int) -> npt.NDArray[np.int32]:
         """The most recent POSTINGS_PER_TERM slots of `key` (`at`: its place in _keys)."""
