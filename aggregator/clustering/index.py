@@ -8,8 +8,9 @@ of a common term add cost and no candidates. A term is known by its key (a 63-bi
 so the index keeps no vocabulary: a stream's rare names, most of its terms, would cost a
 string and two dictionary entries each. The postings are three sorted arrays (keys, offsets,
 slots), into which those added since (a small dictionary meanwhile) are merged every
-`MERGE_EVERY` articles: not an array object per term. Candidates are scored against the new article with array
-arithmetic, so a placement costs the same at ten thousand articles as at a million. The
+`MERGE_EVERY` articles: not an array object per term. Candidates are scored against the
+new article with array arithmetic, so a placement costs the same at ten thousand articles as
+at a million. The
 database stays the truth: the index is rebuilt from it when another process (the admin CLI)
 changed the clusters.
 """
