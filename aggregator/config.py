@@ -14,10 +14,10 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
+from . import urls
 from .errors import ConfigError, URLError
-from .ingest import urls
-from .ingest.network import EVERY_NETWORK, Network
 from .model import Source
+from .network import EVERY_NETWORK, Network
 
 DEFAULT_CONFIG = Path("config/aggregator.toml")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

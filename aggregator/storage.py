@@ -156,7 +156,7 @@ class Storage:
     def _resign_batch(self) -> bool:
         """Re-sign the next RESIGN_BATCH articles; False once none is left (then v7)."""
         from .clustering.cluster import lsh_buckets  # deferred: only this migration needs them
-        from .ingest.signature import minhashes, signed_text
+        from .clustering.signature import minhashes, signed_text
         from .text import words
 
         with self.transaction():
@@ -208,7 +208,7 @@ class Storage:
     def _separate_credentials(self) -> None:
         """v4: a feed's user:password@ moves out of its URL into columns of its own, which
         nothing prints; its allow_private; indexes for looking a feed up by URL."""
-        from .ingest.urls import parse  # deferred: only this migration needs it
+        from .urls import parse  # deferred: only this migration needs it
 
         with self.transaction():
             have = {column.name for column in self.db["sources"].columns}

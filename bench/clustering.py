@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from evaldata import ecbplus  # noqa: E402  (bench/, the script's own folder)
 
-from aggregator.clustering.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 from aggregator.config import Settings, load  # noqa: E402
+from aggregator.operate.evaluate import Labelled, flapping, read_labelled, stream  # noqa: E402
 
 SIZES = (1, 1, 2, 2, 3, 4, 6)  # articles kept per event in the small-event samples
 

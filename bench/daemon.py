@@ -74,10 +74,10 @@ sys.path.insert(0, str(ROOT))
 
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, Settings  # noqa: E402
-from aggregator.ingest.pipeline import CycleReport, make_fetcher, run_cycle  # noqa: E402
-from aggregator.ingest.workers import Workers  # noqa: E402
 from aggregator.model import Source  # noqa: E402
+from aggregator.operate.pipeline import CycleReport, make_fetcher, run_cycle  # noqa: E402
 from aggregator.operate.service import DISPATCH_S  # noqa: E402
+from aggregator.operate.workers import Workers  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
 ITEMS_PER_FEED = 100  # rss: items of each feed

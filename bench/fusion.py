@@ -49,8 +49,8 @@ def embed(path: Path, out: Path) -> None:
 
 
 def score(path: Path, embeddings: Path, weight: float, overrides: dict[str, Any]) -> None:
-    from aggregator.clustering import evaluate
     from aggregator.config import load
+    from aggregator.operate import evaluate
     saved = np.load(embeddings)
     row_of = {str(i): n for n, i in enumerate(saved["ids"])}
     settings = load(ROOT / "config" / "aggregator.toml", environ={})
@@ -72,7 +72,8 @@ def _final(items: list[Any], settings: Any, vectors: np.ndarray, weight: float) 
     `vectors` (one per item, in order) scaled by sqrt(weight)."""
     import scipy.sparse as sp
 
-    from aggregator.clustering import evaluate, reassess
+    from aggregator.clustering import reassess
+    from aggregator.operate import evaluate
     stored: dict[int, int] = {}  # article id -> row of `vectors`
     adding, loading = evaluate.add_entry, reassess.load_window
     arriving = iter(range(len(items)))

@@ -51,12 +51,12 @@ sys.path.insert(0, str(ROOT))
 
 from evaldata import data_dir, ecbplus  # noqa: E402  (bench/, the script's own folder)
 
-from aggregator.clustering import evaluate, neardup  # noqa: E402
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
 from aggregator.ingest.parse import parse_feed  # noqa: E402
-from aggregator.ingest.pipeline import add_entry, publish, run_cycle  # noqa: E402
 from aggregator.model import Entry, Source  # noqa: E402
+from aggregator.operate import evaluate, neardup  # noqa: E402
+from aggregator.operate.pipeline import add_entry, publish, run_cycle  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 
 
@@ -283,8 +283,8 @@ def bench_stages(limit: int = 362) -> None:
     import trafilatura
 
     from aggregator.clustering.cluster import decide
+    from aggregator.clustering.signature import TermStats, features, weigh
     from aggregator.ingest.extract import clean, extract_html, trafilatura_options
-    from aggregator.ingest.signature import TermStats, features, weigh
 
     try:
         pages = _pages(limit)
@@ -394,7 +394,7 @@ def bench_ingest(limit: int = 1000) -> None:
 def _ingest(pages: list[tuple[str, str]], *, processes: int, runs: int) -> tuple[int, float]:
     """Articles stored and the shortest time of `runs` cycles over `pages` (a directory
     source, each run into a fresh database) with `processes` worker processes."""
-    from aggregator.ingest.workers import Workers
+    from aggregator.operate.workers import Workers
 
     times, stored = [], 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -429,8 +429,8 @@ def bench_cluster(copies: int = 3, runs: int = 3) -> None:
     import dask.config
     from distributed import LocalCluster
 
-    from aggregator.ingest.dask_workers import ClusterPool
-    from aggregator.ingest.workers import Workers
+    from aggregator.operate.dask_workers import ClusterPool
+    from aggregator.operate.workers import Workers
 
     try:
         pages = _pages(181 * copies)
@@ -498,8 +498,8 @@ def bench_sign(limit: int = 1000, ingest_pages: int = 300) -> None:
     general-language prior) and the TF-IDF weighing (writer side), against the time the
     daemon's cycle takes per article with one worker process (`ingest`'s measure, on
     `ingest_pages` pages): the signing share of ingest."""
+    from aggregator.clustering.signature import EMPTY_STATS, features, minhash, weigh
     from aggregator.ingest.extract import extract_html
-    from aggregator.ingest.signature import EMPTY_STATS, features, minhash, weigh
     from aggregator.text import words
 
     try:
@@ -706,7 +706,7 @@ def bench_extraction() -> None:
     before our cleaner, and trafilatura's default extraction; with the time per page."""
     import trafilatura
 
-    from aggregator.ingest.extraction_score import score
+    from aggregator.operate.extraction_score import score
 
     folder = _extraction_folder()
     if folder is None:
@@ -739,7 +739,7 @@ def bench_options(rounds: int = 4) -> None:
     import trafilatura
 
     from aggregator.ingest.extract import clean, page_title, trafilatura_options
-    from aggregator.ingest.extraction_score import pages, score
+    from aggregator.operate.extraction_score import pages, score
 
     folder = _extraction_folder()
     if folder is None:
@@ -775,7 +775,7 @@ def bench_cleaner() -> None:
     """Per cleaner rule, the words it removed on the extraction benchmark's pages (as stored
     through the ingest path) that are in the hand-made bodies and those that are not, with the
     lines that lost the most body words; then the stored text's scores."""
-    from aggregator.ingest.extraction_score import ingest, rule_table, score
+    from aggregator.operate.extraction_score import ingest, rule_table, score
 
     folder = _extraction_folder()
     if folder is None:

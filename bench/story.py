@@ -8,7 +8,7 @@ extraction  the 181 pages of the extraction benchmark (AGGREGATOR_DATA or ../sha
 
 Each input goes through the daemon's own cycle (read, extract, clean, cluster, publish) into a
 temporary directory; the figures are measured on the published RSS (content:encoded) of the
-stories of two or more reports. Definitions: aggregator/stories/story_score.py (those of issue 20).
+stories of two or more reports. Definitions: aggregator/operate/story_score.py (those of issue 20).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
 
-from aggregator.stories.story_score import StoryScores, measure  # noqa: E402
+from aggregator.operate.story_score import StoryScores, measure  # noqa: E402
 
 HEADER = ("input", "stories", "redundancy", "coverage", "length", "sources named",
           "sources linked", "items linked")

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import load
-from aggregator.ingest.pipeline import add_entry, publish
 from aggregator.model import Entry
 from aggregator.operate import admin
 from aggregator.operate.cli import main
+from aggregator.operate.pipeline import add_entry, publish
 from aggregator.storage import Storage
 
 SEEDS = sorted((Path(__file__).resolve().parent.parent / "seeds").glob("*.txt"))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from aggregator.clustering.cluster import Link, Neighbour, Profile, decide, link, lsh_buckets
 from aggregator.clustering.clusterer import Clusterer
+from aggregator.clustering.signature import EMPTY_STATS, minhash, sign
 from aggregator.config import ClusterSettings, load
-from aggregator.ingest.pipeline import add_entry
-from aggregator.ingest.signature import EMPTY_STATS, minhash, sign
 from aggregator.model import Entry, Tier
+from aggregator.operate.pipeline import add_entry
 from aggregator.storage import Storage
 from aggregator.text import words
 

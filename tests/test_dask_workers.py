@@ -30,10 +30,10 @@ pytest.importorskip("distributed")  # the optional extra aggregator[cluster] (in
 from distributed import Client, LocalCluster
 
 from aggregator.config import Settings, load
-from aggregator.ingest.dask_workers import ClusterError, ClusterPool, fingerprint
-from aggregator.ingest.pipeline import run_cycle
-from aggregator.ingest.workers import Processes, WorkerError, Workers
 from aggregator.model import Source
+from aggregator.operate.dask_workers import ClusterError, ClusterPool, fingerprint
+from aggregator.operate.pipeline import run_cycle
+from aggregator.operate.workers import Processes, WorkerError, Workers
 from aggregator.storage import Storage
 
 from .feedserver import Server
@@ -424,7 +424,7 @@ def test_without_a_cluster_dask_is_never_imported(workdir: Path) -> None:
     probe = ("import sys\n"
              "from aggregator.operate import cli, service\n"
              "from aggregator.config import load\n"
-             "from aggregator.ingest.workers import make_workers\n"
+             "from aggregator.operate.workers import make_workers\n"
              "make_workers(load(None).fetch).close()\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('dask', 'distributed')))\n")

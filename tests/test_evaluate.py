@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.clustering import evaluate
 from aggregator.config import Settings, load
+from aggregator.operate import evaluate
 from aggregator.operate.cli import main
 
 # Pinned floors: measured on ECB+ with the shipped config, minus a margin of about 0.015 for
@@ -157,7 +157,7 @@ FLOOR_RECOGNISED = 165
 
 
 def test_near_duplicate_gate_on_the_extraction_benchmark(data_dir: Path) -> None:
-    from aggregator.clustering.neardup import evaluate as neardup
+    from aggregator.operate.neardup import evaluate as neardup
 
     folder = data_dir / "extraction"
     if not (folder / "ground-truth.json").is_file():

@@ -271,7 +271,7 @@ EXTRACTION_RECALL_FLOOR = 0.970
 
 @pytest.mark.slow
 def test_extraction_on_the_benchmark_stays_above_its_floors(data_dir: Path) -> None:
-    from aggregator.ingest.extraction_score import score
+    from aggregator.operate.extraction_score import score
 
     folder = data_dir / "extraction"
     if not (folder / "ground-truth.json").is_file():

@@ -31,8 +31,8 @@ from aggregator.ingest.fetch import (
     backoff_s,
     read_directory,
 )
-from aggregator.ingest.urls import origin
 from aggregator.model import Credentials
+from aggregator.urls import origin
 
 from .feedserver import Handler, Route, Server, dripping
 

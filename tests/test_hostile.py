@@ -18,8 +18,8 @@ import pytest
 
 from aggregator.config import Settings, load
 from aggregator.ingest.parse import MAX_CONTENT_CHARS, MAX_ENTRIES
-from aggregator.ingest.pipeline import SourceReport, run_cycle
 from aggregator.model import Source
+from aggregator.operate.pipeline import SourceReport, run_cycle
 from aggregator.storage import Storage
 
 from .feedserver import Server, dripping

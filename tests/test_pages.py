@@ -11,8 +11,8 @@ import feedparser
 import lxml.etree
 import lxml.html
 
-from aggregator.ingest.pipeline import FEED_STYLESHEETS, story_page_link
 from aggregator.model import Story
+from aggregator.operate.pipeline import FEED_STYLESHEETS, story_page_link
 from aggregator.stories.pages import (
     PAGE_SIZE,
     asset,

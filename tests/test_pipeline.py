@@ -10,10 +10,10 @@ import pytest
 
 from aggregator.clustering.cluster import lsh_buckets
 from aggregator.clustering.clusterer import Clusterer
+from aggregator.clustering.signature import minhash
 from aggregator.config import load
-from aggregator.ingest.pipeline import add_entry, run_cycle, stories
-from aggregator.ingest.signature import minhash
 from aggregator.model import Entry, Source
+from aggregator.operate.pipeline import add_entry, run_cycle, stories
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
 from aggregator.text import words
 
@@ -177,7 +177,7 @@ def test_a_writer_failure_leaves_no_poll_waiting_for_room(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from aggregator.ingest import pipeline
+    from aggregator.operate import pipeline
 
     sources = []
     for n in range(5):  # 5 sources x 40 files: more chunks than the inbox has room for
@@ -213,8 +213,8 @@ def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aggregator.errors import StorageError
     from aggregator.ingest.fetch import Validators
-    from aggregator.ingest.pipeline import record
-    from aggregator.ingest.poll import Polled, prepare_entry
+    from aggregator.operate.pipeline import record
+    from aggregator.operate.poll import Polled, prepare_entry
 
     settings = load(None, environ={})
     storage = Storage(tmp_path / "a.db")

@@ -15,9 +15,9 @@ import pytest
 
 from aggregator.config import Settings, load
 from aggregator.ingest.feeds import add_feed
-from aggregator.ingest.pipeline import run_cycle
-from aggregator.ingest.poll import Polled, next_poll
 from aggregator.model import Source
+from aggregator.operate.pipeline import run_cycle
+from aggregator.operate.poll import Polled, next_poll
 from aggregator.storage import Storage
 
 from .feedserver import Handler, Server
@@ -205,7 +205,7 @@ def test_a_directory_source_never_publishes_a_file_outside_it(
     os.symlink(memo, workdir / "seeds" / "zz.txt")
     settings = load(None, environ={})  # the shipped configuration: the seeds directory
     storage = Storage(settings.database)
-    with caplog.at_level(logging.WARNING, logger="aggregator.ingest.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.operate.pipeline"):
         report = run_cycle(storage, settings)
     assert report.sources[0].new == 5 and report.sources[0].error is None
     assert not storage.query("SELECT 1 FROM articles WHERE text LIKE '%PRIVATE MEMO%'")

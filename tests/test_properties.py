@@ -15,8 +15,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from aggregator.clustering.signature import EMPTY_STATS, sign
 from aggregator.ingest.extract import clean
-from aggregator.ingest.signature import EMPTY_STATS, sign
 from aggregator.model import Article, Cluster, Member, Story, Tier
 from aggregator.storage import Storage, iso, pack_minhash
 from aggregator.stories.publish import render_atom, render_rss

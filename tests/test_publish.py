@@ -11,11 +11,10 @@ import pytest
 
 from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import Settings, load
-from aggregator.ingest.pipeline import add_entry, publish, run_cycle, stories
 from aggregator.model import Entry
-from aggregator.operate import admin
+from aggregator.operate import admin, story_score
+from aggregator.operate.pipeline import add_entry, publish, run_cycle, stories
 from aggregator.storage import Storage, iso
-from aggregator.stories import story_score
 from aggregator.stories.publish import plain_title, sanitise, write_atomically
 from aggregator.text import sentences
 
@@ -150,8 +149,8 @@ def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_mov
     from datetime import UTC, datetime, timedelta
 
     from aggregator.clustering.clusterer import Clusterer
-    from aggregator.ingest.pipeline import add_entry, publish
     from aggregator.model import Entry
+    from aggregator.operate.pipeline import add_entry, publish
 
     settings = load(None, environ={})
     storage = Storage(settings.database)

@@ -18,9 +18,9 @@ from aggregator.clustering import refine
 from aggregator.clustering.clusterer import Clusterer
 from aggregator.clustering.reassess import reassess
 from aggregator.config import Settings, load
-from aggregator.ingest.pipeline import add_entry, stories
 from aggregator.model import Entry, Tier
 from aggregator.operate import admin
+from aggregator.operate.pipeline import add_entry, stories
 from aggregator.storage import SCHEMA_VERSION, Storage
 from aggregator.stories.story import story_guid
 
@@ -146,7 +146,7 @@ def test_the_readers_see_one_story_with_a_new_updated_and_the_old_guid(db: Stora
     at = START + timedelta(hours=2)
     reassess(db, settings, at=at)
     after = stories(db, settings, at=at)
-    from aggregator.ingest.pipeline import instance_namespace
+    from aggregator.operate.pipeline import instance_namespace
 
     guid = story_guid(instance_namespace(db), cluster_of(db, ids[0]))
     assert [s.guid for s in after] == [guid]  # the emptied stories left the feed
@@ -392,7 +392,7 @@ def test_no_article_goes_back_and_forth_as_the_window_advances(data_dir: Path) -
     article returns to the story it was moved out of at the previous re-assessment."""
     import random
 
-    from aggregator.clustering.evaluate import flapping, read_labelled
+    from aggregator.operate.evaluate import flapping, read_labelled
 
     path = data_dir / "events" / "ecbplus.jsonl"
     if not path.is_file():

@@ -11,7 +11,7 @@ import sys
 import xxhash
 from datasketch import MinHash
 
-from aggregator.ingest.signature import (
+from aggregator.clustering.signature import (
     EMPTY_STATS,
     NUM_PERM,
     features,
@@ -88,7 +88,7 @@ def test_values_are_the_same_in_every_process_and_release() -> None:
     # stored signatures are compared with new ones: a change here needs a schema migration
     pinned = minhash("the quick brown fox jumps".split())[:4]
     assert pinned == (365911420, 560478200, 133709317, 1526255486)
-    code = ("from aggregator.ingest.signature import minhash; "
+    code = ("from aggregator.clustering.signature import minhash; "
             "print(minhash('the quick brown fox jumps'.split())[:4])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123"})
@@ -112,7 +112,7 @@ def test_features_keep_names_and_figures_and_weigh_picks_the_heaviest_terms() ->
 def test_the_prior_computed_with_the_features_weighs_as_the_writer_would() -> None:
     from dataclasses import replace
 
-    from aggregator.ingest.signature import TermStats, prior_docs
+    from aggregator.clustering.signature import TermStats, prior_docs
 
     found = features("Rebels take Hama", "Rebels entered Hama on Thursday, officials said, "
                      "after the 42 fighters met troops near the old citadel in Damascus in 2024.")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aggregator.config import Settings, load
-from aggregator.ingest.pipeline import publish_stories, run_cycle
 from aggregator.operate import admin
+from aggregator.operate.pipeline import publish_stories, run_cycle
 from aggregator.storage import Storage
 from aggregator.stories.site import snapshot
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from aggregator import storage as storage_module
+from aggregator.clustering import signature
 from aggregator.clustering.cluster import lsh_buckets
 from aggregator.clustering.clusterer import Clusterer
+from aggregator.clustering.signature import minhash, signed_text
 from aggregator.config import Settings, load
-from aggregator.ingest import signature
-from aggregator.ingest.pipeline import add_entry, run_cycle
-from aggregator.ingest.signature import minhash, signed_text
 from aggregator.model import Entry
+from aggregator.operate.pipeline import add_entry, run_cycle
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
 from aggregator.text import words
 

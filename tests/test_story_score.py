@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.stories.story_score import Published, measure, score
+from aggregator.operate.story_score import Published, measure, score
 
 BODY = ("<p>Rebels entered the city of Hama on Thursday after fierce battles with the army.</p>"
         "<h4>Source two adds</h4>"

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.errors import URLError, UsageError
-from aggregator.ingest.urls import origin, parse, redact, shown, without_userinfo
 from aggregator.model import Credentials
+from aggregator.urls import origin, parse, redact, shown, without_userinfo
 
 
 @pytest.mark.parametrize(("text", "message"), [

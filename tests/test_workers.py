@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load
-from aggregator.ingest.pipeline import run_cycle
-from aggregator.ingest.workers import Processes, WorkerError, Workers
+from aggregator.operate.pipeline import run_cycle
+from aggregator.operate.workers import Processes, WorkerError, Workers
 from aggregator.storage import Storage
 
 
@@ -69,7 +69,7 @@ def test_workers_leave_when_their_daemon_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, sys, time\n"
-        "from aggregator.ingest.workers import Workers\n"
+        "from aggregator.operate.workers import Workers\n"
         "from tests.test_workers import _pid\n"
         "if __name__ == '__main__':\n"
         "    w = Workers(2)\n"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import xxhash
 
 from ..config import ClusterSettings
-from ..ingest.signature import cosine, jaccard
 from ..model import Decision, Tier
+from .signature import cosine, jaccard
 
 BANDS = 32  # 32 bands x 4 rows of a 128-value MinHash: candidates from Jaccard ~0.4 upwards
 CENTROID_TERMS = 128  # a centroid keeps its heaviest terms only

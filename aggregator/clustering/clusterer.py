@@ -17,12 +17,12 @@ from typing import Any
 from ..config import Settings
 from ..ingest.extract import countable_lines
 from ..ingest.provenance import provenance
-from ..ingest.signature import Features, TermStats, features, weigh
 from ..model import Cleaned, Decision, Encoded, Entry, Signature, Tier
 from ..storage import Storage, iso, now, pack_raw, parse_time, unpack_minhash
 from ..text import canonical_url, content_hash
 from . import cluster as clustering
 from .index import EventIndex
+from .signature import Features, TermStats, features, weigh
 
 PRUNE_EVERY = 4096  # placements between two prunings of the in-memory index
 

@@ -18,11 +18,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
+from .. import urls
 from ..config import Settings
 from ..errors import NotFoundError, URLError, UsageError
 from ..model import Credentials, Source
 from ..storage import Storage, iso, now
-from . import urls
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _INSERT = ("INSERT INTO sources (name, kind, location, origin, interval_s, next_poll_at, "

@@ -39,8 +39,8 @@ from urllib3.response import BaseHTTPResponse
 from .. import __version__
 from ..errors import SourceError
 from ..model import Credentials
-from .network import EVERY_NETWORK, Network, NetworkPolicy, RefusedAddress, guarded_pools
-from .urls import origin, without_userinfo
+from ..network import EVERY_NETWORK, Network, NetworkPolicy, RefusedAddress, guarded_pools
+from ..urls import origin, without_userinfo
 
 TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/plain",
                  ".html": "text/html", ".htm": "text/html"}

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..clustering.cluster import Profile, event_score
 from ..clustering.clusterer import load_constraints, merge_clusters, profile_of_members
+from ..clustering.signature import jaccard
 from ..config import ClusterSettings
 from ..errors import UsageError
-from ..ingest.signature import jaccard
 from ..model import Member, Tier
 from ..storage import Storage, iso, now
 
@@ -94,8 +94,8 @@ def evidence(a: Mapping[str, Any]) -> str:
 
 
 def _headline(storage: Storage, row: dict[str, Any], members: tuple[Member, ...]) -> str:
-    from ..ingest.pipeline import load_cluster
     from ..stories.story import choose_canonical
+    from .pipeline import load_cluster
 
     cluster = load_cluster(storage, row["id"])
     vectors = {m.article.id: storage.signature(m.article.id).term_dict() for m in members}

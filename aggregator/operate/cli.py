@@ -92,8 +92,8 @@ def run(obj: Context, once: bool) -> None:
     settings = obj.settings
     _setup_logging(settings.log_level)
     if once:
-        from ..ingest.pipeline import run_cycle
-        from ..ingest.workers import make_workers
+        from .pipeline import run_cycle
+        from .workers import make_workers
 
         storage = obj.storage()
         try:
@@ -205,7 +205,7 @@ def evaluate_command(obj: Context, labelled: Path, assignments: Path | None,
     Example:
       aggregator eval ../shared/data/events/ecbplus.jsonl --assignments out.jsonl
     """
-    from ..clustering import evaluate
+    from . import evaluate
 
     items = evaluate.read_labelled(labelled)
     with click.progressbar(length=2 * len(items), label="clustering", file=sys.stderr,
@@ -537,7 +537,7 @@ def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
       aggregator feeds add http://192.168.1.20:8080/feed.xml --allow-private
     """
     from ..ingest import feeds as feeds_
-    from ..ingest.urls import parse, shown
+    from ..urls import parse, shown
 
     seconds = _duration(interval, "--interval")
     added = _with_storage(obj, lambda s: feeds_.add_feed(

@@ -28,11 +28,11 @@ from ..config import describe
 from ..errors import AggregatorError
 from ..heap import give_back_memory
 from ..ingest.fetch import Fetcher
-from ..ingest.pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
-from ..ingest.workers import Processes, Workers, make_workers
 from ..storage import READER_CACHE_KIB, Storage, iso
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
+from .pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
+from .workers import Processes, Workers, make_workers
 
 log = logging.getLogger(__name__)
 

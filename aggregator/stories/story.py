@@ -17,8 +17,8 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
+from ..clustering.signature import cosine
 from ..ingest.extract import line_key
-from ..ingest.signature import cosine
 from ..model import Article, Block, Cluster, Credit, Member, Story, Tier
 from ..text import entity_tokens, sentences, words
 from .novelty import MIN_SENTENCE_WORDS, is_heading, what_others_add

@@ -11,8 +11,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import idna
 
-from ..errors import URLError
-from ..model import Credentials
+from .errors import URLError
+from .model import Credentials
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # what may stay unescaped in a path, query or fragment: RFC 3986's reserved and unreserved

@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from ..clustering.clusterer import Clusterer, profile_of_row
+from ..clustering.signature import Features
 from ..config import Settings, public_link
 from ..errors import AggregatorError
 from ..heap import STORED_BETWEEN, give_back_memory
+from ..ingest.extract import clean_entry, countable_lines
+from ..ingest.feeds import all_sources
+from ..ingest.fetch import Fetcher, Validators
 from ..model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier
 from ..storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from ..stories.publish import ItemLink, canonical_link, render_atom, render_rss, write_atomically
 from ..stories.story import build as build_story
 from ..stories.story import fingerprint
-from .extract import clean_entry, countable_lines
-from .feeds import all_sources
-from .fetch import Fetcher, Validators
 from .poll import PollContext, Polled, Prepared, next_poll, poll
-from .signature import Features
 from .workers import Workers
 
 log = logging.getLogger(__name__)

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..clustering.clusterer import Clusterer
+from ..clustering.reassess import reassess
 from ..config import Settings
 from ..errors import AggregatorError
-from ..ingest.pipeline import add_entry
 from ..model import Entry
 from ..storage import Storage
-from .clusterer import Clusterer
-from .reassess import reassess
+from .pipeline import add_entry
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # stands for "no date": the whole set is one window
 

@@ -133,9 +133,9 @@ def measure(folder: Path, workdir: Path) -> StoryScores:
     """One cycle of the daemon (default settings) over `folder` as a directory source, its
     database and feeds in `workdir`; the published stories scored."""
     from ..config import load  # deferred: the pure measure above needs none of the daemon
-    from ..ingest.pipeline import run_cycle, stories
     from ..model import Source
     from ..storage import Storage
+    from .pipeline import run_cycle, stories
 
     settings = load(None, environ={})
     settings = replace(

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..clustering.signature import NUM_PERM, minhash
 from ..ingest.extract import extract_html
-from ..ingest.extraction_score import pages
-from ..ingest.signature import NUM_PERM, minhash
 from ..text import words
+from .extraction_score import pages
 
 _EMPTY = itertools.count(1)  # each empty text gets values no other signature has
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import load
+from ..ingest.extract import line_key
 from ..model import Source
-from ..operate.admin import show_article
 from ..storage import Storage
 from ..text import words
-from .extract import line_key
+from .admin import show_article
 from .pipeline import run_cycle
 from .workers import Workers
 
