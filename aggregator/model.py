@@ -29,6 +29,15 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class Validators:
+    """What a feed's last good response said about itself, echoed back on the next poll."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None  # sha256 hex of the decoded body
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """Somewhere articles come from: a local directory or a feed URL."""
 

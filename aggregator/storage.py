@@ -20,8 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import AggregatorError, NotFoundError, StorageError
-from .ingest.fetch import Validators
-from .model import Article, Member, Signature, Source, Tier
+from .model import Article, Member, Signature, Source, Tier, Validators
 
 SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 30_000

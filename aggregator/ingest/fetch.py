@@ -38,7 +38,7 @@ from urllib3.response import BaseHTTPResponse
 
 from .. import __version__
 from ..errors import SourceError
-from ..model import Credentials
+from ..model import Credentials, Validators
 from ..network import EVERY_NETWORK, Network, NetworkPolicy, RefusedAddress, guarded_pools
 from ..urls import origin, without_userinfo
 
@@ -180,15 +180,6 @@ class FetchError(SourceError):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
-    """What the last good response said about itself, echoed back on the next poll."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None  # sha256 hex of the decoded body
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from ..errors import AggregatorError
 from ..heap import STORED_BETWEEN, give_back_memory
 from ..ingest.extract import clean_entry, countable_lines
 from ..ingest.feeds import all_sources
-from ..ingest.fetch import Fetcher, Validators
-from ..model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier
+from ..ingest.fetch import Fetcher
+from ..model import Cleaned, Cluster, Encoded, Entry, Source, Story, Tier, Validators
 from ..storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from ..stories.publish import ItemLink, canonical_link, render_atom, render_rss, write_atomically
 from ..stories.story import build as build_story

@@ -18,9 +18,9 @@ from ..clustering.signature import Features, features
 from ..config import Settings
 from ..errors import AggregatorError, SourceError
 from ..ingest.extract import clean_entry, html_to_text
-from ..ingest.fetch import Document, Fetcher, FetchError, Validators, backoff_s, read_directory
+from ..ingest.fetch import Document, Fetcher, FetchError, backoff_s, read_directory
 from ..ingest.parse import parse_feed
-from ..model import Cleaned, Encoded, Entry, Source
+from ..model import Cleaned, Encoded, Entry, Source, Validators
 from .workers import Workers
 
 Prepared = tuple[Entry, Cleaned, Features, Encoded]  # all computed in a worker process
