@@ -138,7 +138,7 @@ class Storage:
             self.db.execute("PRAGMA user_version = 6")
 
     def _resign_minhashes(self) -> None:
-        """v7: the copy tier's MinHash is datasketch's (signature.minhash), no longer our own
+        """v7: the copy tier's MinHash is datasketch's (minhash.minhash), no longer our own
         one-permutation hashing; the values differ, so every stored one is computed again
         from the stored text, with its LSH buckets. In batches of RESIGN_BATCH articles, each
         one transaction that also records the last article done (meta `resigned_through`):
@@ -154,8 +154,7 @@ class Storage:
 
     def _resign_batch(self) -> bool:
         """Re-sign the next RESIGN_BATCH articles; False once none is left (then v7)."""
-        from .clustering.cluster import lsh_buckets  # deferred: only this migration needs them
-        from .clustering.signature import minhashes, signed_text
+        from .minhash import lsh_buckets, minhashes, signed_text  # deferred: only this migration
         from .text import words
 
         with self.transaction():

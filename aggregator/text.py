@@ -1,11 +1,13 @@
-"""Pure text helpers: normalising, tokenising, word shingles and sentence splitting."""
+"""Pure text helpers: normalising, tokenising, word shingles, sentence splitting, the cosine of
+two term vectors."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _TOKEN = re.compile(r"\w+")
@@ -145,3 +147,13 @@ def canonical_url(url: str) -> str:
              if not k.lower().startswith(_TRACKING)]
     path = parts.path or "/"
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))
+
+
+def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """Cosine of two sparse vectors given as term -> weight."""
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(w * b.get(t, 0.0) for t, w in a.items())
+    na = math.sqrt(sum(w * w for w in a.values()))
+    nb = math.sqrt(sum(w * w for w in b.values()))
+    return dot / (na * nb) if na and nb else 0.0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.clustering.cluster import Link, Neighbour, Profile, decide, link, lsh_buckets
+from aggregator.clustering.cluster import Link, Neighbour, Profile, decide, link
 from aggregator.clustering.clusterer import Clusterer
-from aggregator.clustering.signature import EMPTY_STATS, minhash, sign
+from aggregator.clustering.signature import EMPTY_STATS, sign
 from aggregator.config import ClusterSettings, load
+from aggregator.minhash import lsh_buckets, minhash
 from aggregator.model import Entry, Tier
 from aggregator.operate.pipeline import add_entry
 from aggregator.storage import Storage

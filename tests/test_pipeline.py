@@ -8,10 +8,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.clustering.cluster import lsh_buckets
 from aggregator.clustering.clusterer import Clusterer
-from aggregator.clustering.signature import minhash
 from aggregator.config import load
+from aggregator.minhash import lsh_buckets, minhash
 from aggregator.model import Entry, Source
 from aggregator.operate.pipeline import add_entry, run_cycle, stories
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash

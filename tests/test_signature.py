@@ -11,16 +11,8 @@ import sys
 import xxhash
 from datasketch import MinHash
 
-from aggregator.clustering.signature import (
-    EMPTY_STATS,
-    NUM_PERM,
-    features,
-    jaccard,
-    minhash,
-    minhashes,
-    shingle_bytes,
-    weigh,
-)
+from aggregator.clustering.signature import EMPTY_STATS, features, weigh
+from aggregator.minhash import NUM_PERM, jaccard, minhash, minhashes, shingle_bytes
 from aggregator.text import shingles, words
 
 VOCABULARY = [f"w{i}" for i in range(5000)]
@@ -88,7 +80,7 @@ def test_values_are_the_same_in_every_process_and_release() -> None:
     # stored signatures are compared with new ones: a change here needs a schema migration
     pinned = minhash("the quick brown fox jumps".split())[:4]
     assert pinned == (365911420, 560478200, 133709317, 1526255486)
-    code = ("from aggregator.clustering.signature import minhash; "
+    code = ("from aggregator.minhash import minhash; "
             "print(minhash('the quick brown fox jumps'.split())[:4])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123"})

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
+import aggregator.minhash
 from aggregator import storage as storage_module
-from aggregator.clustering import signature
-from aggregator.clustering.cluster import lsh_buckets
 from aggregator.clustering.clusterer import Clusterer
-from aggregator.clustering.signature import minhash, signed_text
 from aggregator.config import Settings, load
+from aggregator.minhash import lsh_buckets, minhash, signed_text
 from aggregator.model import Entry
 from aggregator.operate.pipeline import add_entry, run_cycle
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
@@ -99,7 +98,7 @@ def test_an_interrupted_re_signing_resumes_and_opening_again_changes_nothing(
     monkeypatch.setattr(storage_module, "RESIGN_BATCH", 4)
     settings = load(None, environ={})
     ids = _old_scheme_database(settings)
-    real, calls = signature.minhashes, []
+    real, calls = aggregator.minhash.minhashes, []
 
     def dies_in_the_third_batch(texts: Any) -> list[tuple[int, ...]]:
         calls.append(1)
@@ -107,10 +106,10 @@ def test_an_interrupted_re_signing_resumes_and_opening_again_changes_nothing(
             raise KeyboardInterrupt  # as a Ctrl-C (or a kill) half way through would
         return real(texts)
 
-    monkeypatch.setattr(signature, "minhashes", dies_in_the_third_batch)
+    monkeypatch.setattr(aggregator.minhash, "minhashes", dies_in_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
         Storage(settings.database)
-    monkeypatch.setattr(signature, "minhashes", real)
+    monkeypatch.setattr(aggregator.minhash, "minhashes", real)
     half = sqlite3.connect(settings.database)
     assert half.execute("PRAGMA user_version").fetchone()[0] == 6
     assert half.execute("SELECT value FROM meta WHERE key = 'resigned_through'").fetchone() == (

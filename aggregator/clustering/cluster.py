@@ -21,13 +21,11 @@ import math
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import xxhash
-
 from ..config import ClusterSettings
+from ..minhash import jaccard
 from ..model import Decision, Tier
-from .signature import cosine, jaccard
+from ..text import cosine
 
-BANDS = 32  # 32 bands x 4 rows of a 128-value MinHash: candidates from Jaccard ~0.4 upwards
 CENTROID_TERMS = 128  # a centroid keeps its heaviest terms only
 
 
@@ -140,19 +138,6 @@ def link(profile: Profile, article_id: int, cluster_id: int, other: Profile,
     for many candidates at once)."""
     score, shared = event_score(profile, other, entity_weight)
     return Link(article_id, cluster_id, score, len(shared), shared)
-
-
-def lsh_buckets(minhash: Sequence[int], bands: int = BANDS) -> list[int]:
-    """One 63-bit bucket key per band: equal keys mean the band's values are all equal."""
-    rows = len(minhash) // bands
-    if not rows:
-        return []
-    keys = []
-    for band in range(bands):
-        chunk = minhash[band * rows : (band + 1) * rows]
-        data = band.to_bytes(2, "little") + b"".join(v.to_bytes(4, "little") for v in chunk)
-        keys.append(xxhash.xxh64_intdigest(data) >> 1)
-    return keys
 
 
 def decide(minhash: tuple[int, ...], *, exact: tuple[int, int] | None,

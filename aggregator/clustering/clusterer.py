@@ -17,6 +17,7 @@ from typing import Any
 from ..config import Settings
 from ..ingest.extract import countable_lines
 from ..ingest.provenance import provenance
+from ..minhash import lsh_buckets
 from ..model import Cleaned, Decision, Encoded, Entry, Signature, Tier
 from ..storage import Storage, iso, now, pack_raw, parse_time, unpack_minhash
 from ..text import canonical_url, content_hash
@@ -145,7 +146,7 @@ class Clusterer:
         decision = self._operator_placement(article_id)
         if decision is None:
             if buckets is None:
-                buckets = clustering.lsh_buckets(sig.minhash)
+                buckets = lsh_buckets(sig.minhash)
             decision = self._decide(article_id, sig, digest, url, published, buckets)
         profile = clustering.Profile.of(sig.term_dict(), sig.entities)
         cluster_id = self._apply(article_id, decision, profile, published, at)
@@ -277,7 +278,7 @@ def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int]) -> Encoded
                    content_hash=content_hash(cleaned.text or cleaned.title),
                    canonical_url=canonical_url(entry.url) if entry.url else None,
                    lines=countable_lines(cleaned),
-                   buckets=tuple(clustering.lsh_buckets(minhash)))
+                   buckets=tuple(lsh_buckets(minhash)))
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:

@@ -11,24 +11,18 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate, repeat
-from typing import TYPE_CHECKING, Any
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
-import xxhash
 
+from ..minhash import minhash, signed_text
 from ..model import Signature
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
 from ..text import entity_tokens, words
 
-NUM_PERM = 128  # signature slots: the estimate's standard error is at most 0.5/sqrt(128) = 0.044
-SHINGLE_SIZE = 3
 PRIOR_DOCS = 100.0  # pseudo-documents of general language behind the stream's own counts
 TOKENS_PER_DOC = 400.0  # turns a word's frequency per token into a chance of appearing in a doc
 TITLE_BOOST = 2  # a headline word counts as this many extra occurrences
@@ -54,68 +48,6 @@ def _frequencies() -> dict[str, float]:
 
 
 _DIGIT = re.compile(r"\d")
-
-
-def minhash(tokens: list[str]) -> tuple[int, ...]:
-    """MinHash of the word shingles: its agreement rate estimates their Jaccard similarity.
-
-    datasketch's MinHash (its "affine32" scheme, seed `SEED`): each shingle's UTF-8 bytes are
-    hashed once with xxh32 (`hashfunc`), pre-mixed with the MurmurHash3 finaliser, then mapped
-    through NUM_PERM permutations a*h + b mod 2**32 (a odd); each slot keeps its smallest value.
-    Computed with its batch API (`update_batch`: one array operation over all shingles), on a
-    copy of one template (`_template`), so the permutations are drawn once per process.
-    Values are 32-bit (stored as little-endian uint32, see storage.pack_minhash); changing
-    any of this changes stored signatures and needs a schema migration (storage.py re-signs
-    them).
-    """
-    if not tokens:
-        return ()  # no text, no signature: an empty set is a copy of nothing
-    found = _template().copy()
-    found.update_batch(shingle_bytes(tokens))
-    return tuple(found.hashvalues.tolist())
-
-
-def minhashes(texts: Iterable[list[str]]) -> list[tuple[int, ...]]:
-    """`minhash` of many token lists at once (datasketch's `MinHash.bulk`), for re-signing."""
-    lists = list(texts)
-    bulk = type(_template()).bulk
-    found = iter(bulk([shingle_bytes(t) for t in lists if t], **_PARAMETERS))
-    return [tuple(next(found).hashvalues.tolist()) if t else () for t in lists]
-
-
-@lru_cache(maxsize=1)
-def _template() -> MinHash:
-    """The empty MinHash every signature starts from a copy of (its permutations drawn once).
-    datasketch is imported here, not with this module: it imports scipy.integrate for its LSH
-    (about 49 MiB and 2 s), and the daemon's writer, which only weighs terms, never signs."""
-    from datasketch import MinHash
-
-    return MinHash(**_PARAMETERS)
-
-
-def shingle_bytes(tokens: list[str]) -> list[bytes]:
-    """The UTF-8 bytes of each word shingle (SHINGLE_SIZE tokens joined by a space, as
-    text.shingles makes them; a shorter text is one shingle of itself), in text order, cut
-    from the text encoded once: a slice per shingle instead of a join and an encode."""
-    joined = " ".join(tokens)
-    data = joined.encode()
-    if len(tokens) <= SHINGLE_SIZE:
-        return [data]
-    sizes = map(len, tokens) if joined.isascii() else (len(t.encode()) for t in tokens)
-    starts = [0, *accumulate(size + 1 for size in sizes)]  # each token's first byte
-    return [data[a : b - 1] for a, b in zip(starts, starts[SHINGLE_SIZE:], strict=False)]
-
-
-SEED = 1  # datasketch's default seed: the permutations' parameters come from it
-_PARAMETERS: dict[str, Any] = {"num_perm": NUM_PERM, "seed": SEED,
-                               "hashfunc": xxhash.xxh32_intdigest, "scheme": "affine32"}
-
-
-def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    """Estimated Jaccard similarity of the shingle sets behind two MinHash signatures."""
-    if not a or len(a) != len(b):
-        return 0.0
-    return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
 def term_counts(title: str, text: str, *, tokens: list[str] | None = None,
@@ -184,12 +116,6 @@ class Features:
     prior: tuple[float, ...] = ()  # prior_docs of the terms of `counts`, in its order
 
 
-def signed_text(title: str, text: str) -> str:
-    """What an article's signature is computed from: its text, or its headline when it has no
-    text (a feed may carry only a headline)."""
-    return text or title
-
-
 def features(title: str, text: str) -> Features:
     """The features of an article from its cleaned headline and text."""
     body = signed_text(title, text)
@@ -211,13 +137,3 @@ def weigh(found: Features, *, stats: TermStats, terms: int) -> Signature:
 def sign(title: str, text: str, *, stats: TermStats, terms: int) -> Signature:
     """The signature of an article from its cleaned headline and text."""
     return weigh(features(title, text), stats=stats, terms=terms)
-
-
-def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Cosine of two sparse vectors given as term -> weight."""
-    if len(a) > len(b):
-        a, b = b, a
-    dot = sum(w * b.get(t, 0.0) for t, w in a.items())
-    na = math.sqrt(sum(w * w for w in a.values()))
-    nb = math.sqrt(sum(w * w for w in b.values()))
-    return dot / (na * nb) if na and nb else 0.0

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..clustering.cluster import Profile, event_score
 from ..clustering.clusterer import load_constraints, merge_clusters, profile_of_members
-from ..clustering.signature import jaccard
 from ..config import ClusterSettings
 from ..errors import UsageError
+from ..minhash import jaccard
 from ..model import Member, Tier
 from ..storage import Storage, iso, now
 

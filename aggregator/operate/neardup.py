@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clustering.signature import NUM_PERM, minhash
 from ..ingest.extract import extract_html
+from ..minhash import NUM_PERM, minhash
 from ..text import words
 from .extraction_score import pages
 
