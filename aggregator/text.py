@@ -149,6 +149,12 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))
 
 
+def line_key(line: str) -> str:
+    """The form in which lines are compared (a source's recurring chrome, a headline against a
+    text's first line): its words, lower-cased."""
+    return " ".join(words(line))
+
+
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """Cosine of two sparse vectors given as term -> weight."""
     if len(a) > len(b):

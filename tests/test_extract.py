@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.ingest.extract import clean, extract_html, line_key
-from aggregator.text import normalise
+from aggregator.ingest.extract import clean, extract_html
+from aggregator.text import line_key, normalise
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -19,7 +19,7 @@ from typing import Any
 import lxml.html
 
 from ..model import Cleaned, Entry, Provenance
-from ..text import normalise, sentences, words
+from ..text import line_key, normalise, sentences, words
 from .provenance import page_provenance
 
 _TERMINAL = re.compile(r"[.!?…;:。！？][\"'”’»)\]]*$|[\"”’»]$")
@@ -214,11 +214,6 @@ def clean(raw: str, *, title: str | None = None,
             kept.append(line)
     return Cleaned(title=title, text="\n".join(kept), stripped=tuple(stripped),
                    declared=declared)
-
-
-def line_key(line: str) -> str:
-    """The form in which a source's recurring lines are counted: its words, lower-cased."""
-    return " ".join(words(line))
 
 
 RECURRING_MAX_WORDS = 20  # longer lines are counted too rarely to be worth tracking

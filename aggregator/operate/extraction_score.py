@@ -21,10 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import load
-from ..ingest.extract import line_key
 from ..model import Source
 from ..storage import Storage
-from ..text import words
+from ..text import line_key, words
 from .admin import show_article
 from .pipeline import run_cycle
 from .workers import Workers

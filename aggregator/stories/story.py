@@ -17,9 +17,8 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
-from ..ingest.extract import line_key
 from ..model import Article, Block, Cluster, Credit, Member, Story, Tier
-from ..text import cosine, entity_tokens, sentences, words
+from ..text import cosine, entity_tokens, line_key, sentences, words
 from .novelty import MIN_SENTENCE_WORDS, is_heading, what_others_add
 
 # What the other reports may add, per report of the story, as a share of the longest one.
