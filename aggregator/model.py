@@ -220,6 +220,6 @@ class Story:
     additions: tuple[Addition, ...]  # what the other reports add, grouped by report
     credits: tuple[Credit, ...]  # every member, earliest first
     published_at: datetime  # the earliest report's
-    updated_at: datetime  # when the story's text last changed (see pipeline.stories)
+    updated_at: datetime  # when the story's text last changed (see edition.stories)
     summary: str = field(default="")  # the lead: its first sentence or two
     pinned: bool = False  # an operator chose the canonical report

@@ -56,8 +56,9 @@ from aggregator.config import PublishSettings, load  # noqa: E402
 from aggregator.ingest.parse import parse_feed  # noqa: E402
 from aggregator.model import Entry, Source  # noqa: E402
 from aggregator.operate import evaluate, neardup  # noqa: E402
-from aggregator.operate.pipeline import add_entry, publish, run_cycle  # noqa: E402
+from aggregator.operate.pipeline import add_entry, run_cycle  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
+from aggregator.stories.edition import publish  # noqa: E402
 
 
 def synthetic_articles(n: int, seed: int = 7) -> list[Entry]:

@@ -39,8 +39,9 @@ from daemon import free_port, stop  # noqa: E402  (bench/daemon.py)
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, Settings  # noqa: E402
 from aggregator.model import Entry  # noqa: E402
-from aggregator.operate.pipeline import add_entry, publish, publish_stories  # noqa: E402
+from aggregator.operate.pipeline import add_entry  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
+from aggregator.stories.edition import publish, publish_stories  # noqa: E402
 from aggregator.stories.pages import front_page, page_count, story_page  # noqa: E402
 from aggregator.stories.site import snapshot  # noqa: E402
 

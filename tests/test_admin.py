@@ -15,8 +15,9 @@ from aggregator.config import load
 from aggregator.model import Entry
 from aggregator.operate import admin
 from aggregator.operate.cli import main
-from aggregator.operate.pipeline import add_entry, publish
+from aggregator.operate.pipeline import add_entry
 from aggregator.storage import Storage
+from aggregator.stories.edition import publish
 
 SEEDS = sorted((Path(__file__).resolve().parent.parent / "seeds").glob("*.txt"))
 

@@ -12,7 +12,7 @@ import lxml.etree
 import lxml.html
 
 from aggregator.model import Story
-from aggregator.operate.pipeline import FEED_STYLESHEETS, story_page_link
+from aggregator.stories.edition import FEED_STYLESHEETS, story_page_link
 from aggregator.stories.pages import (
     PAGE_SIZE,
     asset,

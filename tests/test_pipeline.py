@@ -12,8 +12,9 @@ from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import load
 from aggregator.minhash import lsh_buckets, minhash
 from aggregator.model import Entry, Source
-from aggregator.operate.pipeline import add_entry, run_cycle, stories
+from aggregator.operate.pipeline import add_entry, run_cycle
 from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
+from aggregator.stories.edition import stories
 from aggregator.text import words
 
 TABLES = ("articles", "signatures", "lsh_buckets", "clusters", "memberships",

@@ -13,8 +13,9 @@ from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import Settings, load
 from aggregator.model import Entry
 from aggregator.operate import admin, story_score
-from aggregator.operate.pipeline import add_entry, publish, run_cycle, stories
+from aggregator.operate.pipeline import add_entry, run_cycle
 from aggregator.storage import Storage, iso
+from aggregator.stories.edition import publish, stories
 from aggregator.stories.publish import plain_title, sanitise, write_atomically
 from aggregator.text import sentences
 
@@ -150,7 +151,8 @@ def test_a_story_updated_by_a_new_source_keeps_its_guid_and_only_its_updated_mov
 
     from aggregator.clustering.clusterer import Clusterer
     from aggregator.model import Entry
-    from aggregator.operate.pipeline import add_entry, publish
+    from aggregator.operate.pipeline import add_entry
+    from aggregator.stories.edition import publish
 
     settings = load(None, environ={})
     storage = Storage(settings.database)

@@ -20,8 +20,9 @@ from aggregator.clustering.reassess import reassess
 from aggregator.config import Settings, load
 from aggregator.model import Entry, Tier
 from aggregator.operate import admin
-from aggregator.operate.pipeline import add_entry, stories
+from aggregator.operate.pipeline import add_entry
 from aggregator.storage import SCHEMA_VERSION, Storage
+from aggregator.stories.edition import stories
 from aggregator.stories.story import story_guid
 
 START = datetime(2026, 11, 30, 8, tzinfo=UTC)
@@ -146,7 +147,7 @@ def test_the_readers_see_one_story_with_a_new_updated_and_the_old_guid(db: Stora
     at = START + timedelta(hours=2)
     reassess(db, settings, at=at)
     after = stories(db, settings, at=at)
-    from aggregator.operate.pipeline import instance_namespace
+    from aggregator.stories.edition import instance_namespace
 
     guid = story_guid(instance_namespace(db), cluster_of(db, ids[0]))
     assert [s.guid for s in after] == [guid]  # the emptied stories left the feed

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from aggregator.config import Settings, load
 from aggregator.operate import admin
-from aggregator.operate.pipeline import publish_stories, run_cycle
+from aggregator.operate.pipeline import run_cycle
 from aggregator.storage import Storage
+from aggregator.stories.edition import publish_stories
 from aggregator.stories.site import snapshot
 
 BANK = ("Central bank holds rates at 4.5 percent\n"

@@ -94,8 +94,8 @@ def evidence(a: Mapping[str, Any]) -> str:
 
 
 def _headline(storage: Storage, row: dict[str, Any], members: tuple[Member, ...]) -> str:
+    from ..stories.edition import load_cluster
     from ..stories.story import choose_canonical
-    from .pipeline import load_cluster
 
     cluster = load_cluster(storage, row["id"])
     vectors = {m.article.id: storage.signature(m.article.id).term_dict() for m in members}

@@ -29,9 +29,10 @@ from ..errors import AggregatorError
 from ..heap import give_back_memory
 from ..ingest.fetch import Fetcher
 from ..storage import READER_CACHE_KIB, Storage, iso
+from ..stories.edition import publish_stories
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
-from .pipeline import CycleReport, make_fetcher, publish_stories, run_cycle
+from .pipeline import CycleReport, make_fetcher, run_cycle
 from .workers import Processes, Workers, make_workers
 
 log = logging.getLogger(__name__)

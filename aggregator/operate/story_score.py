@@ -135,7 +135,8 @@ def measure(folder: Path, workdir: Path) -> StoryScores:
     from ..config import load  # deferred: the pure measure above needs none of the daemon
     from ..model import Source
     from ..storage import Storage
-    from .pipeline import run_cycle, stories
+    from ..stories.edition import stories
+    from .pipeline import run_cycle
 
     settings = load(None, environ={})
     settings = replace(

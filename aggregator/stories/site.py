@@ -38,7 +38,7 @@ class Site:
 
 def snapshot(storage: Storage, stories: Sequence[Story], *, title: str,
              at: datetime | None = None) -> Site:
-    """The site of the stories just published (`stories`, as pipeline.stories made them)."""
+    """The site of the stories just published (`stories`, as edition.stories made them)."""
     with storage.snapshot():
         evidence = _evidence(storage, [s.cluster_id for s in stories])
         decided = _decisions(storage)
