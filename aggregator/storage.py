@@ -490,6 +490,14 @@ class Storage:
         rows = self.query("SELECT tier, count(*) AS n FROM memberships GROUP BY tier")
         return {r["tier"]: int(r["n"]) for r in rows}
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """The operators' decisions, oldest first, with their article ids as lists."""
+        rows = self.query("SELECT * FROM decisions ORDER BY id")
+        for row in rows:
+            row["articles"] = json.loads(row["articles"])
+            row["other_articles"] = json.loads(row["other_articles"])
+        return rows
+
     def set_membership(self, article_id: int, cluster_id: int, *, tier: Tier, similarity: float,
                        threshold: float, matched_article: int | None,
                        shared_terms: Sequence[str], at: datetime) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import feedparser
 import pytest
 
-from aggregator.operate import admin
+from aggregator.clustering.cluster import evidence
 
 from .browser import chromium, missing
 from .test_hostile import HOSTILE_HTML, OTHER, item, rss
@@ -73,7 +73,7 @@ def test_the_front_page_and_the_story_page_of_the_seeds_in_chromium(
         for element, article in zip(members, shown["articles"], strict=True):
             assert element.get_attribute("id") == f"article-{article['id']}"
             assert css(element, ".tier")[0].text == TIERS.get(article["tier"], article["tier"])
-            assert css(element, ".evidence")[0].text == admin.evidence(article)
+            assert css(element, ".evidence")[0].text == evidence(article)
         tiers = [css(m, ".tier")[0].text for m in members]
         assert tiers[0] == "new" and set(tiers[1:]) <= {"same event", "refined"}, tiers
         assert len(css(browser, "ol.members .canonical")) == 1

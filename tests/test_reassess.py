@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.clustering import refine
+from aggregator.clustering.cluster import evidence
 from aggregator.clustering.clusterer import Clusterer
 from aggregator.clustering.reassess import reassess
 from aggregator.config import Settings, load
@@ -413,7 +414,7 @@ def test_show_and_explain_say_that_a_reassessment_moved_the_article(db: Storage)
     shown = admin.show_cluster(db, cluster_of(db, ids[0]))
     moved = [a for a in shown["articles"] if a["tier"] == "refined"]
     assert len(moved) == 3
-    assert "moved here by a re-assessment of the window" in admin.evidence(moved[0])
+    assert "moved here by a re-assessment of the window" in evidence(moved[0])
     why = admin.explain(db, settings.cluster, ids[0], moved[0]["id"])
     assert why["together"] and "a re-assessment of the window moved article" in why["verdict"]
 

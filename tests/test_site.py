@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aggregator.clustering.cluster import evidence
 from aggregator.config import Settings, load
 from aggregator.operate import admin
 from aggregator.operate.pipeline import run_cycle
@@ -33,7 +34,7 @@ def test_the_snapshot_holds_the_published_stories_and_the_evidence_of_each_membe
     assert list(site.stories) == [s.cluster_id for s in items] and len(items) == 2
     for story in items:
         shown = admin.show_cluster(storage, story.cluster_id)
-        assert {a["id"]: admin.evidence(a) for a in shown["articles"]} == {
+        assert {a["id"]: evidence(a) for a in shown["articles"]} == {
             c.article_id: site.evidence[c.article_id] for c in story.credits}
     assert site.decisions == {s.cluster_id: () for s in items} and site.merged == {}
 

@@ -12,7 +12,8 @@ Tiers, strongest first:
              joins the best cluster scoring at least `event`, sharing at least
              `min_shared_terms` salient terms with its best-linked member.
 An article that also scores at least `bridge` with a second cluster bridges them: they merge
-into the oldest (the older id, and so the feed guid, survives).
+into the oldest (the older id, and so the feed guid, survives). `evidence` says a membership's
+tier and evidence in a sentence (the CLI and the pages show it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import ClusterSettings
 from ..minhash import jaccard
@@ -217,3 +219,29 @@ def _add(total: Mapping[str, float], vector: Mapping[str, float], limit: int) ->
 def _heaviest(weights: Mapping[str, float], limit: int) -> dict[str, float]:
     top = sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))[:limit]
     return {t: round(w, 5) for t, w in top}
+
+
+def evidence(a: Mapping[str, Any]) -> str:
+    """The sentence for a membership as `show_cluster` or `explain` give it: its tier, the
+    similarity against the threshold it met, the article it matched, the shared terms."""
+    tier = a["tier"]
+    if tier == "new":
+        return "started this cluster"
+    if tier == "exact":
+        return f"exact copy of article {a['matched_article']}"
+    if tier == "duplicate":
+        return (f"near-duplicate of article {a['matched_article']}: shingle Jaccard "
+                f"{a['similarity']:.2f} >= {a['threshold']:.2f}")
+    if tier == "event":
+        terms = ", ".join(a["shared_terms"][:8])
+        return (f"same event: link to the cluster {a['similarity']:.2f} >= "
+                f"{a['threshold']:.2f} (strongest with article {a['matched_article']}); "
+                f"shared terms: {terms}")
+    if tier == "refined":
+        terms = ", ".join(a["shared_terms"][:8])
+        partner = (f" (strongest link with article {a['matched_article']}; shared terms: "
+                   f"{terms})" if a["matched_article"] is not None else "")
+        return (f"moved here by a re-assessment of the window: it shares its neighbours with "
+                f"this story's articles, mean second-order similarity {a['similarity']:.2f} "
+                f">= {a['threshold']:.2f}{partner}")
+    return f"placed by an operator ({tier})"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,32 +65,6 @@ def _member(m: Member) -> dict[str, Any]:
         "similarity": m.similarity, "threshold": m.threshold,
         "shared_terms": list(m.shared_terms), "matched_article": m.matched_article,
     }
-
-
-def evidence(a: Mapping[str, Any]) -> str:
-    """The sentence for a membership as `show_cluster` or `explain` give it: its tier, the
-    similarity against the threshold it met, the article it matched, the shared terms."""
-    tier = a["tier"]
-    if tier == "new":
-        return "started this cluster"
-    if tier == "exact":
-        return f"exact copy of article {a['matched_article']}"
-    if tier == "duplicate":
-        return (f"near-duplicate of article {a['matched_article']}: shingle Jaccard "
-                f"{a['similarity']:.2f} >= {a['threshold']:.2f}")
-    if tier == "event":
-        terms = ", ".join(a["shared_terms"][:8])
-        return (f"same event: link to the cluster {a['similarity']:.2f} >= "
-                f"{a['threshold']:.2f} (strongest with article {a['matched_article']}); "
-                f"shared terms: {terms}")
-    if tier == "refined":
-        terms = ", ".join(a["shared_terms"][:8])
-        partner = (f" (strongest link with article {a['matched_article']}; shared terms: "
-                   f"{terms})" if a["matched_article"] is not None else "")
-        return (f"moved here by a re-assessment of the window: it shares its neighbours with "
-                f"this story's articles, mean second-order similarity {a['similarity']:.2f} "
-                f">= {a['threshold']:.2f}{partner}")
-    return f"placed by an operator ({tier})"
 
 
 def _headline(storage: Storage, row: dict[str, Any], members: tuple[Member, ...]) -> str:
@@ -201,14 +175,6 @@ def _record(storage: Storage, kind: str, cluster_id: int, articles: Sequence[int
 
 def _last_seen(storage: Storage, article_ids: Sequence[int]) -> datetime:
     return max(storage.article(a).published_at for a in article_ids)
-
-
-def decisions(storage: Storage) -> list[dict[str, Any]]:
-    rows = storage.query("SELECT * FROM decisions ORDER BY id")
-    for row in rows:
-        row["articles"] = json.loads(row["articles"])
-        row["other_articles"] = json.loads(row["other_articles"])
-    return rows
 
 
 # --- articles and statistics ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .. import __version__, config
+from ..clustering.cluster import evidence
 from ..errors import AggregatorError, URLError
 from ..storage import Storage
 from . import admin
@@ -183,7 +184,7 @@ def clusters_show(obj: Context, cluster_id: int, as_json: bool) -> None:
         click.echo(f"  [{a['id']}] {a['title'][:70]}")
         click.echo(f"      source {a['source']}, {a['published_at']}" +
                    (f", {a['url']}" if a["url"] else ""))
-        click.echo(f"      {admin.evidence(a)}")
+        click.echo(f"      {evidence(a)}")
 
 
 @main.command("eval")
@@ -417,7 +418,7 @@ def explain_command(obj: Context, first: int, second: int, as_json: bool) -> Non
     click.echo(f"  shared salient terms: {', '.join(pair['shared_terms']) or 'none'}")
     for a in data["articles"]:
         click.echo(f"  [{a['id']}] {a['title'][:70]}")
-        click.echo(f"      cluster {a['cluster']}: {admin.evidence(a)}")
+        click.echo(f"      cluster {a['cluster']}: {evidence(a)}")
 
 
 @main.group()

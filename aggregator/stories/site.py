@@ -11,14 +11,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..clustering.cluster import evidence
 from ..model import Story
-from ..operate import admin
 from ..storage import Storage, now, parse_time
 
 
 @dataclass(frozen=True, slots=True)
 class Decided:
-    """An operator's decision about some of a story's articles (admin.py records them)."""
+    """An operator's decision about some of a story's articles (operate/admin.py records them)."""
 
     kind: str  # merge, split, pin, never_merge, hide, unhide
     at: datetime
@@ -52,7 +52,7 @@ def snapshot(storage: Storage, stories: Sequence[Story], *, title: str,
 def _evidence(storage: Storage, clusters: Sequence[int]) -> dict[int, str]:
     """article id -> why it is in its story, for the members of `clusters`: one query of their
     memberships (the stories were built from the members' texts already)."""
-    return {int(r["article_id"]): admin.evidence({**r, "shared_terms": json.loads(
+    return {int(r["article_id"]): evidence({**r, "shared_terms": json.loads(
         r["shared_terms"])}) for r in storage.query(
         "SELECT article_id, tier, similarity, threshold, shared_terms, matched_article "
         "FROM memberships WHERE cluster_id IN (SELECT value FROM json_each(?))",
@@ -62,7 +62,7 @@ def _evidence(storage: Storage, clusters: Sequence[int]) -> dict[int, str]:
 def _decisions(storage: Storage) -> dict[int, list[tuple[int, Decided]]]:
     """article id -> (decision id, decision) of every decision naming the article."""
     out: dict[int, list[tuple[int, Decided]]] = {}
-    for row in admin.decisions(storage):
+    for row in storage.decisions():
         decision = (int(row["id"]), Decided(row["kind"], parse_time(row["created_at"])))
         for article in {*row["articles"], *row["other_articles"]}:
             out.setdefault(int(article), []).append(decision)
