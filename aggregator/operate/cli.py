@@ -93,8 +93,7 @@ def run(obj: Context, once: bool) -> None:
     settings = obj.settings
     _setup_logging(settings.log_level)
     if once:
-        from .pipeline import run_cycle
-        from .workers import make_workers
+        from .pipeline import make_workers, run_cycle
 
         storage = obj.storage()
         try:

@@ -19,12 +19,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..errors import AggregatorError
-
-if TYPE_CHECKING:
-    from ..config import FetchSettings
 
 log = logging.getLogger(__name__)
 
@@ -145,18 +142,6 @@ def _chunk_size(total: int, processes: int) -> int:
     the first results come back soon."""
     pieces = processes * CHUNKS_PER_PROCESS
     return max(1, min(MAX_CHUNK, -(-total // pieces)))
-
-
-def make_workers(conf: FetchSettings) -> Workers:
-    """The workers `[fetch]` asks for: on the Dask cluster at `cluster` (connected now: an
-    unreachable scheduler is an error at start), else in `processes` local processes. Dask is
-    imported only then: without a cluster the daemon never loads it."""
-    if not conf.cluster:
-        return Workers(conf.processes)
-    from .dask_workers import ClusterPool  # the optional extra aggregator[cluster]
-
-    fallback = Processes(conf.processes) if conf.cluster_fallback and conf.processes else None
-    return Workers(pool=ClusterPool(conf.cluster, fallback=fallback))
 
 
 class Processes:
