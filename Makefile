@@ -10,7 +10,7 @@ help:
 	@echo "make run    install into .venv and run the daemon on $(CONFIG) (Ctrl-C stops it)"
 	@echo "make once   one cycle: ingest, cluster, publish, exit"
 	@echo "make test   install with test extras and run the whole test suite"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and the layers contract (lint-imports)"
 	@echo "make bench  throughput figures of every stage"
 
 $(VENV)/.installed: pyproject.toml
@@ -31,6 +31,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check aggregator tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed bench-tools
 	$(BIN)/python bench/run.py

@@ -1,2 +1,3 @@
-"""Ingest: sources to articles (fetch, parse, extract, clean, features), the worker
-processes that do it, and one ingest cycle wiring the steps."""
+"""Ingest: a source to cleaned article text. Fetching (fetch) within the network policy, the
+sources followed (feeds), feed parsing (parse), main-text extraction and cleaning (extract,
+provenance). May import the base modules only."""

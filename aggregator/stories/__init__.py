@@ -1,2 +1,3 @@
-"""Stories: a cluster to its canonical merged story, the feeds and the pages that publish
-it, and the HTTP face that serves them."""
+"""Stories: the clusters to publish and their canonical merged stories (edition, story,
+novelty), the feeds (publish) and pages (site, pages) that carry them, and the HTTP face that
+serves them (serve). May import clustering, ingest and the base modules."""
