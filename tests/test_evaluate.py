@@ -39,6 +39,21 @@ def test_bcubed_of_known_partitions() -> None:
     assert (p, r) == (1.0, 0.5)
 
 
+def test_recall_by_event_size_shows_which_events_were_shattered() -> None:
+    # a story of 120 reports cut in three (recall 1/3), one of 8 whole, two of 2 each split
+    gold = ["big"] * 120 + ["mid"] * 8 + ["a", "a", "b", "b"]
+    pred = [n % 3 for n in range(120)] + [7] * 8 + [10, 11, 12, 13]
+    bands = {b.label: b for b in evaluate.recall_by_size(gold, pred)}
+    assert list(bands) == ["1-5", "6-30", ">100"]  # no event of 31-100 reports
+    assert (bands["1-5"].events, bands["1-5"].articles) == (2, 4)
+    assert bands["1-5"].recall == pytest.approx(0.5)
+    assert bands["6-30"].recall == 1.0
+    assert bands[">100"].recall == pytest.approx(1 / 3)
+    # the bands together are the B-cubed recall, weighted by their articles
+    total = sum(b.recall * b.articles for b in bands.values()) / len(gold)
+    assert total == pytest.approx(evaluate.bcubed(gold, pred)[1])
+
+
 def test_pairwise_and_adjusted_rand() -> None:
     gold = ["a", "a", "a", "b", "b", "c"]
     assert evaluate.pairwise(gold, [1, 1, 1, 2, 2, 3])[2] == 1.0

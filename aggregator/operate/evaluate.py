@@ -55,9 +55,36 @@ class Scores:
     topics: int
     topics_merged: int  # topics whose two confusable events share a cluster
     articles_per_s: float
+    by_size: tuple[Band, ...] = ()  # B-cubed recall of the events of each size band
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        out = {k: getattr(self, k) for k in self.__slots__}
+        out["by_size"] = [band.as_dict() for band in self.by_size]
+        return out
+
+
+# Event sizes (reports per gold event) a size-dependent failure shows in: ECB+'s events are
+# all in the first two bands, a news day's main events in the last ones (UCI: up to 322)
+SIZE_BANDS = ((1, 5), (6, 30), (31, 100), (101, None))
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The B-cubed recall of the articles whose gold event has `low` to `high` reports."""
+
+    low: int
+    high: int | None  # None: no upper bound
+    events: int
+    articles: int
+    recall: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.low}-{self.high}" if self.high is not None else f">{self.low - 1}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sizes": self.label, "events": self.events, "articles": self.articles,
+                "recall": self.recall}
 
 
 def read_labelled(path: Path) -> list[Labelled]:
@@ -216,7 +243,26 @@ def score(items: Sequence[Labelled], assignment: Mapping[str, int], *,
         bcubed_precision=bp, bcubed_recall=br, bcubed_f1=bf,
         pairwise_precision=pp, pairwise_recall=pr, pairwise_f1=pf,
         adjusted_rand=adjusted_rand(gold, pred), topics=topics[0], topics_merged=topics[1],
-        articles_per_s=len(items) / elapsed if elapsed else 0.0)
+        articles_per_s=len(items) / elapsed if elapsed else 0.0,
+        by_size=recall_by_size(gold, pred))
+
+
+def recall_by_size(gold: Sequence[Hashable], pred: Sequence[Hashable]) -> tuple[Band, ...]:
+    """B-cubed recall (each article: the share of its event in its own cluster) averaged over
+    the articles of the events in each of SIZE_BANDS; bands without events are left out."""
+    joint = Counter(zip(gold, pred, strict=True))
+    size = Counter(gold)
+    kept: dict[Hashable, float] = defaultdict(float)  # per event: its articles' shares, summed
+    for (g, _), c in joint.items():
+        kept[g] += c * c / size[g]
+    bands = []
+    for low, high in SIZE_BANDS:
+        events = [g for g in size if size[g] >= low and (high is None or size[g] <= high)]
+        if events:
+            articles = sum(size[g] for g in events)
+            bands.append(Band(low, high, len(events), articles,
+                              sum(kept[g] for g in events) / articles))
+    return tuple(bands)
 
 
 def bcubed(gold: Sequence[Hashable], pred: Sequence[Hashable]) -> tuple[float, float, float]:
@@ -296,6 +342,9 @@ def report_scores(scores: Scores) -> str:
         f"F1 {s.pairwise_f1:.4f}",
         f"adjusted Rand index {s.adjusted_rand:.4f}",
     ]
+    if s.by_size:
+        lines.append("recall by event size: " + "  ".join(
+            f"{b.label}: {b.recall:.3f} ({b.events} events)" for b in s.by_size))
     if s.topics:
         lines.append(f"confusable topics merged: {s.topics_merged} of {s.topics}")
     lines.append(f"throughput {s.articles_per_s:.0f} articles/s")
