@@ -59,49 +59,83 @@ class Document:
     modified_at: datetime
 
 
-def read_directory(path: Path) -> tuple[list[Document], list[str]]:
-    """Every text, HTML and feed file under `path`, in name order, and per-file problems.
+def read_directory(path: Path, problems: list[str]) -> Iterator[Document]:
+    """Every text, HTML and feed file under `path`, in name order, each read when the caller
+    asks for it: a directory of 100,000 articles is never in memory at once. Each per-file
+    problem is appended to `problems` as the walk meets it.
 
     Only regular files inside the directory are read. A symlink is followed when its target
     is a regular file inside the directory too (a link to a directory inside is not: its
     files are read where they are); a link that leads outside, a link loop, a FIFO, a
     socket or a device is skipped with one problem line naming it. Names starting with '.'
-    are left alone.
+    are left alone. Directories are opened by descriptor, relative to their parent and never
+    through a link, so a directory swapped for a link during the walk is not entered.
     """
     if not path.is_dir():
         raise SourceError(f"{path}: no such directory")
     root = path.resolve()
-    documents: list[Document] = []
-    problems: list[str] = []
-    def unreadable(exc: OSError) -> None:
-        problems.append(f"{exc.filename}: cannot read: {exc.strerror}")
-
-    for top, dirs, files, dir_fd in os.fwalk(root, follow_symlinks=False, onerror=unreadable):
-        dirs.sort()
-        here = Path(top).relative_to(root)
-        for name in sorted(dirs + files):
-            if name.startswith("."):
-                continue
-            try:
-                found = _entry(root, here / name, name, dir_fd)
-            except SourceError as exc:
-                problems.append(f"{path / here / name}: {exc}")
-                continue
-            if found is not None:
-                documents.append(found)
-    documents.sort(key=lambda d: d.name.split("/"))
-    return documents, problems
+    try:
+        top = os.open(root, _DIRECTORY_FLAGS)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        yield from _walk(_Walk(root, path, problems), Path(), top)
+    finally:
+        os.close(top)
 
 
-def _entry(root: Path, relative: Path, name: str, dir_fd: int) -> Document | None:
-    """The document of one directory entry; None for what is not for us (a directory, an
-    unknown suffix); SourceError, saying why, for what is skipped as unsafe or unreadable."""
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    root: Path  # the directory, resolved
+    shown: Path  # as the source names it, for problem lines
+    problems: list[str]
+
+
+def _walk(walk: _Walk, here: Path, dir_fd: int) -> Iterator[Document]:
+    """The documents below the directory open as `dir_fd` (`here` relative to the root), in
+    name order: a subdirectory's at its name's place."""
+    try:
+        with os.scandir(dir_fd) as listing:
+            names = sorted(e.name for e in listing if not e.name.startswith("."))
+    except OSError as exc:
+        walk.problems.append(f"{walk.shown / here}: cannot read: {exc.strerror}")
+        return
+    for name in names:
+        try:
+            found = _entry(walk.root, here / name, name, dir_fd)
+            if found is _SUBDIRECTORY:
+                yield from _subdirectory(walk, here / name, name, dir_fd)
+            elif isinstance(found, Document):
+                yield found
+        except SourceError as exc:
+            walk.problems.append(f"{walk.shown / here / name}: {exc}")
+
+
+def _subdirectory(walk: _Walk, here: Path, name: str, dir_fd: int) -> Iterator[Document]:
+    try:
+        fd = os.open(name, _DIRECTORY_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError as exc:  # swapped for a link or removed since it was listed
+        raise SourceError(f"cannot read: {exc.strerror}") from exc
+    try:
+        yield from _walk(walk, here, fd)
+    finally:
+        os.close(fd)
+
+
+_SUBDIRECTORY = object()  # what _entry says of a directory the walk goes into
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _entry(root: Path, relative: Path, name: str, dir_fd: int) -> Document | object | None:
+    """The document of one directory entry; _SUBDIRECTORY for a directory to go into; None
+    for what is not for us (a link to a directory inside, an unknown suffix); SourceError,
+    saying why, for what is skipped as unsafe or unreadable."""
     try:
         mode = os.lstat(name, dir_fd=dir_fd).st_mode
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}") from exc
     if stat.S_ISDIR(mode):
-        return None  # os.fwalk goes in
+        return _SUBDIRECTORY
     if stat.S_ISLNK(mode):
         target = _link_target(root, root / relative)
         if target is None:

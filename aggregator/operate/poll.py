@@ -7,7 +7,7 @@ validators) but never writes; the single writer (pipeline.py) records what it re
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,14 +75,19 @@ def poll(source: Source, validators: Validators | None, ctx: PollContext) -> Pol
 
 
 def _poll_directory(source: Source, ctx: PollContext) -> Polled:
-    documents, problems = read_directory(Path(source.location))
-    entries: list[Entry] = []
-    for doc in documents:
-        try:
-            entries.extend(_document_entries(source.name, doc))
-        except AggregatorError as exc:
-            problems.append(f"{doc.name}: {exc}")
-    return _prepared(source, entries, ctx, problems=problems)
+    """The directory's files read, parsed and prepared one chunk at a time as the workers
+    take them: what is in memory at once is bounded by the workers' window, not by the
+    directory's size."""
+    problems: list[str] = []
+
+    def entries() -> Iterator[Entry]:
+        for doc in read_directory(Path(source.location), problems):
+            try:
+                yield from _document_entries(source.name, doc)
+            except AggregatorError as exc:
+                problems.append(f"{doc.name}: {exc}")
+
+    return _prepared(source, entries(), ctx, problems=problems)
 
 
 def _document_entries(source: str, doc: Document) -> list[Entry]:
@@ -103,7 +108,7 @@ def _poll_feed(source: Source, validators: Validators | None, ctx: PollContext) 
     feed = ctx.workers.call(parse_feed, fetched.body, source=source.name,
                             url=fetched.final_url, content_type=fetched.content_type)
     entries = [_with_source(e, source.name) for e in feed.entries]
-    prepared = _prepared(source, entries, ctx, full_text=True)
+    prepared = _prepared(source, entries, ctx, full_text=True, total=len(entries))
     return Polled(source, entries=prepared.entries, seen=prepared.seen, title=feed.title,
                   problem=feed.problem, problems=prepared.problems, ttl_s=feed.ttl_s,
                   skip_hours=feed.skip_hours, **state)
@@ -113,19 +118,26 @@ def _with_source(entry: Entry, name: str) -> Entry:
     return entry if entry.source == name else replace(entry, source=name)
 
 
-def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
-              full_text: bool = False, problems: list[str] | None = None) -> Polled:
+def _prepared(source: Source, entries: Iterable[Entry], ctx: PollContext, *,
+              full_text: bool = False, problems: list[str] | None = None,
+              total: int | None = None) -> Polled:
     """Entries not stored yet, with full text where the feed carried a summary, cleaned.
 
     Pages are fetched here (waiting on the network) while the worker processes extract, clean
     and compute the features of the entries before them; each finished chunk goes to
-    `ctx.emit` (or into the result) at once.
+    `ctx.emit` (or into the result) at once. `entries` is read as the workers take them;
+    `problems` may grow meanwhile (a directory's walk appends to it); `total`: about how many
+    entries there are, when known.
     """
-    problems = list(problems or [])
-    fresh = [e for e in entries if not ctx.is_stored(e.source, e.guid)]
+    problems = problems if problems is not None else []
+    seen = 0
 
     def jobs() -> Iterator[tuple[Entry, Entry | None]]:
-        for entry in fresh:
+        nonlocal seen
+        for entry in entries:
+            if ctx.is_stored(entry.source, entry.guid):
+                seen += 1
+                continue
             page = None
             if full_text:
                 page, problem = _full_text_page(entry, source, ctx)
@@ -135,14 +147,13 @@ def _prepared(source: Source, entries: list[Entry], ctx: PollContext, *,
 
     kept: list[Prepared] = []
     for chunk in ctx.workers.stream(prepare_entry, jobs(), ctx.recurring(source.name),
-                                    total=len(fresh)):
+                                    total=total):
         done = tuple(p for p in chunk if p is not None)
         if ctx.emit is None:
             kept.extend(done)
         elif done:
             ctx.emit(source, done)
-    return Polled(source, entries=tuple(kept), seen=len(entries) - len(fresh),
-                  problems=tuple(problems))
+    return Polled(source, entries=tuple(kept), seen=seen, problems=tuple(problems))
 
 
 def prepare_entry(job: tuple[Entry, Entry | None],

@@ -85,12 +85,13 @@ class Workers:
                 for result in chunk]
 
     def stream(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
-               total: int) -> Iterator[list[R]]:
+               total: int | None) -> Iterator[list[R]]:
         """The results of fn(item, *args) in item order, a chunk at a time as soon as the
         processes finish it: the caller stores the first chunk while the rest are computed,
-        and `items` (which may wait on the network) is read while the processes work; at most
-        IN_FLIGHT_PER_PROCESS chunks a process are submitted and not handed back.
-        `total`: about how many items there are, to cut them in even pieces."""
+        and `items` (which may wait on the network, or read a directory) is read while the
+        processes work; at most IN_FLIGHT_PER_PROCESS chunks a process are submitted and not
+        handed back. `total`: about how many items there are, to cut them in even pieces
+        (None: not known, pieces of MAX_CHUNK)."""
         processes = max(1, self.parallelism)
         size = _chunk_size(total, processes)
         window = processes * IN_FLIGHT_PER_PROCESS
@@ -137,9 +138,11 @@ class Workers:
         self.close()
 
 
-def _chunk_size(total: int, processes: int) -> int:
+def _chunk_size(total: int | None, processes: int) -> int:
     """Items per piece: several pieces per process to even the load, and small pieces so that
     the first results come back soon."""
+    if total is None:
+        return MAX_CHUNK
     pieces = processes * CHUNKS_PER_PROCESS
     return max(1, min(MAX_CHUNK, -(-total // pieces)))
 

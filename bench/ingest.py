@@ -1,0 +1,376 @@
+"""Where an article's ingest time goes, and how `run --once` compares with extraction alone.
+
+    python bench/ingest.py costs     # per-article cost of each step, and the fixed costs
+    python bench/ingest.py once      # the 181 pages through `aggregator run --once`, beside
+                                     # trafilatura alone on one core, in the same run
+    python bench/ingest.py memory    # peak resident memory of `run --once` on 20,000 articles
+    python bench/ingest.py           # all three
+
+costs: the steps of the daemon's own code, called one after the other on one core over the
+extraction benchmark's 181 pages (../shared/data, or AGGREGATOR_DATA) and over 2,000
+synthetic plain-text articles, each as a directory source: read (the directory's files),
+parse (a file to an entry), extract (trafilatura, as extract_html calls it), clean (our
+cleaner), features (terms, names, the general-language prior), signature (datasketch's
+MinHash), encode (the stored forms the workers compute: deflated page, hashes, line keys, LSH
+buckets), store, assign (weighing, candidates, the decision) and publish; in ms an article
+and as a share of their sum. Then the fixed cost of a run: importing the command line,
+starting a worker process (spawned, its modules imported), a re-assessment in its own process
+(the daemon's), a publish.
+
+once: wall time of `aggregator run --once` as a process (default configuration: two worker
+processes; start-up, imports and the publish included) on a fresh database, against the time
+trafilatura.extract takes alone for the same pages in this process on one core; best of
+`--runs`, interleaved, so that a loaded machine slows both alike.
+
+memory: `aggregator run --once` on a directory of 20,000 synthetic articles; the peak
+resident memory (VmHWM) of the main process, read by the process itself as it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
+
+STEPS = ("read", "parse", "extract", "clean", "features", "signature", "encode", "store",
+         "assign", "publish")
+
+
+def pages_folder(folder: Path) -> int:
+    """The extraction benchmark's pages as .html files in `folder`; how many."""
+    source = data_dir() / "extraction" / "html"
+    names = sorted(source.glob("*.html.gz"))
+    for path in names:
+        (folder / path.name.removesuffix(".gz")).write_bytes(gzip.decompress(path.read_bytes()))
+    return len(names)
+
+
+def synthetic_folder(folder: Path, count: int, *, seed: int = 7) -> int:
+    """`count` unrelated plain-text articles of about 560 words (a headline line, then 40
+    sentences of their own invented names: each its own story), one .txt file each."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
+                 "gar", "nu", "fey", "ost"]
+    for i in range(count):
+        names = ["".join(rng.choices(syllables, k=4)).capitalize() for _ in range(6)]
+        body = " ".join(
+            f"{names[j % 6]} met {names[(j + 1) % 6]} in {names[(j + 2) % 6]} on day {i}, "
+            f"officials said, adding that {names[(j + 3) % 6]} would report later."
+            for j in range(40))
+        (folder / f"a{i:06d}.txt").write_text(f"{names[0]} and {names[1]} meet in {names[2]}"
+                                              f"\n\n{body}\n")
+    return count
+
+
+# --- costs -----------------------------------------------------------------------------------
+
+class Clock:
+    """Seconds spent in each step, summed over calls; `wrap` times a function where it is
+    looked up, `restore` puts every wrapped one back."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self._wrapped: list[tuple[Any, str, Any]] = []
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.perf_counter() - started
+
+    def wrap(self, owner: Any, attribute: str, name: str) -> None:
+        real = getattr(owner, attribute)
+        self._wrapped.append((owner, attribute, real))
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.step(name):
+                return real(*args, **kwargs)
+
+        setattr(owner, attribute, timed)
+
+    def restore(self) -> None:
+        for owner, attribute, real in reversed(self._wrapped):
+            setattr(owner, attribute, real)
+        self._wrapped.clear()
+
+
+def step_costs(folder: Path, tmp: Path) -> tuple[int, dict[str, float]]:
+    """Each step's seconds over the directory `folder`: the daemon's own functions, called one
+    after the other on one core (the daemon overlaps them in threads and worker processes),
+    with the writer's chunks of CHUNK entries, each one transaction, as the cycle stores them."""
+    from aggregator.clustering import clusterer as clusterer_module
+    from aggregator.clustering import signature
+    from aggregator.clustering.clusterer import Clusterer
+    from aggregator.ingest import extract
+    from aggregator.operate import pipeline, poll
+    from aggregator.storage import Storage
+    from aggregator.stories.edition import publish
+
+    settings = _settings(tmp, folder)
+    storage = Storage(settings.database)
+    clusterer = Clusterer(storage, settings)
+    clock = Clock()
+    clock.wrap(extract, "clean", "clean")  # also inside extract_html: taken out of it below
+    clock.wrap(extract, "extract_html", "extract")
+    clock.wrap(signature, "minhash", "signature")  # inside features: taken out of it below
+    clock.wrap(poll, "features", "features")
+    clock.wrap(poll, "encode", "encode")
+    clock.wrap(clusterer_module, "weigh", "assign")
+    clock.wrap(Clusterer, "_document_frequencies", "assign")
+    clock.wrap(Clusterer, "place", "assign")
+    try:
+        started = time.perf_counter()
+        documents = list(poll.read_directory(folder, []))
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        entries = [e for d in documents for e in poll._document_entries(folder.name, d)]
+        parse = time.perf_counter() - started
+        recurring = pipeline._recurring(storage, folder.name)
+        poll.prepare_entry((entries[0], None), recurring)  # imports (fixed costs) not counted
+        clock.spent.clear()
+        prepared = [p for p in (poll.prepare_entry((e, None), recurring) for e in entries) if p]
+        with clock.step("writer"):
+            stored = sum(pipeline.store_batch(clusterer, prepared[i : i + CHUNK]).new
+                         for i in range(0, len(prepared), CHUNK))
+        with clock.step("publish"):
+            publish(storage, settings)
+    finally:
+        clock.restore()
+        storage.close()
+    spent = {"read": read, "parse": parse, **clock.spent}
+    if spent.get("extract"):
+        spent["extract"] -= _clean_inside_extract(folder)
+    spent["features"] -= spent["signature"]
+    spent["store"] = spent.pop("writer") - spent["assign"]
+    return stored, spent
+
+
+CHUNK = 16  # entries a worker hands back at once, stored in one transaction (workers.MAX_CHUNK)
+
+
+def _clean_inside_extract(folder: Path) -> float:
+    """The cleaner's time inside extract_html over the pages, measured again on the texts
+    trafilatura gives (as extract_html calls it)."""
+    import trafilatura
+
+    from aggregator.ingest.extract import clean, page_title, trafilatura_options
+
+    texts = []
+    for path in sorted(folder.glob("*.html")):
+        tree = trafilatura.load_html(path.read_bytes())
+        if tree is None:
+            continue
+        doc = trafilatura.bare_extraction(tree, **trafilatura_options())
+        if getattr(doc, "text", None):
+            texts.append((doc.text, page_title(tree)))
+    started = time.perf_counter()
+    for text, title in texts:
+        clean(text, title=title)
+    return time.perf_counter() - started
+
+
+def _settings(tmp: Path, folder: Path, *, processes: int = 0) -> Any:
+    from aggregator.config import load
+    from aggregator.model import Source
+
+    base = load(None, environ={})
+    return replace(base, database=tmp / f"{folder.name}.db",
+                   sources=(Source(name=folder.name, kind="directory", location=str(folder)),),
+                   fetch=replace(base.fetch, processes=processes),
+                   publish=replace(base.publish, rss_path=tmp / "feed.xml",
+                                   atom_path=tmp / "atom.xml"),
+                   server=replace(base.server, enabled=False))
+
+
+def fixed_costs(tmp: Path) -> dict[str, float]:
+    """Seconds a run pays whatever it ingests."""
+    python = [sys.executable, "-c"]
+    bare = _best(lambda: subprocess.run([*python, "pass"], check=True))
+    imports = _best(lambda: subprocess.run(
+        [*python, "import aggregator.operate.cli"], check=True, cwd=ROOT)) - bare
+    worker = _best(_worker_start)
+    reassess = _best(lambda: _reassess_process(tmp))
+    return {"import the command line": imports, "start a worker process": worker,
+            "a re-assessment process (the daemon's)": reassess}
+
+
+def _worker_start() -> None:
+    from aggregator.model import Entry
+    from aggregator.operate.poll import prepare_entry
+    from aggregator.operate.workers import Workers
+
+    entry = Entry(source="s", guid="g", url=None, title="A headline", content="Some text.",
+                  content_type="text/plain")
+    with Workers(1) as workers:
+        workers.call(prepare_entry, (entry, None), frozenset())
+
+
+def _reassess_process(tmp: Path) -> None:
+    from aggregator.clustering.reassess import prepare_file
+    from aggregator.config import load
+    from aggregator.operate.workers import Processes
+
+    path = tmp / "empty-reassess.db"
+    from aggregator.storage import Storage
+
+    Storage(path).close()
+    pool = Processes(1, tasks_per_process=1)
+    try:
+        pool.result(pool.submit(prepare_file, path, load(None, environ={})))
+    finally:
+        pool.close()
+
+
+def _best(fn: Callable[[], object], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def bench_costs() -> None:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        sets = {}
+        pages = tmp / "pages"
+        pages.mkdir()
+        try:
+            sets["the 181 pages"] = pages_folder(pages), pages
+        except OSError:
+            print("costs: the extraction benchmark's pages not found; synthetic articles only")
+        synthetic = tmp / "synthetic"
+        synthetic.mkdir()
+        sets["2,000 synthetic articles"] = synthetic_folder(synthetic, 2000), synthetic
+        for label, (count, folder) in sets.items():
+            stored, spent = step_costs(folder, tmp)
+            total = sum(spent.get(s, 0.0) for s in STEPS)
+            print(f"costs, {label} ({stored} stored), one core, ms an article (share):")
+            for step_name in STEPS:
+                seconds = spent.get(step_name, 0.0)
+                print(f"  {step_name:<10} {seconds / count * 1000:8.2f} ms  "
+                      f"{seconds / total:6.1%}")
+            print(f"  {'all':<10} {total / count * 1000:8.2f} ms; all but extract: "
+                  f"{(total - spent.get('extract', 0.0)) / count * 1000:.2f} ms")
+        print("fixed costs of a run (best of 3):")
+        for what, seconds in fixed_costs(tmp).items():
+            print(f"  {what:<40} {seconds * 1000:7.0f} ms")
+
+
+# --- once ------------------------------------------------------------------------------------
+
+def bench_once(runs: int = 3) -> None:
+    import trafilatura
+
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        folder = tmp / "pages"
+        folder.mkdir()
+        try:
+            count = pages_folder(folder)
+        except OSError:
+            print("once: skipped, the extraction benchmark's pages not found")
+            return
+        htmls = [p.read_bytes() for p in sorted(folder.glob("*.html"))]
+        config = tmp / "aggregator.toml"
+        config.write_text(f'database = "{tmp}/once.db"\n[[sources]]\nname = "pages"\n'
+                          f'kind = "directory"\npath = "{folder}"\n[publish]\nrss = "{tmp}/feed.xml"\n'
+                          f'atom = "{tmp}/atom.xml"\n')
+        alone, once = [], []
+        for attempt in range(runs):
+            started = time.perf_counter()
+            for html in htmls:
+                trafilatura.extract(html)
+            alone.append(time.perf_counter() - started)
+            (tmp / "once.db").unlink(missing_ok=True)
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "aggregator", "--config", str(config), "run",
+                            "--once"], check=True, cwd=tmp, capture_output=True)
+            once.append(time.perf_counter() - started)
+            print(f"  run {attempt + 1}: trafilatura alone {alone[-1]:.2f} s, "
+                  f"run --once {once[-1]:.2f} s", flush=True)
+        print(f"once ({count} pages, best of {runs}): trafilatura.extract alone on one core "
+              f"{count / min(alone):.1f} pages/s; `aggregator run --once` (2 worker processes, "
+              f"start-up and publish included) {count / min(once):.1f} pages/s = "
+              f"{min(alone) / min(once):.2f}x trafilatura alone (goal >= 0.9x)")
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+PEAK = ("import resource, sys\n"
+        "from aggregator.operate.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:], prog_name='aggregator')\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "else:\n"
+        "    code = 0\n"
+        "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print('peak-kib', peak, file=sys.stderr)\n"
+        "sys.exit(code)\n")
+
+
+def bench_memory(count: int = 20_000) -> None:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        folder = tmp / "articles"
+        folder.mkdir()
+        synthetic_folder(folder, count)
+        config = tmp / "aggregator.toml"
+        config.write_text(f'database = "{tmp}/memory.db"\n[[sources]]\nname = "articles"\n'
+                          f'kind = "directory"\npath = "{folder}"\n[publish]\nrss = "{tmp}/feed.xml"\n'
+                          f'atom = "{tmp}/atom.xml"\n')
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", PEAK, "--config", str(config), "run",
+                               "--once"], cwd=tmp, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        took = time.perf_counter() - started
+        peak = [line for line in done.stderr.splitlines() if line.startswith("peak-kib")]
+        if done.returncode or not peak:
+            print(f"memory: run --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
+            return
+        mib = int(peak[0].split()[1]) / 1024
+        print(f"memory ({count:,} synthetic articles as a directory source, run --once, "
+              f"{took:.0f} s): peak resident memory of the main process {mib:.0f} MiB "
+              "(goal <= 250 MiB)")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("parts", nargs="*", metavar="costs|once|memory",
+                        help="what to measure (default: all)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of `once` (best is taken)")
+    parser.add_argument("--articles", type=int, default=20_000, help="articles of `memory`")
+    args = parser.parse_args(argv)
+    parts = args.parts or ["costs", "once", "memory"]
+    if set(parts) - {"costs", "once", "memory"}:
+        parser.error(f"unknown part: {', '.join(sorted(set(parts) - {'costs', 'once', 'memory'}))}")
+    if "costs" in parts:
+        bench_costs()
+    if "once" in parts:
+        bench_once(args.runs)
+    if "memory" in parts:
+        bench_memory(args.articles)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
