@@ -93,7 +93,7 @@ class Encoded:
     """What the writer stores of a cleaned entry that depends on that entry alone, computed
     beside the features in a worker process: the writer only writes it."""
 
-    raw: str | bytes  # the content as delivered, packed (storage.pack_raw)
+    raw: str | bytes  # the content as delivered, packed (raw.pack_raw)
     stripped: str  # JSON of the cleaner's stripped lines
     content_hash: str  # text.content_hash of the cleaned text
     canonical_url: str | None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import struct
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import sqlite_utils
 
 from .errors import AggregatorError, NotFoundError, StorageError
 from .model import Article, Member, Signature, Source, Tier, Validators
+from .raw import pack_raw, unpack_raw
 
 SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 30_000
@@ -53,22 +53,6 @@ def pack_minhash(values: Sequence[int]) -> bytes:
 
 def unpack_minhash(blob: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(blob) // 4}I", blob)
-
-
-RAW_PACK_CHARS = 2048  # longer raw texts (whole HTML pages) are stored deflated
-
-
-def pack_raw(raw: str | bytes) -> str | bytes:
-    """An article as delivered, for the database: a page of HTML deflated (zlib, level 1:
-    a 100 KB page to about a fifth, in well under a millisecond), short text as it is; what
-    is packed already (bytes) stays as it is."""
-    if isinstance(raw, bytes) or len(raw) < RAW_PACK_CHARS:
-        return raw
-    return zlib.compress(raw.encode(), 1)
-
-
-def unpack_raw(value: str | bytes) -> str:
-    return value if isinstance(value, str) else zlib.decompress(value).decode()
 
 
 class Storage:

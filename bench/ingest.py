@@ -117,7 +117,7 @@ def step_costs(folder: Path, tmp: Path) -> tuple[int, dict[str, float]]:
     after the other on one core (the daemon overlaps them in threads and worker processes),
     with the writer's chunks of CHUNK entries, each one transaction, as the cycle stores them."""
     from aggregator.clustering import clusterer as clusterer_module
-    from aggregator.clustering import signature
+    from aggregator.clustering import prepare, signature
     from aggregator.clustering.clusterer import Clusterer
     from aggregator.ingest import extract
     from aggregator.operate import pipeline, poll
@@ -131,8 +131,8 @@ def step_costs(folder: Path, tmp: Path) -> tuple[int, dict[str, float]]:
     clock.wrap(extract, "clean", "clean")  # also inside extract_html: taken out of it below
     clock.wrap(extract, "extract_html", "extract")
     clock.wrap(signature, "minhash", "signature")  # inside features: taken out of it below
-    clock.wrap(poll, "features", "features")
-    clock.wrap(poll, "encode", "encode")
+    clock.wrap(prepare, "features", "features")
+    clock.wrap(prepare, "encode", "encode")
     clock.wrap(clusterer_module, "weigh", "assign")
     clock.wrap(Clusterer, "_document_frequencies", "assign")
     clock.wrap(Clusterer, "place", "assign")
@@ -144,9 +144,10 @@ def step_costs(folder: Path, tmp: Path) -> tuple[int, dict[str, float]]:
         entries = [e for d in documents for e in poll._document_entries(folder.name, d)]
         parse = time.perf_counter() - started
         recurring = pipeline._recurring(storage, folder.name)
-        poll.prepare_entry((entries[0], None), recurring)  # imports (fixed costs) not counted
+        prepare.prepare_entry((entries[0], None), recurring)  # imports are fixed costs
         clock.spent.clear()
-        prepared = [p for p in (poll.prepare_entry((e, None), recurring) for e in entries) if p]
+        prepared = [p for p in (prepare.prepare_entry((e, None), recurring) for e in entries)
+                    if p]
         with clock.step("writer"):
             stored = sum(pipeline.store_batch(clusterer, prepared[i : i + CHUNK]).new
                          for i in range(0, len(prepared), CHUNK))
@@ -213,8 +214,8 @@ def fixed_costs(tmp: Path) -> dict[str, float]:
 
 
 def _worker_start() -> None:
+    from aggregator.clustering.prepare import prepare_entry
     from aggregator.model import Entry
-    from aggregator.operate.poll import prepare_entry
     from aggregator.operate.workers import Workers
 
     entry = Entry(source="s", guid="g", url=None, title="A headline", content="Some text.",
@@ -276,6 +277,16 @@ def bench_costs() -> None:
             print(f"  {what:<40} {seconds * 1000:7.0f} ms")
 
 
+def _config(tmp: Path, folder: Path, database: str) -> Path:
+    """A configuration file of the defaults with `folder` as the one directory source."""
+    config = tmp / "aggregator.toml"
+    config.write_text(f'database = "{tmp / database}"\n'
+                      f'[[sources]]\nname = "{folder.name}"\nkind = "directory"\n'
+                      f'path = "{folder}"\n'
+                      f'[publish]\nrss = "{tmp}/feed.xml"\natom = "{tmp}/atom.xml"\n')
+    return config
+
+
 # --- once ------------------------------------------------------------------------------------
 
 def bench_once(runs: int = 3) -> None:
@@ -291,10 +302,7 @@ def bench_once(runs: int = 3) -> None:
             print("once: skipped, the extraction benchmark's pages not found")
             return
         htmls = [p.read_bytes() for p in sorted(folder.glob("*.html"))]
-        config = tmp / "aggregator.toml"
-        config.write_text(f'database = "{tmp}/once.db"\n[[sources]]\nname = "pages"\n'
-                          f'kind = "directory"\npath = "{folder}"\n[publish]\nrss = "{tmp}/feed.xml"\n'
-                          f'atom = "{tmp}/atom.xml"\n')
+        config = _config(tmp, folder, "once.db")
         alone, once = [], []
         for attempt in range(runs):
             started = time.perf_counter()
@@ -335,10 +343,7 @@ def bench_memory(count: int = 20_000) -> None:
         folder = tmp / "articles"
         folder.mkdir()
         synthetic_folder(folder, count)
-        config = tmp / "aggregator.toml"
-        config.write_text(f'database = "{tmp}/memory.db"\n[[sources]]\nname = "articles"\n'
-                          f'kind = "directory"\npath = "{folder}"\n[publish]\nrss = "{tmp}/feed.xml"\n'
-                          f'atom = "{tmp}/atom.xml"\n')
+        config = _config(tmp, folder, "memory.db")
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", PEAK, "--config", str(config), "run",
                                "--once"], cwd=tmp, capture_output=True, text=True,

@@ -211,10 +211,11 @@ def test_a_writer_failure_leaves_no_poll_waiting_for_room(
 
 def test_a_batch_that_cannot_be_written_keeps_the_old_validators(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.clustering.prepare import prepare_entry
     from aggregator.errors import StorageError
     from aggregator.model import Validators
     from aggregator.operate.pipeline import record
-    from aggregator.operate.poll import Polled, prepare_entry
+    from aggregator.operate.poll import Polled
 
     settings = load(None, environ={})
     storage = Storage(tmp_path / "a.db")

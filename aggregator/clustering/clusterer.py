@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import Settings
-from ..ingest.extract import countable_lines
 from ..ingest.provenance import provenance
 from ..minhash import lsh_buckets
 from ..model import Cleaned, Decision, Encoded, Entry, Signature, Tier
-from ..storage import Storage, iso, now, pack_raw, parse_time, unpack_minhash
-from ..text import canonical_url, content_hash
+from ..storage import Storage, iso, now, parse_time, unpack_minhash
 from . import cluster as clustering
 from .index import EventIndex
+from .prepare import encode
 from .signature import Features, TermStats, features, weigh
 
 PRUNE_EVERY = 4096  # placements between two prunings of the in-memory index
@@ -269,16 +268,6 @@ class Clusterer:
                 self.index.merged(other, keep)
             return keep
         return cluster_id
-
-
-def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int]) -> Encoded:
-    """The stored forms of a cleaned entry (and its MinHash's LSH buckets) that depend on it
-    alone (pure: a worker process computes them, or the writer when none did)."""
-    return Encoded(raw=pack_raw(entry.content), stripped=json.dumps(cleaned.stripped),
-                   content_hash=content_hash(cleaned.text or cleaned.title),
-                   canonical_url=canonical_url(entry.url) if entry.url else None,
-                   lines=countable_lines(cleaned),
-                   buckets=tuple(lsh_buckets(minhash)))
 
 
 def merge_clusters(storage: Storage, ids: Sequence[int], *, at: datetime) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clustering.clusterer import Clusterer
+from ..clustering.prepare import Prepared
 from ..clustering.signature import Features
 from ..config import FetchSettings, Settings
 from ..errors import AggregatorError
@@ -29,7 +30,7 @@ from ..ingest.fetch import Fetcher
 from ..model import Cleaned, Encoded, Entry, Source, Tier, Validators
 from ..storage import READER_CACHE_KIB, Storage, iso, now
 from ..stories.edition import publish
-from .poll import PollContext, Polled, Prepared, next_poll, poll
+from .poll import PollContext, Polled, next_poll, poll
 from .workers import Processes, Workers
 
 log = logging.getLogger(__name__)

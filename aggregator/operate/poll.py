@@ -13,17 +13,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..clustering.clusterer import encode
-from ..clustering.signature import Features, features
+from ..clustering.prepare import Prepared, prepare_entry
 from ..config import Settings
 from ..errors import AggregatorError, SourceError
-from ..ingest.extract import clean_entry, html_to_text
+from ..ingest.extract import html_to_text
 from ..ingest.fetch import Document, Fetcher, FetchError, backoff_s, read_directory
 from ..ingest.parse import parse_feed
-from ..model import Cleaned, Encoded, Entry, Source, Validators
+from ..model import Entry, Source, Validators
 from .workers import Workers
-
-Prepared = tuple[Entry, Cleaned, Features, Encoded]  # all computed in a worker process
 
 MAX_JITTER_S = 60  # spread polls of feeds sharing an interval (at most 10 % of the interval)
 
@@ -154,30 +151,6 @@ def _prepared(source: Source, entries: Iterable[Entry], ctx: PollContext, *,
         elif done:
             ctx.emit(source, done)
     return Polled(source, entries=tuple(kept), seen=seen, problems=tuple(problems))
-
-
-def prepare_entry(job: tuple[Entry, Entry | None],
-                  recurring: frozenset[str]) -> Prepared | None:
-    """An entry cleaned, from its article page when that says more than the feed's summary,
-    with its features and the forms it is stored in (the writer's pure work: deflating the
-    page, hashing the text, keying its lines, JSON); None when nothing is left. Pure: runs in
-    a worker process."""
-    entry, page = job
-    if page is not None:
-        from_page = clean_entry(page, recurring)
-        summary = (html_to_text(entry.content) if entry.content_type == "text/html"
-                   else entry.content)
-        if len(from_page.text) > len(summary):
-            return _with_features(page, from_page)
-    cleaned = clean_entry(entry, recurring)
-    if not cleaned.text and not cleaned.title:
-        return None
-    return _with_features(entry, cleaned)
-
-
-def _with_features(entry: Entry, cleaned: Cleaned) -> Prepared:
-    found = features(cleaned.title, cleaned.text)
-    return entry, cleaned, found, encode(entry, cleaned, minhash=found.minhash)
 
 
 def _full_text_page(entry: Entry, source: Source,
