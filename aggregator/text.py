@@ -129,9 +129,11 @@ def content_words(text: str) -> frozenset[str]:
                      and (len(w) >= 3 or any(c.isdigit() for c in w)))
 
 
-def content_hash(text: str) -> str:
-    """Hash of the text's words alone: equal for copies differing only in spacing or case."""
-    return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()[:32]
+def content_hash(text: str, *, tokens: list[str] | None = None) -> str:
+    """Hash of the text's words alone: equal for copies differing only in spacing or case.
+    `tokens`, when given, are `words(text)` already computed."""
+    return hashlib.sha256(" ".join(words(text) if tokens is None else tokens).encode()
+                          ).hexdigest()[:32]
 
 
 _TRACKING = ("utm_", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "igshid",

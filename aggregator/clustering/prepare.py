@@ -8,14 +8,22 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..ingest.extract import clean_entry, countable_lines, html_to_text
-from ..minhash import lsh_buckets
+from ..ingest.extract import clean_entry, countable_lines, extract_html, html_to_text
+from ..minhash import lsh_buckets, signed_text
 from ..model import Cleaned, Encoded, Entry
 from ..raw import pack_raw
-from ..text import canonical_url, content_hash
+from ..text import canonical_url, content_hash, words
 from .signature import Features, features
 
 Prepared = tuple[Entry, Cleaned, Features, Encoded]  # all computed in a worker process
+
+
+def warm_up() -> None:
+    """Import and load now what the first page would: trafilatura, datasketch's MinHash and
+    its permutations, the general-language word frequencies (together about a second of a
+    fresh process), so that a worker started early is ready when the pages come."""
+    extract_html("<html><body><p>warm</p></body></html>")
+    features("warm", "warm up")
 
 
 def prepare_entry(job: tuple[Entry, Entry | None],
@@ -38,15 +46,19 @@ def prepare_entry(job: tuple[Entry, Entry | None],
 
 
 def _with_features(entry: Entry, cleaned: Cleaned) -> Prepared:
-    found = features(cleaned.title, cleaned.text)
-    return entry, cleaned, found, encode(entry, cleaned, minhash=found.minhash)
+    tokens = words(signed_text(cleaned.title, cleaned.text))  # once, for both
+    found = features(cleaned.title, cleaned.text, tokens=tokens)
+    return entry, cleaned, found, encode(entry, cleaned, minhash=found.minhash, tokens=tokens)
 
 
-def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int]) -> Encoded:
+def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int],
+           tokens: list[str] | None = None) -> Encoded:
     """The stored forms of a cleaned entry (and its MinHash's LSH buckets) that depend on it
-    alone (pure: a worker process computes them, or the writer when none did)."""
+    alone (pure: a worker process computes them, or the writer when none did). `tokens`:
+    the words of its signed text, when computed already."""
     return Encoded(raw=pack_raw(entry.content), stripped=json.dumps(cleaned.stripped),
-                   content_hash=content_hash(cleaned.text or cleaned.title),
+                   content_hash=content_hash(signed_text(cleaned.title, cleaned.text),
+                                             tokens=tokens),
                    canonical_url=canonical_url(entry.url) if entry.url else None,
                    lines=countable_lines(cleaned),
                    buckets=tuple(lsh_buckets(minhash)))

@@ -116,10 +116,11 @@ class Features:
     prior: tuple[float, ...] = ()  # prior_docs of the terms of `counts`, in its order
 
 
-def features(title: str, text: str) -> Features:
-    """The features of an article from its cleaned headline and text."""
+def features(title: str, text: str, *, tokens: list[str] | None = None) -> Features:
+    """The features of an article from its cleaned headline and text. `tokens`, when given,
+    are `words(signed_text(title, text))` already computed."""
     body = signed_text(title, text)
-    tokens, title_tokens = words(body), words(title)
+    tokens, title_tokens = words(body) if tokens is None else tokens, words(title)
     counts = term_counts(title, body, tokens=tokens, title_tokens=title_tokens)
     names = entity_tokens(f"{title}\n{body}", tokens=[*title_tokens, *tokens])
     return Features(counts=counts, minhash=minhash(tokens), names=frozenset(names),
