@@ -424,7 +424,7 @@ def test_without_a_cluster_dask_is_never_imported(workdir: Path) -> None:
     probe = ("import sys\n"
              "from aggregator.operate import cli, service\n"
              "from aggregator.config import load\n"
-             "from aggregator.operate.pipeline import make_workers\n"
+             "from aggregator.operate.pools import make_workers\n"
              "make_workers(load(None).fetch).close()\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('dask', 'distributed')))\n")

@@ -93,14 +93,16 @@ def run(obj: Context, once: bool) -> None:
     settings = obj.settings
     _setup_logging(settings.log_level)
     if once:
-        from .pipeline import make_workers, run_cycle
+        from .pools import make_workers  # first: the processes start while the rest is imported
 
-        storage = obj.storage()
-        try:
-            with make_workers(settings.fetch) as workers:
+        with make_workers(settings.fetch) as workers:
+            from .pipeline import run_cycle
+
+            storage = obj.storage()
+            try:
                 report = run_cycle(storage, settings, workers=workers)
-        finally:
-            storage.close()
+            finally:
+                storage.close()
         failed = [s for s in report.sources if s.error]
         click.echo(f"{report.new} new article(s); {report.published} stor"
                    f"{'y' if report.published == 1 else 'ies'} published"

@@ -21,7 +21,7 @@ from typing import Any
 from ..clustering.clusterer import Clusterer
 from ..clustering.prepare import Prepared
 from ..clustering.signature import Features
-from ..config import FetchSettings, Settings
+from ..config import Settings
 from ..errors import AggregatorError
 from ..heap import STORED_BETWEEN, give_back_memory
 from ..ingest.extract import clean_entry, countable_lines
@@ -31,7 +31,7 @@ from ..model import Cleaned, Encoded, Entry, Source, Tier, Validators
 from ..storage import READER_CACHE_KIB, Storage, iso, now
 from ..stories.edition import publish
 from .poll import PollContext, Polled, next_poll, poll
-from .workers import Processes, Workers
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -124,18 +124,6 @@ def make_fetcher(settings: Settings) -> Fetcher:
     return Fetcher(connect_timeout_s=conf.connect_timeout_s, read_timeout_s=conf.read_timeout_s,
                    total_timeout_s=conf.total_timeout_s, max_bytes=conf.max_bytes,
                    per_host=conf.per_host, allow_networks=conf.allow_private_networks)
-
-
-def make_workers(conf: FetchSettings) -> Workers:
-    """The workers `[fetch]` asks for: on the Dask cluster at `cluster` (connected now: an
-    unreachable scheduler is an error at start), else in `processes` local processes. Dask is
-    imported only then: without a cluster the daemon never loads it."""
-    if not conf.cluster:
-        return Workers(conf.processes)
-    from .dask_workers import ClusterPool  # the optional extra aggregator[cluster]
-
-    fallback = Processes(conf.processes) if conf.cluster_fallback and conf.processes else None
-    return Workers(pool=ClusterPool(conf.cluster, fallback=fallback))
 
 
 def _due(storage: Storage, sources: list[Source], at: datetime) -> list[Source]:

@@ -32,7 +32,8 @@ from ..storage import READER_CACHE_KIB, Storage, iso
 from ..stories.edition import publish_stories
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
-from .pipeline import CycleReport, make_fetcher, make_workers, run_cycle
+from .pipeline import CycleReport, make_fetcher, run_cycle
+from .pools import make_workers
 from .workers import Processes, Workers
 
 log = logging.getLogger(__name__)

@@ -73,6 +73,14 @@ class Workers:
         """Tasks run at once; 0: in the calling thread."""
         return self._pool.parallelism if self._pool is not None else 0
 
+    def start(self, warm: Callable[[], object]) -> None:
+        """Start every process now, each running `warm` (imports, tables) while the caller
+        goes on: processes otherwise start at the first task and the first pages wait for
+        them. Nothing to do in the calling thread or on a cluster (its workers run already)."""
+        if isinstance(self._pool, Processes):
+            for _ in range(self._pool.processes):
+                self._pool.submit(warm)
+
     def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """fn(*args, **kwargs) in a worker process."""
         if self._pool is None:

@@ -1,0 +1,22 @@
+"""The worker pool `[fetch]` asks for: local processes or a Dask cluster. A module of its own
+so that the command line starts the processes before it imports the rest of the cycle."""
+
+from __future__ import annotations
+
+from ..clustering.prepare import warm_up
+from ..config import FetchSettings
+from .workers import Processes, Workers
+
+
+def make_workers(conf: FetchSettings) -> Workers:
+    """The workers `[fetch]` asks for: on the Dask cluster at `cluster` (connected now: an
+    unreachable scheduler is an error at start), else in `processes` local processes, started
+    now. Dask is imported only then: without a cluster the daemon never loads it."""
+    if not conf.cluster:
+        workers = Workers(conf.processes)
+        workers.start(warm_up)  # the processes import their modules while the caller sets up
+        return workers
+    from .dask_workers import ClusterPool  # the optional extra aggregator[cluster]
+
+    fallback = Processes(conf.processes) if conf.cluster_fallback and conf.processes else None
+    return Workers(pool=ClusterPool(conf.cluster, fallback=fallback))
