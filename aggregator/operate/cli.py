@@ -95,7 +95,7 @@ def run(obj: Context, once: bool) -> None:
     if once:
         from .pools import make_workers  # first: the processes start while the rest is imported
 
-        with make_workers(settings.fetch) as workers:
+        with make_workers(settings.fetch, start=True) as workers:
             from .pipeline import run_cycle
 
             storage = obj.storage()

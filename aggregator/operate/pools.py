@@ -1,5 +1,5 @@
 """The worker pool `[fetch]` asks for: local processes or a Dask cluster. A module of its own
-so that the command line starts the processes before it imports the rest of the cycle."""
+so that `run --once` starts the processes before it imports the rest of the cycle."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from ..config import FetchSettings
 from .workers import Processes, Workers
 
 
-def make_workers(conf: FetchSettings) -> Workers:
+def make_workers(conf: FetchSettings, *, start: bool = False) -> Workers:
     """The workers `[fetch]` asks for: on the Dask cluster at `cluster` (connected now: an
-    unreachable scheduler is an error at start), else in `processes` local processes, started
-    now. Dask is imported only then: without a cluster the daemon never loads it."""
+    unreachable scheduler is an error at start), else in `processes` local processes. Dask is
+    imported only then: without a cluster the daemon never loads it. `start`: local processes
+    start now and import what a page needs while the caller goes on (run --once, which has
+    all its pages at once; the daemon starts them at the first poll that needs them)."""
     if not conf.cluster:
         workers = Workers(conf.processes)
-        workers.start(warm_up)  # the processes import their modules while the caller sets up
+        if start:
+            workers.start(warm_up)
         return workers
     from .dask_workers import ClusterPool  # the optional extra aggregator[cluster]
 
