@@ -200,9 +200,12 @@ class Daemon:
         if self.settings.server.enabled:  # before the first publish: it gives the pages
             self._app = FeedApp(self.settings, self.metrics, self.ready)
         server = self._bind_server()  # a port in use is an error now, before any work
+        # served from now on: until the first publish the feeds and pages answer 503 with
+        # Retry-After (a first poll of many sources takes minutes; a client that connects
+        # meanwhile gets an answer, and /healthz its ok)
+        self._serve(server)
         self.dispatch()
         self.republish(force=True)  # the re-assessment follows, in the scheduler's thread
-        self._serve(server)
         self._schedule()
         self.scheduler.start()
         log.info("polling due sources every %d s, publishing on change every %d s; "
