@@ -183,12 +183,17 @@ class Credit:
 
     @property
     def outlet(self) -> str:
-        """The outlet's name: its declared name, else its web address's host, else the
-        configured source's name (the only thing known of a bare text file)."""
-        if self.site:
-            return self.site
-        host = urlsplit(self.url).hostname if self.url else None
-        return host.removeprefix("www.") if host else self.source
+        return outlet_of(site=self.site, url=self.url, source=self.source)
+
+
+def outlet_of(*, site: str | None, url: str | None, source: str) -> str:
+    """The outlet's name: its declared name, else its web address's host, else the configured
+    source's name (the only thing known of a bare text file). A story's credits name their
+    outlets so, and the database keeps each article's (articles.outlet) for ranking."""
+    if site:
+        return site
+    host = urlsplit(url).hostname if url else None
+    return host.removeprefix("www.") if host else source
 
 
 @dataclass(frozen=True, slots=True)
