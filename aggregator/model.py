@@ -49,6 +49,7 @@ class Source:
     origin: str = "config"  # "config" (the file) or "cli" (feeds add / import)
     allow_private: bool = False  # may its fetches (feed, redirects, pages) reach private hosts?
     credentials: Credentials | None = None  # Basic auth for the origin of its URL
+    category: str | None = None  # its stories are in this category too (/c/NAME/)
 
 
 @dataclass(frozen=True, slots=True)

@@ -523,9 +523,11 @@ def feeds() -> None:
 @click.option("--interval", metavar="DURATION", help="Its own polling interval (e.g. 30m).")
 @click.option("--allow-private", is_flag=True,
               help="Let this feed (and its redirects and pages) reach private addresses.")
+@click.option("--category", metavar="NAME",
+              help="Its category: its stories are on /c/NAME/ and in its feeds too.")
 @pass_ctx
 def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
-              allow_private: bool) -> None:
+              allow_private: bool, category: str | None) -> None:
     """Add a feed to poll; the running daemon picks it up at its next dispatch.
 
     A user:password@ in the URL is sent as HTTP Basic auth to that host alone and is never
@@ -533,7 +535,7 @@ def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
 
     \b
     Examples:
-      aggregator feeds add https://example.com/rss.xml --interval 30m
+      aggregator feeds add https://example.com/rss.xml --interval 30m --category world
       aggregator feeds add http://192.168.1.20:8080/feed.xml --allow-private
     """
     from ..ingest import feeds as feeds_
@@ -541,9 +543,11 @@ def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
 
     seconds = _duration(interval, "--interval")
     added = _with_storage(obj, lambda s: feeds_.add_feed(
-        s, url, name=name, interval_s=seconds, allow_private=allow_private))
+        s, url, name=name, interval_s=seconds, allow_private=allow_private,
+        category=category))
     feed = parse(url)
     click.echo(f"added feed {added}: {shown(feed.url, feed.credentials)}"
+               + (f" in category {category}" if category else "")
                + (" (private addresses allowed)" if allow_private else ""))
 
 
@@ -563,9 +567,10 @@ def feeds_list(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{'NAME':<20} {'ARTICLES':>8}  {'LAST SUCCESS':<16}  {'NEXT POLL':<16}  STATE")
+    click.echo(f"{'NAME':<20} {'CATEGORY':<12} {'ARTICLES':>8}  {'LAST SUCCESS':<16}  "
+               f"{'NEXT POLL':<16}  STATE")
     for r in rows:
-        click.echo(f"{r['name'][:20]:<20} {r['articles']:>8}  "
+        click.echo(f"{r['name'][:20]:<20} {(r['category'] or '-')[:12]:<12} {r['articles']:>8}  "
                    f"{_short_time(r['last_success_at'] or 'never'):<16}  "
                    f"{_short_time(r['next_poll_at'] or 'now'):<16}  {r['state'][:100]}")
         click.echo(f"{'':<20} {r['location']}")
@@ -593,7 +598,9 @@ def feeds_remove(obj: Context, name_or_url: str) -> None:
 def feeds_import(obj: Context, opml: Path) -> None:
     """Add every feed of an OPML file (feeds already present are skipped).
 
-    All in one transaction: interrupted, it adds none of them; run again, nothing twice.
+    A feed nested in a folder outline ("World News") or with a category attribute gets that
+    category ("world-news"). All in one transaction: interrupted, it adds none of them; run
+    again, nothing twice.
     An outline whose URL is refused is reported and skipped. Imported feeds never get
     allow_private: private addresses stay refused unless [fetch] allows them.
 
