@@ -682,9 +682,12 @@ _WORD = re.compile(r"[^\W_]+")  # letters and digits: the index's unicode61 toke
 def search_terms(typed: str) -> tuple[str, ...]:
     """The words a person typed, as search terms: each run of letters and digits, lower-cased,
     once, the first MAX_SEARCH_TERMS. Quotes, operators (NEAR, AND, OR, NOT, *, ^, :, -) and
-    every other character only separate words: what people type is never FTS syntax."""
-    words = (w.lower()[:MAX_TERM_CHARS] for w in _WORD.findall(typed))
-    return tuple(dict.fromkeys(words))[:MAX_SEARCH_TERMS]
+    every other character only separate words: what people type is never FTS syntax. A
+    letter alone (the s of "Alder's", the t of "don't") is left out beside other words: every
+    term must be in a report, and "Alder's" should find "Alder said"."""
+    words = list(dict.fromkeys(w.lower()[:MAX_TERM_CHARS] for w in _WORD.findall(typed)))
+    kept = [w for w in words if len(w) > 1 or not w.isalpha()] or words
+    return tuple(kept[:MAX_SEARCH_TERMS])
 
 
 def match_expression(terms: Sequence[str]) -> str:

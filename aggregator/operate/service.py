@@ -29,7 +29,8 @@ from ..errors import AggregatorError
 from ..heap import give_back_memory
 from ..ingest.fetch import Fetcher
 from ..storage import READER_CACHE_KIB, Storage, iso
-from ..stories.edition import publish_stories
+from ..stories.edition import publish_edition
+from ..stories.search import Found, find
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
 from .pipeline import CycleReport, make_fetcher, make_workers, run_cycle
@@ -146,12 +147,13 @@ class Daemon:
                     if not force and state == self._published_state:
                         return
                     started = time.perf_counter()
-                    items = publish_stories(storage, self.settings)
+                    edition = publish_edition(storage, self.settings)
                     self._published_state = state
                     if self._app is not None:
-                        self._app.published(snapshot(storage, items,
-                                                     title=self.settings.publish.title))
-                    self._published(len(items), time.perf_counter() - started, storage)
+                        self._app.published(snapshot(storage, edition,
+                                                     conf=self.settings.publish))
+                    self._published(len(edition.latest), time.perf_counter() - started,
+                                    storage)
             except Exception as exc:
                 self._failed("publish", exc)
             give_back_memory()
@@ -183,6 +185,12 @@ class Daemon:
         m.set("aggregator_clusters", storage.count_live_clusters())
         m.set("aggregator_duplicates", tiers.get("exact", 0) + tiers.get("duplicate", 0))
 
+    def search(self, terms: tuple[str, ...]) -> Found:
+        """The stories holding these words, from a connection of its own (the HTTP server's
+        threads call it; the app runs one search at a time)."""
+        with _open(self.settings) as storage:
+            return find(storage, terms)
+
     def ready(self) -> dict[str, Any]:
         try:
             with _open(self.settings) as storage:
@@ -197,7 +205,7 @@ class Daemon:
         self._install_signals()
         log.info("aggregator starting: %s", describe(self.settings))
         if self.settings.server.enabled:  # before the first publish: it gives the pages
-            self._app = FeedApp(self.settings, self.metrics, self.ready)
+            self._app = FeedApp(self.settings, self.metrics, self.ready, search=self.search)
         server = self._bind_server()  # a port in use is an error now, before any work
         self.dispatch()
         self.republish(force=True)  # the re-assessment follows, in the scheduler's thread
