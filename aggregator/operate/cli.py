@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from ..clustering.cluster import evidence
 from ..errors import AggregatorError, URLError
 from ..storage import Storage
 from . import admin
+
+if TYPE_CHECKING:
+    from ..stories.search import Part
 
 
 class Context:
@@ -418,6 +421,54 @@ def explain_command(obj: Context, first: int, second: int, as_json: bool) -> Non
     for a in data["articles"]:
         click.echo(f"  [{a['id']}] {a['title'][:70]}")
         click.echo(f"      cluster {a['cluster']}: {evidence(a)}")
+
+
+@main.command("search")
+@click.argument("words", nargs=-1)
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=30, show_default=True,
+              help="At most this many stories.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def search_command(obj: Context, words: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Find the stories whose reports hold every word, best match first.
+
+    Over every stored headline and text, as /search on the daemon's pages; the matched words
+    are shown [in brackets]. Quotes and operators are words like the others.
+
+    \b
+    Examples:
+      aggregator search central bank rates
+      aggregator search Alder --json | jq '.stories[0].id'
+    """
+    from ..storage import search_terms
+    from ..stories.search import find
+
+    terms = search_terms(" ".join(words))
+    found = _with_storage(obj, lambda s: find(s, terms, limit=limit))
+    if as_json:
+        click.echo(json.dumps({"terms": list(found.terms), "more": found.more, "stories": [
+            {"id": h.cluster_id, "headline": h.headline(), "outlets": h.outlets,
+             "latest_at": h.latest_at.isoformat(), "outlet": h.outlet, "url": h.url,
+             "matched": list(h.matched()), "title": _bracketed(h.title),
+             "passage": _bracketed(h.passage)} for h in found.hits]},
+            indent=2, ensure_ascii=False))
+        return
+    if not found.hits:
+        click.echo(f"nothing found for: {' '.join(terms)}" if terms else
+                   "nothing found: give the words to look for")
+        return
+    click.echo(f"{'ID':>6} {'OUTLETS':>7}  {'LATEST':<16}  HEADLINE")
+    for h in found.hits:
+        click.echo(f"{h.cluster_id:>6} {h.outlets:>7}  {_short_time(h.latest_at.isoformat())}  "
+                   f"{_bracketed(h.title)[:100]}")
+        click.echo(f"{'':>6} {'':>7}  {h.outlet}: {_bracketed(h.passage)}")
+    if found.more:
+        click.echo(f"(the best {len(found.hits)}: more words narrow the search)")
+
+
+def _bracketed(parts: Sequence[Part]) -> str:
+    """A marked text for a terminal: its matched words [in brackets], on one line."""
+    return " ".join("".join(f"[{p.text}]" if p.matched else p.text for p in parts).split())
 
 
 @main.group()
