@@ -228,6 +228,8 @@ def test_each_view_lists_its_stories_in_its_order_with_links_from_its_own_depth(
                                                              f"{root}atom.xml"]
         assert tree.xpath("//link[@rel='alternate']/@href") == feeds
         assert tree.xpath("//footer//a/@href") == feeds
+    here = parse(list_page(site, shown["/c/odd/"], 1))
+    assert here.xpath("//nav[@class='views']/a[@aria-current='page']/@href") == ["../../c/odd/"]
     teaser = parse(list_page(site, shown["/"], 1)).xpath("//article")[0]
     assert teaser.xpath(".//a[@class='category']/@href") == ["c/local/"]
     story = parse(story_page(site, bridge))

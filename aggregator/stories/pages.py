@@ -89,7 +89,7 @@ def page_count(view: View) -> int:
 def list_page(site: Site, view: View, number: int) -> bytes:
     """Page `number` (1 is the first) of a view's stories, in its order."""
     ids = view.ids[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
-    return _render("list.html", root=view.root, site=site, view=view,
+    return _render("list.html", root=view.root, here=view.path, site=site, view=view,
                    teasers=[_teaser(site, site.stories[i]) for i in ids], page=number,
                    pages=page_count(view), feeds=_feeds(view))
 
