@@ -19,7 +19,7 @@ from aggregator.operate import admin
 from aggregator.operate.pipeline import add_entry
 from aggregator.storage import Storage, now, parse_time
 from aggregator.stories import edition as edition_module
-from aggregator.stories.edition import Edition, edition, publish_edition
+from aggregator.stories.edition import Built, Edition, edition, publish_edition
 from aggregator.stories.rank import outlet_count
 
 SEEDS = sorted((Path(__file__).resolve().parent.parent / "seeds").glob("*.txt"))
@@ -92,6 +92,33 @@ def test_each_story_is_built_once_whatever_lists_it_is_in(
     monkeypatch.setattr(edition_module, "build_story", counting)
     edition(storage, settings)
     assert sorted(built) == sorted([hama, bank])
+
+
+def test_the_next_publish_merges_again_only_the_stories_that_changed(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, storage, hama, bank = newsroom(workdir)
+    built: list[int] = []
+    real = edition_module.build_story
+
+    def counting(cluster: Cluster, **kwargs: Any) -> Story:
+        built.append(cluster.id)
+        return real(cluster, **kwargs)
+
+    monkeypatch.setattr(edition_module, "build_story", counting)
+    kept = Built()
+    first = edition(storage, settings, built=kept)
+    assert sorted(built) == sorted([hama, bank])
+    assert edition(storage, settings, built=kept) == first and len(built) == 2  # none again
+    hama_story = first.ranked[0]
+    admin.pin(storage, hama, hama_story.credits[-1].article_id)
+    again = edition(storage, settings, built=kept)
+    assert built[2:] == [hama]  # the pinned story alone
+    assert again == edition(storage, settings)  # as if all were merged anew
+    clusterer = Clusterer(storage, settings)
+    add_entry(clusterer, report("ledger", 10, BANK.replace("Wednesday", "Thursday"), now()))
+    before = len(built)
+    edition(storage, settings, built=kept)
+    assert built[before:] == [bank]  # its new member's story alone
 
 
 def test_hidden_and_too_old_stories_are_in_no_list(workdir: Path) -> None:

@@ -29,7 +29,7 @@ from ..errors import AggregatorError
 from ..heap import give_back_memory
 from ..ingest.fetch import Fetcher
 from ..storage import READER_CACHE_KIB, Storage, iso
-from ..stories.edition import publish_edition
+from ..stories.edition import Built, publish_edition
 from ..stories.search import Found, find
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
@@ -69,6 +69,7 @@ class Daemon:
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
         self._clusterer: Clusterer | None = None
         self._app: FeedApp | None = None
+        self._built = Built()  # the last publish's stories: the next merges only the changed
         self.scheduler = BackgroundScheduler(timezone=UTC)
 
     def _current_clusterer(self) -> Clusterer:
@@ -147,7 +148,7 @@ class Daemon:
                     if not force and state == self._published_state:
                         return
                     started = time.perf_counter()
-                    edition = publish_edition(storage, self.settings)
+                    edition = publish_edition(storage, self.settings, built=self._built)
                     self._published_state = state
                     if self._app is not None:
                         self._app.published(snapshot(storage, edition,
