@@ -510,8 +510,8 @@ class Storage:
                 for r in rows}
 
     def record_published(self, texts: Mapping[int, tuple[str, datetime]]) -> None:
-        """The stories of the feed just published: only these are kept (the table stays the
-        size of the feed)."""
+        """The stories just published (the feed's, the ranked and the categories'): only these
+        are kept (the table stays the size of an edition)."""
         with self.transaction():
             self.execute("DELETE FROM published_stories")
             self.db.conn.executemany(
