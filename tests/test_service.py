@@ -32,7 +32,9 @@ def wait_for(url: str, deadline: float = 60.0) -> bytes:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 return bytes(response.read())
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            # (a daemon still at its first cycle holds the request it accepted: on a loaded
+            # machine the answer may take longer than one read's timeout)
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)

@@ -79,6 +79,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
       aggregator run                 # poll, cluster, publish and serve until Ctrl-C
       aggregator run --once          # one cycle, then exit
       aggregator clusters list       # what the feed holds
+      aggregator search bank rates   # the stories holding every word
     """
     ctx.obj = Context(config_path)
 
