@@ -100,6 +100,11 @@ class PublishSettings:
     link: str | None = None  # the feeds' public address; None: where the server listens
     max_items: int = 100
     max_age_s: int = 30 * 86400
+    # the ranked views (stories.rank): a story's weight, its number of outlets, halves every
+    # half-life of its latest report's age; with 12 hours, yesterday's story of four outlets
+    # weighs what a story of one outlet does now
+    half_life_s: int = 12 * 3600
+    top_min_sources: int = 2  # /top/feed.xml: the stories of at least this many outlets
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +277,8 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "link": ("link", check_url),
         "max_items": ("max_items", _int),
         "max_age": ("max_age_s", _duration),
+        "half_life": ("half_life_s", _duration),
+        "top_min_sources": ("top_min_sources", _positive),
     },
     "server": {
         "enabled": ("enabled", _bool),
@@ -280,7 +287,18 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "threads": ("threads", _int),
     },
 }
-_SOURCE_KEYS = {"name", "kind", "path", "url", "interval", "priority", "allow_private"}
+_SOURCE_KEYS = {"name", "kind", "path", "url", "interval", "priority", "allow_private",
+                "category"}
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def check_category(v: Any, what: str) -> str:
+    """A category's name, as its pages' address has it (/c/NAME/): lower-case letters, digits,
+    '-' and '_', up to 32 characters."""
+    if not isinstance(v, str) or not _CATEGORY.fullmatch(v):
+        raise ConfigError(f"{what}: expected a category name of lower-case letters, digits, "
+                          f"'-' and '_' (up to 32, e.g. \"world\"), got {v!r}")
+    return v
 
 
 def load(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
@@ -375,8 +393,10 @@ def _source(table: Any, where: str, default_interval: int) -> Source:
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise ConfigError(f"{where}.priority: expected an integer, got {priority!r}")
     allow_private = _bool(table.get("allow_private", False), f"{where}.allow_private")
+    category = (check_category(table["category"], f"{where}.category")
+                if "category" in table else None)
     return Source(name=name, kind=kind, location=location, interval_s=interval, priority=priority,
-                  allow_private=allow_private, credentials=credentials)
+                  allow_private=allow_private, credentials=credentials, category=category)
 
 
 def _apply_env(settings: Settings, environ: dict[str, str]) -> Settings:

@@ -49,6 +49,7 @@ class Source:
     origin: str = "config"  # "config" (the file) or "cli" (feeds add / import)
     allow_private: bool = False  # may its fetches (feed, redirects, pages) reach private hosts?
     credentials: Credentials | None = None  # Basic auth for the origin of its URL
+    category: str | None = None  # its stories are in this category too (/c/NAME/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +184,17 @@ class Credit:
 
     @property
     def outlet(self) -> str:
-        """The outlet's name: its declared name, else its web address's host, else the
-        configured source's name (the only thing known of a bare text file)."""
-        if self.site:
-            return self.site
-        host = urlsplit(self.url).hostname if self.url else None
-        return host.removeprefix("www.") if host else self.source
+        return outlet_of(site=self.site, url=self.url, source=self.source)
+
+
+def outlet_of(*, site: str | None, url: str | None, source: str) -> str:
+    """The outlet's name: its declared name, else its web address's host, else the configured
+    source's name (the only thing known of a bare text file). A story's credits name their
+    outlets so, and the database keeps each article's (articles.outlet) for ranking."""
+    if site:
+        return site
+    host = urlsplit(url).hostname if url else None
+    return host.removeprefix("www.") if host else source
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS sources (
     problem TEXT,                    -- a malformed feed that still gave entries: what was wrong
     username TEXT,                   -- Basic auth for the origin of `location` (feeds add,
     password TEXT,                   --   OPML): from its user:password@, never printed
-    allow_private INTEGER NOT NULL DEFAULT 0  -- feeds add --allow-private: any address
+    allow_private INTEGER NOT NULL DEFAULT 0,  -- feeds add --allow-private: any address
+    category TEXT                    -- its category (`category` of [[sources]], feeds add
+                                     --   --category, OPML): a story is in its members' ones
 );
 -- feeds add and OPML import look a URL up among 100,000 feeds
 CREATE INDEX IF NOT EXISTS sources_location ON sources (location);
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS articles (
     source TEXT NOT NULL,
     guid TEXT NOT NULL,
     url TEXT,                        -- the entry's link, else the address the page declares
+    outlet TEXT NOT NULL DEFAULT '', -- model.outlet_of(site, url, source): the credits' outlet
     canonical_url TEXT,              -- the entry's link normalised (exact-copy matching)
     title TEXT NOT NULL,
     raw TEXT NOT NULL,               -- the text or HTML as delivered (long: a zlib BLOB)
@@ -79,9 +82,13 @@ CREATE TABLE IF NOT EXISTS clusters (
     centroid TEXT NOT NULL DEFAULT '{}',  -- JSON {"t": {term: w}, "e": {entity: w}}: sums
     merged_into INTEGER REFERENCES clusters (id),
     pinned_article INTEGER REFERENCES articles (id),
-    hidden INTEGER NOT NULL DEFAULT 0
+    hidden INTEGER NOT NULL DEFAULT 0,
+    outlets INTEGER NOT NULL DEFAULT 0  -- distinct outlets of its members (kept by triggers)
 );
 CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters (last_seen_at);
+-- the ranked views read only this (the rows themselves carry the centroid, kilobytes of JSON):
+-- for each number of outlets, the newest live stories (storage.ranking_candidates)
+CREATE INDEX IF NOT EXISTS clusters_rank ON clusters (merged_into, hidden, outlets, last_seen_at);
 
 -- One row per article: where it is and why (the stored decision).
 CREATE TABLE IF NOT EXISTS memberships (
@@ -146,3 +153,66 @@ CREATE TABLE IF NOT EXISTS published_stories (
     fingerprint TEXT NOT NULL,
     changed_at TEXT NOT NULL
 );
+
+-- The outlets and sources of each story's members, counted: what ranking (clusters.outlets)
+-- and categories read instead of every member's article. Kept in step by triggers in the
+-- transaction that changes a membership, whichever code changes it (an insert, an update of
+-- its cluster_id or a delete; storage.set_membership upserts, as a REPLACE would delete the
+-- old row without its trigger).
+CREATE TABLE IF NOT EXISTS story_reports (
+    cluster_id INTEGER NOT NULL,
+    outlet TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reports INTEGER NOT NULL,        -- its members of that outlet through that source
+    PRIMARY KEY (cluster_id, outlet, source)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS memberships_reports_in AFTER INSERT ON memberships BEGIN
+    INSERT INTO story_reports (cluster_id, outlet, source, reports)
+    SELECT NEW.cluster_id, outlet, source, 1 FROM articles WHERE id = NEW.article_id
+    ON CONFLICT (cluster_id, outlet, source) DO UPDATE SET reports = reports + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS memberships_reports_out AFTER DELETE ON memberships BEGIN
+    UPDATE story_reports SET reports = reports - 1 WHERE cluster_id = OLD.cluster_id
+        AND (outlet, source) = (SELECT outlet, source FROM articles WHERE id = OLD.article_id);
+    DELETE FROM story_reports WHERE cluster_id = OLD.cluster_id AND reports < 1;
+END;
+CREATE TRIGGER IF NOT EXISTS memberships_reports_moved AFTER UPDATE OF cluster_id ON memberships
+WHEN OLD.cluster_id IS NOT NEW.cluster_id BEGIN
+    UPDATE story_reports SET reports = reports - 1 WHERE cluster_id = OLD.cluster_id
+        AND (outlet, source) = (SELECT outlet, source FROM articles WHERE id = OLD.article_id);
+    DELETE FROM story_reports WHERE cluster_id = OLD.cluster_id AND reports < 1;
+    INSERT INTO story_reports (cluster_id, outlet, source, reports)
+    SELECT NEW.cluster_id, outlet, source, 1 FROM articles WHERE id = NEW.article_id
+    ON CONFLICT (cluster_id, outlet, source) DO UPDATE SET reports = reports + 1;
+END;
+-- an outlet new to a story (through any source) counts once; gone from all its sources, uncounts
+CREATE TRIGGER IF NOT EXISTS story_reports_outlet_in AFTER INSERT ON story_reports
+WHEN NOT EXISTS (SELECT 1 FROM story_reports WHERE cluster_id = NEW.cluster_id
+                 AND outlet = NEW.outlet AND source <> NEW.source) BEGIN
+    UPDATE clusters SET outlets = outlets + 1 WHERE id = NEW.cluster_id;
+END;
+CREATE TRIGGER IF NOT EXISTS story_reports_outlet_out AFTER DELETE ON story_reports
+WHEN NOT EXISTS (SELECT 1 FROM story_reports WHERE cluster_id = OLD.cluster_id
+                 AND outlet = OLD.outlet) BEGIN
+    UPDATE clusters SET outlets = outlets - 1 WHERE id = OLD.cluster_id;
+END;
+
+-- Full-text search over the stored headlines and texts (storage.search): an external-content
+-- FTS5 index (the text stays in `articles` alone), written by triggers in the transaction that
+-- stores the article. Porter stemming ("rates" finds "rate"), diacritics folded ("Tomás" is
+-- "tomas").
+CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
+    title, text, content = 'articles', content_rowid = 'id',
+    tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS articles_fts_in AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, text) VALUES (NEW.id, NEW.title, NEW.text);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_fts_out AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, text)
+    VALUES ('delete', OLD.id, OLD.title, OLD.text);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_fts_changed AFTER UPDATE OF title, text ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, text)
+    VALUES ('delete', OLD.id, OLD.title, OLD.text);
+    INSERT INTO articles_fts (rowid, title, text) VALUES (NEW.id, NEW.title, NEW.text);
+END;

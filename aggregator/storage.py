@@ -1,4 +1,5 @@
-"""The only SQLite user: articles, signatures, indexes, clusters and decisions (sqlite-utils).
+"""The only SQLite user: articles, signatures, indexes, clusters and decisions (sqlite-utils);
+the full-text index of the articles and the stories' outlet counts, with their queries.
 
 WAL mode and a busy timeout let the admin CLI work while the daemon runs; every write is a
 short transaction. sqlite errors are translated into StorageError here and nowhere else.
@@ -7,6 +8,7 @@ short transaction. sqlite errors are translated into StorageError here and nowhe
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,10 +21,10 @@ from typing import Any
 import sqlite_utils
 
 from .errors import AggregatorError, NotFoundError, StorageError
-from .model import Article, Member, Signature, Source, Tier, Validators
+from .model import Article, Member, Signature, Source, Tier, Validators, outlet_of
 from .raw import pack_raw, unpack_raw
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BUSY_TIMEOUT_MS = 30_000
 # page cache of a connection, per connection: every one the daemon opens at once holds its
 # own (the writer, each polling thread's reader, the publisher). 32 MiB for the writer (it
@@ -107,6 +109,42 @@ class Storage:
             self._add_credits()
         if version < 7:
             self._resign_minhashes()
+        if version < 8:
+            self._rank_and_search()
+
+    def _rank_and_search(self) -> None:
+        """v8 (issue 29): each source's category, each article's outlet, each story's count of
+        outlets (clusters.outlets, kept by triggers from story_reports) and the full-text index
+        of the articles, built here from every stored row; everything else is kept as it is.
+        One transaction: killed half way, the database is still a v7 one, and opened again it
+        starts over. schema.sql makes what is missing (its statements only create what is not
+        there), so the triggers are those of a new database; they count the stories' outlets
+        as story_reports is filled."""
+        conn = self.db.conn
+        conn.create_function("outlet_of", 3, lambda site, url, source: outlet_of(
+            site=site, url=url, source=source), deterministic=True)
+        have = {table: {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+                for table in ("sources", "articles", "clusters")}
+        added = [f"ALTER TABLE {table} ADD COLUMN {column}" for table, column in (
+            ("sources", "category TEXT"), ("articles", "outlet TEXT NOT NULL DEFAULT ''"),
+            ("clusters", "outlets INTEGER NOT NULL DEFAULT 0"))
+            if column.split()[0] not in have[table]]
+        schema = resources.files("aggregator").joinpath("schema.sql").read_text()
+        script = ";\n".join([
+            "BEGIN IMMEDIATE", *added,
+            "UPDATE articles SET outlet = outlet_of(site, url, source)", schema,
+            "DELETE FROM story_reports",
+            "INSERT INTO story_reports (cluster_id, outlet, source, reports) "
+            "SELECT m.cluster_id, a.outlet, a.source, count(*) FROM memberships m "
+            "JOIN articles a ON a.id = m.article_id GROUP BY 1, 2, 3",
+            "INSERT INTO articles_fts (articles_fts) VALUES ('rebuild')",
+            "PRAGMA user_version = 8", "COMMIT"])
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _add_credits(self) -> None:
         """v6: each article keeps its outlet's name and author (issue 20), and the published
@@ -259,7 +297,7 @@ class Storage:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
         except sqlite3.Error as exc:
@@ -304,7 +342,10 @@ class Storage:
         return bool(rows)
 
     def insert_article(self, row: dict[str, Any]) -> int:
-        row = {**row, "raw": pack_raw(row["raw"])}
+        """Store an article (its full-text entry goes with it, by trigger); its outlet is the
+        one its credit will name (model.outlet_of)."""
+        row = {**row, "raw": pack_raw(row["raw"]), "outlet": outlet_of(
+            site=row.get("site"), url=row.get("url"), source=row["source"])}
         names = ", ".join(row)
         cursor = self.db.conn.execute(
             f"INSERT INTO articles ({names}) VALUES ({', '.join('?' * len(row))})",
@@ -453,8 +494,8 @@ class Storage:
                 for r in rows}
 
     def record_published(self, texts: Mapping[int, tuple[str, datetime]]) -> None:
-        """The stories of the feed just published: only these are kept (the table stays the
-        size of the feed)."""
+        """The stories just published (the feed's, the ranked and the categories'): only these
+        are kept (the table stays the size of an edition)."""
         with self.transaction():
             self.execute("DELETE FROM published_stories")
             self.db.conn.executemany(
@@ -485,9 +526,16 @@ class Storage:
     def set_membership(self, article_id: int, cluster_id: int, *, tier: Tier, similarity: float,
                        threshold: float, matched_article: int | None,
                        shared_terms: Sequence[str], at: datetime) -> None:
+        # an upsert, where a REPLACE would delete the old row without its trigger (the stories'
+        # outlet counts, schema.sql); the re-assessment's marks are cleared, as a new row has none
         self.db.conn.execute(
-            "INSERT OR REPLACE INTO memberships (article_id, cluster_id, tier, similarity, "
-            "threshold, matched_article, shared_terms, decided_at) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO memberships (article_id, cluster_id, tier, similarity, threshold, "
+            "matched_article, shared_terms, decided_at) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (article_id) DO UPDATE SET cluster_id = excluded.cluster_id, "
+            "tier = excluded.tier, similarity = excluded.similarity, "
+            "threshold = excluded.threshold, matched_article = excluded.matched_article, "
+            "shared_terms = excluded.shared_terms, decided_at = excluded.decided_at, "
+            "batch_group = NULL, moved_from = NULL, moved_epoch = NULL",
             [article_id, cluster_id, str(tier), round(similarity, 4), threshold,
              matched_article, json.dumps(list(shared_terms)), iso(at)])
 
@@ -522,6 +570,74 @@ class Storage:
         rows = self.query("SELECT * FROM memberships WHERE article_id = ?", [article_id])
         return rows[0] if rows else None
 
+    # --- ranking and search ------------------------------------------------------------
+
+    def ranking_candidates(self, *, seen_since: str, newest: int, min_outlets: int = 1,
+                           category: str | None = None) -> list[tuple[int, int, str]]:
+        """(cluster id, outlets, last_seen_at) of every live, unhidden story seen since
+        `seen_since` that can be among the `newest` best ranked (stories.rank): for each
+        number of outlets, the `newest` most recent (newest first; of those with a member
+        from a source of `category`, when given). A story ranks by its outlets and its age
+        alone, so of two with as many outlets the newer ranks higher, and no older one of
+        that count can make the top `newest`. Index seeks only (clusters_rank): the numbers
+        of outlets there are, then `newest` stories of each."""
+        counts = [n for (n,) in self.execute(
+            "WITH RECURSIVE n (v) AS (SELECT min(outlets) FROM clusters WHERE merged_into "
+            "IS NULL AND hidden = 0 AND outlets >= ? UNION ALL SELECT (SELECT min(outlets) "
+            "FROM clusters WHERE merged_into IS NULL AND hidden = 0 AND outlets > v) FROM n "
+            "WHERE v IS NOT NULL) SELECT v FROM n WHERE v IS NOT NULL", [max(1, min_outlets)])]
+        within = ("" if category is None else
+                  " AND EXISTS (SELECT 1 FROM story_reports r JOIN sources s ON s.name = "
+                  "r.source WHERE r.cluster_id = clusters.id AND s.category = :category)")
+        out: list[tuple[int, int, str]] = []
+        for count in counts:
+            out += self.execute(
+                "SELECT id, outlets, last_seen_at FROM clusters WHERE merged_into IS NULL "
+                f"AND hidden = 0 AND outlets = :count AND last_seen_at >= :since{within} "
+                "ORDER BY last_seen_at DESC, id DESC LIMIT :newest",
+                {"count": count, "since": seen_since, "newest": newest,
+                 "category": category}).fetchall()
+        return out
+
+    def source_categories(self) -> dict[str, str]:
+        """source name -> its category, for the sources that have one."""
+        return dict(self.execute("SELECT name, category FROM sources "
+                                 "WHERE category IS NOT NULL").fetchall())
+
+    def story_facts(self, cluster_ids: Iterable[int]) -> dict[int, tuple[int, str, bool]]:
+        """cluster id -> (outlets, last_seen_at, hidden) of these live clusters."""
+        rows = self.execute(
+            "SELECT id, outlets, last_seen_at, hidden FROM clusters WHERE merged_into IS NULL "
+            "AND id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(set(cluster_ids)))])
+        return {int(c): (int(n), str(seen), bool(hidden)) for c, n, seen, hidden in rows}
+
+    def search_articles(self, terms: Sequence[str], *, limit: int
+                        ) -> list[tuple[int, int, float]]:
+        """(article id, cluster id, score) of the `limit` articles that best match all of
+        `terms` (search_terms: words, never FTS syntax), best first (bm25; lower is better)."""
+        if not terms:
+            return []
+        rows = self.execute(
+            "SELECT h.rowid, m.cluster_id, h.score FROM (SELECT rowid, rank AS score FROM "
+            "articles_fts WHERE articles_fts MATCH ? AND rank MATCH ? ORDER BY rank LIMIT ?) h "
+            "JOIN memberships m ON m.article_id = h.rowid ORDER BY h.score, h.rowid DESC",
+            [match_expression(terms), f"bm25({HEADLINE_WEIGHT}, 1.0)", limit])
+        return [(int(a), int(c), float(score)) for a, c, score in rows]
+
+    def search_marks(self, terms: Sequence[str], article_ids: Iterable[int], *,
+                     marks: tuple[str, str]) -> dict[int, tuple[str, str]]:
+        """article id -> (its headline, the passage of its text that best matches `terms`,
+        about SNIPPET_WORDS words), with each matched word between the two `marks`."""
+        if not terms:
+            return {}
+        rows = self.execute(
+            "SELECT rowid, highlight(articles_fts, 0, :open, :close), snippet(articles_fts, "
+            f"1, :open, :close, '…', {SNIPPET_WORDS}) FROM articles_fts WHERE articles_fts "
+            "MATCH :match AND rowid IN (SELECT value FROM json_each(:ids))",
+            {"open": marks[0], "close": marks[1], "match": match_expression(terms),
+             "ids": json.dumps(sorted(set(article_ids)))})
+        return {int(a): (str(title), str(text)) for a, title, text in rows}
+
     def resolve_cluster(self, cluster_id: int) -> int:
         """Follow merges: the live cluster an old id now lives in."""
         seen = set()
@@ -534,6 +650,34 @@ class Storage:
                 return cluster_id
             seen.add(cluster_id)
             cluster_id = int(target)
+
+
+# A headline's word weighs twice a word of the text when ranking matches: a headline says
+# what the report is about (a choice, not a measurement).
+HEADLINE_WEIGHT = 2.0
+SNIPPET_WORDS = 24  # a passage of about two lines under each result
+# Words of a query searched for: a question is rarely longer, and each word is one more
+# posting list to read; the rest of a longer text is ignored (and said so on the page)
+MAX_SEARCH_TERMS = 20
+MAX_TERM_CHARS = 64  # no word is longer; a longer run of letters is cut (and matches nothing)
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: the index's unicode61 token characters
+
+
+def search_terms(typed: str) -> tuple[str, ...]:
+    """The words a person typed, as search terms: each run of letters and digits, lower-cased,
+    once, the first MAX_SEARCH_TERMS. Quotes, operators (NEAR, AND, OR, NOT, *, ^, :, -) and
+    every other character only separate words: what people type is never FTS syntax. A
+    letter alone (the s of "Alder's", the t of "don't") is left out beside other words: every
+    term must be in a report, and "Alder's" should find "Alder said"."""
+    words = list(dict.fromkeys(w.lower()[:MAX_TERM_CHARS] for w in _WORD.findall(typed)))
+    kept = [w for w in words if len(w) > 1 or not w.isalpha()] or words
+    return tuple(kept[:MAX_SEARCH_TERMS])
+
+
+def match_expression(terms: Sequence[str]) -> str:
+    """An FTS5 query matching rows that hold every term: each a quoted string (a string's
+    own quotes doubled), so that no term is ever read as an operator or column filter."""
+    return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
 def _article(row: dict[str, Any]) -> Article:

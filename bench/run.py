@@ -3,6 +3,7 @@ bench/serve.py). Throughputs are the best of a few runs: this machine is shared.
 
     python bench/run.py [stages] [ingest] [cluster] [sign] [index] [parse] [extraction] [cleaner]
                         [options] [eval] [reassess] [neardup] [assign] [publish] [poll] [opml]
+                        [views]
 
 stages      each stage's throughput on the extraction benchmark's pages (parse, extract, clean,
             sign, assign, store, publish) and end to end on one core, against trafilatura alone
@@ -28,6 +29,8 @@ poll        poll 100-item feeds from a loopback server: new, changed-but-known, 
 opml        OPML import of 5,000, 20,000 and 100,000 outlines into a fresh database (and the
             same file again), the 20,000/5,000 time ratio, and `aggregator feeds import` of
             100,000 as a process, start-up included
+views       ranking the front page, a search, and a whole publish at 10k and 100k stored
+            articles (bench/views.py, which says how; it also runs alone)
 """
 
 from __future__ import annotations
@@ -796,6 +799,12 @@ def bench_cleaner() -> None:
     print(f"cleaner: the stored text scores {score(folder, stored=stored).report()}")
 
 
+def bench_views() -> None:
+    from views import main  # bench/views.py, beside this script
+
+    main([])
+
+
 def bench_eval() -> None:
     path = ecbplus("eval")
     if path is None:
@@ -808,11 +817,12 @@ def bench_eval() -> None:
 if __name__ == "__main__":
     chosen = sys.argv[1:] or ["stages", "ingest", "cluster", "sign", "index", "parse", "extraction",
                               "cleaner", "options", "eval", "reassess", "neardup", "assign",
-                              "publish", "poll", "opml"]
+                              "publish", "poll", "opml", "views"]
     for name in chosen:
         {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
          "extraction": bench_extraction, "cleaner": bench_cleaner, "options": bench_options,
          "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
          "parse": bench_parse, "ingest": bench_ingest, "cluster": bench_cluster,
          "sign": bench_sign,
-         "index": bench_index, "reassess": bench_reassess, "opml": bench_opml}[name]()
+         "index": bench_index, "reassess": bench_reassess, "opml": bench_opml,
+         "views": bench_views}[name]()

@@ -41,9 +41,10 @@ from aggregator.config import PublishSettings, Settings  # noqa: E402
 from aggregator.model import Entry  # noqa: E402
 from aggregator.operate.pipeline import add_entry  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
-from aggregator.stories.edition import publish, publish_stories  # noqa: E402
-from aggregator.stories.pages import front_page, page_count, story_page  # noqa: E402
+from aggregator.stories.edition import publish, publish_edition  # noqa: E402
+from aggregator.stories.pages import list_page, page_count, story_page  # noqa: E402
 from aggregator.stories.site import snapshot  # noqa: E402
+from aggregator.stories.views import views  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
              "gar", "nu", "fey", "ost"]
@@ -155,12 +156,14 @@ def pages_cost(tmp: Path) -> str:
     settings = replace(Settings(), database=tmp / "bench.db", publish=PublishSettings(
         rss_path=tmp / "feed.xml", atom_path=tmp / "atom.xml"))
     storage = Storage(settings.database)
-    items = publish_stories(storage, settings)
+    edition = publish_edition(storage, settings)
+    items = list(edition.stories().values())
     started = time.perf_counter()
-    site = snapshot(storage, items, title="bench")
+    site = snapshot(storage, edition, conf=settings.publish)
     took = time.perf_counter() - started
     started = time.perf_counter()
-    pages = [front_page(site, n) for n in range(1, page_count(site) + 1)]
+    pages = [list_page(site, view, n) for view in views(site).values()
+             for n in range(1, page_count(view) + 1)]
     pages += [story_page(site, s) for s in items]
     rendered = time.perf_counter() - started
     storage.close()

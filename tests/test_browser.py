@@ -1,5 +1,6 @@
 """The pages in a real browser: the daemon (a real subprocess) serving the seeds, read in
-headless Chromium; and a hostile feed's story shown without anything of it running."""
+headless Chromium; the ranked front page, its lists and the search form; and a hostile feed's
+story shown without anything of it running."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aggregator.clustering.cluster import evidence
 
 from .browser import chromium, missing
 from .test_hostile import HOSTILE_HTML, OTHER, item, rss
-from .test_service import RunningDaemon, cli, wait_for, wait_for_items
+from .test_service import RunningDaemon, cli, newsroom, wait_for, wait_for_items
 
 pytestmark = pytest.mark.browser
 
@@ -145,3 +146,80 @@ def test_a_hostile_feeds_story_runs_nothing_on_any_page(workdir: Path, browser: 
             assert_inert(browser)
             assert "Prize" in browser.find_element("tag name", "body").text
     assert daemon.returncode == 0, daemon.err
+
+
+HAMA = "Syrian rebels take control of Hama from Assad’s forces"
+BANK = "Central bank holds rates at 4.5 percent"
+
+
+def arrives(driver: Any, url: str, *, start: bool = False) -> bool:
+    """Whether a click's navigation reaches `url` (or an address starting so): a form's
+    submission may still be on its way when the click returns."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: d.current_url == url or (
+        start and d.current_url.startswith(url)))
+    return True
+
+
+def fits_a_phone(driver: Any) -> bool:
+    driver.set_window_size(390, 844)
+    fits = driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth")
+    driver.set_window_size(1000, 800)
+    return bool(fits)
+
+
+def test_the_ranked_front_page_its_lists_and_the_search_in_chromium(
+        workdir: Path, browser: Any) -> None:
+    newsroom(workdir)  # three outlets five hours ago, one outlet ten minutes ago
+    with RunningDaemon(workdir) as daemon:
+        assert wait_for_items(f"{daemon.url}/feed.xml", 2) == 2
+        browser.get(f"{daemon.url}/")
+        assert not css(browser, "script")
+        assert css(browser, "h1")[0].text == "Top stories"
+        teasers = css(browser, "article.teaser")
+        assert [css(t, "h2 a")[0].text for t in teasers] == [HAMA, BANK]
+        assert [css(t, ".outlets")[0].text for t in teasers] == ["3 outlets", "1 outlet"]
+        assert [e.text for e in css(teasers[0], "a.category")] == ["world"]
+        assert [a.text for a in css(browser, "nav.views a")] == [
+            "Top stories", "Latest", "business", "world"]
+        assert fits_a_phone(browser)
+        browser.save_screenshot(str(workdir / "ranked.png"))
+
+        css(browser, "nav.views a")[1].click()  # Latest
+        assert arrives(browser, f"{daemon.url}/latest/")
+        assert [a.text for a in css(browser, "article.teaser h2 a")] == [BANK, HAMA]
+        css(browser, "nav.views a")[2].click()  # business: from /latest/, one level down
+        assert arrives(browser, f"{daemon.url}/c/business/")
+        assert [a.text for a in css(browser, "article.teaser h2 a")] == [BANK]
+        # the stylesheet (from ../../style.css) applies here too
+        assert browser.execute_script("return getComputedStyle(document.body).maxWidth") \
+            == "736px"
+
+        search = css(browser, "form.search input[name=q]")[0]
+        search.send_keys("Alder")
+        css(browser, "form.search button")[0].click()  # no script: the form's own GET
+        assert arrives(browser, f"{daemon.url}/search?q=Alder")
+        assert not css(browser, "script")
+        results = css(browser, "article.result")
+        assert [css(r, "h2 a")[0].text for r in results] == [BANK]
+        assert [m.text for m in css(results[0], "mark")] == ["Alder"]
+        assert css(results[0], ".matched")[0].text == "alder"
+        assert css(browser, "input[name=q]")[0].get_attribute("value") == "alder"
+        assert fits_a_phone(browser)
+        browser.save_screenshot(str(workdir / "search.png"))
+        css(results[0], "h2 a")[0].click()
+        assert arrives(browser, f"{daemon.url}/stories/", start=True)
+
+        browser.get(f"{daemon.url}/search?q=")
+        box = css(browser, "input[name=q]")[0]
+        typed = '<script>alert(1)</script> "NEAR(x" title:* ' + "z" * 900
+        box.send_keys(typed)
+        css(browser, "form.search button")[0].click()
+        assert arrives(browser, f"{daemon.url}/search?q=%3Cscript%3Ealert", start=True)
+        assert_inert(browser)
+        assert css(browser, "p.nothing")[0].text == "Nothing found."
+    assert daemon.returncode == 0, daemon.err
+    for name in ("ranked.png", "search.png"):
+        assert (workdir / name).read_bytes().startswith(PNG)

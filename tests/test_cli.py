@@ -63,7 +63,46 @@ def test_bad_config_is_one_line_and_exit_1(workdir: Path) -> None:
     assert err.strip() == f"aggregator: error: {bad}: databse: unknown key"
 
 
+BANK = ("Central bank holds rates at 4.5 percent\n"
+        "The central bank kept its main rate at 4.5 percent on Wednesday as inflation eased "
+        "for a third month. Governor Tomas Alder said rates would stay high for now.")
+
+
+def test_search_prints_the_stories_holding_the_words_with_them_in_brackets(
+        workdir: Path) -> None:
+    (workdir / "seeds" / "bank.txt").write_text(BANK)
+    invoke("run", "--once")
+    code, out, err = invoke("search", "Alder", "rates")
+    assert code == 0, err
+    head, first, second = out.splitlines()
+    assert head.split() == ["ID", "OUTLETS", "LATEST", "HEADLINE"]
+    assert first.split()[1] == "1" and first.endswith("Central bank holds [rates] at 4.5 percent")
+    # (about two lines of it; "rates" finds "rate": the index stems words)
+    assert second.strip() == ("seeds: The central bank kept its main [rate] at 4.5 percent on "
+                              "Wednesday as inflation eased for a third month. Governor Tomas "
+                              "[Alder] said…")
+    found = json.loads(invoke("search", "hama", "--json")[1])
+    assert found["terms"] == ["hama"] and found["more"] is False
+    (story,) = found["stories"]
+    assert story["outlets"] == 2 and story["matched"] == ["hama"]  # Voz.us and seeds
+    assert "[Hama]" in story["passage"] or "[Hama]" in story["title"]
+
+
+def test_search_for_anything_typed_is_results_or_nothing_found(workdir: Path) -> None:
+    invoke("run", "--once")
+    for words, said in (([], "nothing found: give the words to look for\n"),
+                        (['"', "*", "^", "-"], "nothing found: give the words to look for\n"),
+                        (["NEAR(zebra", "hama)"], "nothing found for: near zebra hama\n"),
+                        (["x" * 10_000], f"nothing found for: {'x' * 64}\n"),
+                        (["zebra", "OR", "hama"], "nothing found for: zebra or hama\n")):
+        code, out, err = invoke("search", *words)
+        assert (code, out, err) == (0, said, ""), words
+    code, out, _ = invoke("search", "--json", '"', "title:")
+    assert code == 0 and json.loads(out) == {"terms": ["title"], "more": False, "stories": []}
+
+
 def test_every_command_has_help_with_an_example() -> None:
-    for args in (["run"], ["clusters", "list"], ["clusters", "show"]):
+    for args in (["run"], ["clusters", "list"], ["clusters", "show"], ["search"],
+                 ["feeds", "add"]):
         code, out, _ = invoke(*args, "--help")
         assert code == 0 and "Example" in out

@@ -37,6 +37,16 @@ def test_the_shipped_default_config_loads_with_one_directory_source() -> None:
     ("[cluster]\nevent = 1.5", "a.toml: cluster.event: expected a number between 0 and 1"),
     ("[server]\nport = 70000", "a.toml: server.port: not a TCP port"),
     ("x = [", "a.toml: invalid TOML"),
+    ("[publish]\nhalf_life = 'soon'", "a.toml: publish.half_life: not a duration: 'soon'"),
+    ("[publish]\nhalf_life = 0", "a.toml: publish.half_life: must be positive"),
+    ("[publish]\ntop_min_sources = 0", "a.toml: publish.top_min_sources: must be at least 1"),
+    ("[publish]\ntop_min_sources = 'two'",
+     "a.toml: publish.top_min_sources: expected a non-negative integer, got 'two'"),
+    ("[[sources]]\nname = 'x'\npath = 'd'\ncategory = 'World News'",
+     "a.toml: sources[0].category: expected a category name of lower-case letters, digits, "
+     "'-' and '_' (up to 32, e.g. \"world\"), got 'World News'"),
+    ("[[sources]]\nname = 'x'\npath = 'd'\ncategory = 7", "a.toml: sources[0].category: "),
+    ("[[sources]]\nname = 'x'\npath = 'd'\ncategory = '../x'", "a.toml: sources[0].category: "),
 ])
 def test_bad_config_is_rejected_naming_file_key_and_reason(
         tmp_path: Path, text: str, message: str) -> None:
@@ -44,6 +54,18 @@ def test_bad_config_is_rejected_naming_file_key_and_reason(
         load(write(tmp_path, text), environ={})
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_the_ranked_views_settings_and_a_sources_category(tmp_path: Path) -> None:
+    assert load(ROOT / "config" / "aggregator.toml", environ={}).sources[0].category == "world"
+    defaults = load(write(tmp_path, "[[sources]]\nname = 'x'\npath = 'd'\n"), environ={})
+    assert (defaults.publish.half_life_s, defaults.publish.top_min_sources) == (43200, 2)
+    assert defaults.sources[0].category is None
+    settings = load(write(tmp_path, "[publish]\nhalf_life = '6h'\ntop_min_sources = 3\n"
+                                    "[[sources]]\nname = 'x'\npath = 'd'\ncategory = 'tech-2'\n"),
+                    environ={"AGGREGATOR_PUBLISH_HALF_LIFE": "1d"})
+    assert (settings.publish.half_life_s, settings.publish.top_min_sources) == (86400, 3)
+    assert settings.sources[0].category == "tech-2"
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import quoteattr
 
 import pytest
@@ -282,6 +283,80 @@ def test_an_opml_import_skips_and_reports_a_bad_outline_and_imports_the_others(
         "URL: 'https://three.example/feed a'"]
     assert [r["location"] for r in sources()] == ["https://one.example/rss",
                                                   "https://xn--bcher-kva.example/rss"]
+
+
+# --- categories -------------------------------------------------------------------------------
+
+def test_a_feed_added_with_a_category_shows_it_in_feeds_list(workdir: Path) -> None:
+    code, out, err = invoke("feeds", "add", "https://news.example/world.xml", "--category",
+                            "world")
+    assert code == 0, err
+    assert out == "added feed news.example: https://news.example/world.xml in category world\n"
+    assert invoke("feeds", "add", "https://news.example/tech.xml")[0] == 0
+    listed = json.loads(invoke("feeds", "list", "--json")[1])
+    assert {r["name"]: r["category"] for r in listed} == {
+        "news.example": "world", "news.example-2": None, "seeds": "world"}
+    lines = invoke("feeds", "list")[1].splitlines()
+    assert lines[0].split()[:3] == ["NAME", "CATEGORY", "ARTICLES"]
+    assert [line.split()[:2] for line in lines[1::2]] == [
+        ["news.example", "world"], ["news.example-2", "-"], ["seeds", "world"]]
+
+
+def test_a_bad_category_is_one_line_and_nothing_is_added(workdir: Path) -> None:
+    code, out, err = invoke("feeds", "add", "https://news.example/rss", "--category", "World News")
+    assert code == 1 and out == ""
+    assert err == ("aggregator: error: --category: expected a category name of lower-case "
+                   "letters, digits, '-' and '_' (up to 32, e.g. \"world\"), got 'World News'\n")
+    assert sources() == []
+
+
+def test_opml_categories_come_from_folders_or_the_attribute_and_go_out_as_folders(
+        workdir: Path) -> None:
+    path = workdir / "subs.opml"
+    path.write_text(
+        "<?xml version='1.0'?><opml version='2.0'><head/><body>"
+        "<outline text='World News'>"
+        f"{outline('https://a.example/rss')}"
+        "<outline text='Économie'>"
+        + outline("https://b.example/rss")
+        + outline("https://c.example/rss", extra="category='/News/Tech,/Other'")
+        + "</outline></outline>"
+        f"{outline('https://d.example/rss')}"
+        "<outline text='***'>"  # nothing of it makes a name: no category
+        f"{outline('https://e.example/rss')}"
+        "</outline></body></opml>")
+    assert invoke("feeds", "import", str(path))[0] == 0
+    assert {r["location"]: r["category"] for r in sources()} == {
+        "https://a.example/rss": "world-news", "https://b.example/rss": "economie",
+        "https://c.example/rss": "tech", "https://d.example/rss": None,
+        "https://e.example/rss": None}
+    exported = invoke("feeds", "export")[1]
+    again = workdir / "again.opml"
+    again.write_text(exported)
+    fresh = Storage(workdir / "fresh.db")
+    import_opml(fresh, again)
+    assert {r["location"]: r["category"] for r in fresh.query(
+        "SELECT location, category FROM sources")} == {r["location"]: r["category"]
+                                                       for r in sources()}
+    fresh.close()
+    root = ET.fromstring(exported)
+    folders = {o.get("text"): [f.get("xmlUrl") for f in o] for o in root.iter("outline")
+               if o.get("xmlUrl") is None}
+    assert folders == {"economie": ["https://b.example/rss"],
+                       "tech": ["https://c.example/rss"],
+                       "world-news": ["https://a.example/rss"]}
+
+
+def test_an_opml_file_nested_100000_deep_is_read(tmp_path: Path) -> None:
+    depth = 100_000
+    path = tmp_path / "deep.opml"
+    path.write_text("<opml version='2.0'><body>" + "<outline text='x'>" * depth
+                    + outline("https://deep.example/rss") + "</outline>" * depth
+                    + "</body></opml>")
+    storage = Storage(tmp_path / "a.db")
+    assert import_opml(storage, path).added == ("deep.example",)
+    assert storage.source_categories() == {"deep.example": "x"}
+    storage.close()
 
 
 # --- private networks -------------------------------------------------------------------------

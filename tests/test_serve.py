@@ -1,5 +1,6 @@
 """The feed server's WSGI app, called directly: validators, 304s, gzip, a replaced file; the
-pages of a published version, their redirects and errors."""
+pages of a published version, their redirects and errors; the views' pages and feeds; the
+search, whatever is typed, rendered once per distinct query and version."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 
 from aggregator.config import PublishSettings, Settings
+from aggregator.errors import StorageError
 from aggregator.stories.publish import write_atomically
-from aggregator.stories.serve import FeedApp, Metrics, _accepts_gzip
+from aggregator.stories.search import Found, Part
+from aggregator.stories.serve import SEARCH_CACHE, FeedApp, Metrics, _accepts_gzip
 
-from .test_pages import site_of
+from .test_pages import hit, site_of
 from .test_story import stories
 
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>" * 50
@@ -210,3 +214,89 @@ def test_the_stylesheets_are_served_with_validators(app: FeedApp, path: str, kin
     assert served.code == 200 and served.body.startswith(starts)
     assert served.headers["Content-Type"] == f"{kind}; charset=utf-8"
     assert Response(app, path, if_none_match=served.headers["ETag"]).code == 304
+
+
+def views_site() -> Any:
+    hostile, bridge = stories()
+    return site_of([bridge, hostile], latest=(9, 7), ranked=(7, 9), top=(7,),
+                   categories={"local": (7,)}, category_of={"herald": "local"})
+
+
+def test_each_view_is_served_at_its_folder_and_its_feeds_beside_it(app: FeedApp) -> None:
+    app.published(views_site())
+    for path in ("/", "/latest/", "/top/", "/c/local/"):
+        page = Response(app, path)
+        assert page.code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert Response(app, path, if_none_match=page.headers["ETag"]).code == 304
+    assert Response(app, "/latest/").body.index(b"stories/9") < Response(
+        app, "/latest/").body.index(b"stories/7")
+    assert Response(app, "/").body.index(b"stories/7") < Response(app, "/").body.index(
+        b"stories/9")
+    for path, location in (("/latest", "latest/"), ("/c/local", "local/"), ("/top", "top/")):
+        moved = Response(app, path)
+        assert moved.code == 301 and moved.headers["Location"] == location
+    for path, kind in (("/c/local/feed.xml", "application/rss+xml"),
+                       ("/top/atom.xml", "application/atom+xml")):
+        feed = Response(app, path)
+        assert feed.code == 200 and feed.headers["Content-Type"] == f"{kind}; charset=utf-8"
+        assert "Content-Security-Policy" not in feed.headers
+        assert Response(app, path, if_none_match=feed.headers["ETag"]).code == 304
+        browser = Response(app, path, accept=BROWSER)
+        assert browser.headers["Content-Type"] == "application/xml; charset=utf-8"
+        assert [e.link for e in feedparser.parse(feed.body).entries] == [
+            "http://127.0.0.1:8080/stories/7"]
+    assert Response(app, "/c/local/feed.xsl").body == Response(app, "/feed.xsl").body
+    for path in ("/c/nope/", "/c/local/other.xml", "/latest/feed.xml", "/c/", "/c//",
+                 "/top/x/", "/c/local/feed.xml/"):
+        assert Response(app, path).code == 404, path
+    assert Response(app, "/c/local/", query="page=2").code == 404
+
+
+def test_a_search_page_for_whatever_is_typed_never_an_error(tmp_path: Path) -> None:
+    asked: list[tuple[str, ...]] = []
+
+    def search(terms: tuple[str, ...]) -> Found:
+        asked.append(terms)
+        hits = (hit(7, (Part("bridge "), Part("reopened", matched=True))),) if (
+            "bridge" in terms) else ()
+        return Found(terms, hits, more=False)
+
+    app = FeedApp(replace(Settings(), publish=PublishSettings(
+        rss_path=tmp_path / "feed.xml", atom_path=tmp_path / "atom.xml")), Metrics(),
+        lambda: {"ok": True}, search=search)
+    assert Response(app, "/search", query="q=bridge").code == 503  # nothing published yet
+    app.published(views_site())
+    found = Response(app, "/search", query="q=Bridge")
+    assert found.code == 200 and b"<mark>reopened</mark>" in found.body
+    assert "form-action 'self'" in found.headers["Content-Security-Policy"]
+    for query in ("", "q=", "q=%22%22", "q=NEAR%28a+b%29", "q=a+OR+b+NOT+c", "q=title%3Ax",
+                  "q=%2A", "q=" + "x" * 10_000, "q=" + "%20word" * 5_000, "q=%FF%FE",
+                  "q=%00%0d%0a", "q=a&q=bridge&page=3"):
+        page = Response(app, "/search", query=query)
+        assert page.code == 200, query
+        assert b"Nothing found" in page.body or b"<mark>" in page.body, query
+    assert () not in asked  # nothing typed: nothing asked of the database
+    assert max(len(terms) for terms in asked) <= 20
+    rendered_before = rendered(app)
+    again = Response(app, "/search", query="q=bridge+")  # the same words: from memory
+    assert again.body == found.body and rendered(app) == rendered_before
+    assert Response(app, "/search", query="q=bridge", if_none_match=found.headers["ETag"]
+                    ).code == 304
+    for n in range(SEARCH_CACHE + 5):  # the cache stays bounded
+        Response(app, "/search", query=f"q=word{n}")
+    assert len(app._pages._searches) == SEARCH_CACHE  # type: ignore[union-attr]
+    app.published(views_site())  # a new version: searched again
+    Response(app, "/search", query="q=bridge")
+    assert asked.count(("bridge",)) == 2
+
+
+def test_a_search_the_database_cannot_answer_is_503_and_without_a_searcher_404(
+        app: FeedApp, tmp_path: Path) -> None:
+    def broken(terms: tuple[str, ...]) -> Found:
+        raise StorageError("database is locked")
+
+    app.published(views_site())
+    assert Response(app, "/search", query="q=x").code == 404  # (this app has no search)
+    app.search = broken
+    failed = Response(app, "/search", query="q=x")
+    assert failed.code == 503 and failed.body == b"search not available now\n"

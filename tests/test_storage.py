@@ -1,23 +1,39 @@
-"""Storage migrations on real SQLite files: the v6 re-signing with datasketch's MinHash, in
-place, resumed after an interruption, and harmless when run again."""
+"""Storage on real SQLite files: the v6 re-signing with datasketch's MinHash, in place, resumed
+after an interruption, and harmless when run again; the v8 upgrade (outlets, categories, the
+full-text index) of a v7 database, every row kept; the stories' outlet counts the triggers keep
+whatever changes a membership; the full-text index in step with the articles; typed words that
+are never FTS syntax."""
 
 from __future__ import annotations
 
 import random
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import aggregator.minhash
 from aggregator import storage as storage_module
 from aggregator.clustering.clusterer import Clusterer
 from aggregator.config import Settings, load
+from aggregator.errors import StorageError
 from aggregator.minhash import lsh_buckets, minhash, signed_text
-from aggregator.model import Entry
+from aggregator.model import Entry, Tier, outlet_of
+from aggregator.operate import admin
 from aggregator.operate.pipeline import add_entry, run_cycle
-from aggregator.storage import SCHEMA_VERSION, Storage, pack_minhash
+from aggregator.storage import (
+    MAX_SEARCH_TERMS,
+    SCHEMA_VERSION,
+    Storage,
+    iso,
+    match_expression,
+    pack_minhash,
+    search_terms,
+)
 from aggregator.text import words
 
 
@@ -75,7 +91,7 @@ def test_a_version_6_database_is_re_signed_in_place(workdir: Path,
     settings = load(None, environ={})
     ids = _old_scheme_database(settings)
     upgraded = Storage(settings.database)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     for article_id in ids:
         values = _expected(upgraded, article_id)
         assert upgraded.signature(article_id).minhash == values
@@ -131,3 +147,235 @@ def test_an_interrupted_re_signing_resumes_and_opening_again_changes_nothing(
     again = Storage(settings.database)
     assert _state(again) == state
     again.close()
+
+
+# --- v8: outlets, categories and the full-text index ------------------------------------------
+
+V7_SCHEMA = Path(__file__).resolve().parent / "golden" / "schema-v7.sql"  # as v7 made them
+BANK = ("Central bank holds rates at 4.5 percent\n"
+        "The central bank kept its main rate at 4.5 percent on Wednesday as inflation eased "
+        "for a third month. Governor Tomas Alder said rates would stay high for now.")
+
+
+def _rows(conn: sqlite3.Connection, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
+    names = ", ".join(columns)
+    return sorted(conn.execute(f"SELECT {names} FROM {table}").fetchall(), key=repr)
+
+
+def _as_version_7(source: Path, target: Path) -> dict[str, list[str]]:
+    """A v7 database holding the rows of `source`: v7's own schema (tests/golden), filled with
+    the columns it has. Returns each table's columns."""
+    conn = sqlite3.connect(target)
+    conn.executescript(V7_SCHEMA.read_text() + "; PRAGMA user_version = 7;")
+    conn.execute("ATTACH DATABASE ? AS new", [str(source)])
+    tables = [name for (name,) in conn.execute(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table'")]
+    columns = {t: [r[1] for r in conn.execute(f"PRAGMA main.table_info({t})")] for t in tables}
+    for table, names in columns.items():
+        listed = ", ".join(names)
+        conn.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM new.{table}")
+    conn.commit()
+    conn.execute("DETACH DATABASE new")
+    conn.close()
+    return columns
+
+
+def expected_counts(storage: Storage) -> tuple[list[tuple[Any, ...]], dict[int, int]]:
+    """story_reports and each cluster's outlets, as the members say they should be."""
+    reports = storage.execute(
+        "SELECT m.cluster_id, a.outlet, a.source, count(*) FROM memberships m JOIN articles a "
+        "ON a.id = m.article_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+    outlets = dict(storage.execute(
+        "SELECT c.id, (SELECT count(DISTINCT a.outlet) FROM memberships m JOIN articles a ON "
+        "a.id = m.article_id WHERE m.cluster_id = c.id) FROM clusters c").fetchall())
+    return reports, outlets
+
+
+def assert_counts_in_step(storage: Storage) -> None:
+    reports, outlets = expected_counts(storage)
+    assert storage.execute("SELECT * FROM story_reports ORDER BY 1, 2, 3").fetchall() == reports
+    assert dict(storage.execute("SELECT id, outlets FROM clusters").fetchall()) == outlets
+
+
+def _two_stories(workdir: Path) -> Settings:
+    """The seeds (one story of five reports) and a bank story; one operator decision."""
+    (workdir / "seeds" / "bank.txt").write_text(BANK)
+    settings = load(None, environ={})
+    storage = Storage(settings.database)
+    run_cycle(storage, settings)
+    bank = storage.query("SELECT cluster_id FROM memberships m JOIN articles a ON "
+                         "a.id = m.article_id WHERE a.title LIKE 'Central bank%'")[0]
+    admin.set_hidden(storage, bank["cluster_id"], hidden=True)
+    storage.close()
+    return settings
+
+
+def test_a_version_7_database_is_upgraded_and_keeps_every_row(workdir: Path) -> None:
+    settings = _two_stories(workdir)
+    old = workdir / "v7.db"
+    columns = _as_version_7(settings.database, old)
+    conn = sqlite3.connect(old)
+    before = {t: _rows(conn, t, c) for t, c in columns.items()}
+    conn.close()
+    assert sum(map(len, before.values())) > 30 and before["articles"]
+
+    upgraded = Storage(old)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    for table, names in columns.items():  # every v7 row, every v7 column, as it was
+        assert _rows(upgraded.db.conn, table, names) == before[table], table
+    for row in upgraded.query("SELECT site, url, source, outlet FROM articles"):
+        assert row["outlet"] == outlet_of(site=row["site"], url=row["url"],
+                                          source=row["source"])
+    assert_counts_in_step(upgraded)
+    fresh = Storage(settings.database)  # the same rows stored by v8 from the start
+    assert upgraded.query("SELECT * FROM story_reports") == fresh.query(
+        "SELECT * FROM story_reports")
+    assert upgraded.query("SELECT id, outlets FROM clusters") == fresh.query(
+        "SELECT id, outlets FROM clusters")
+    fresh.close()
+    upgraded.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
+    hits = upgraded.search_articles(search_terms("inflation Alder"), limit=10)
+    assert [upgraded.article(a).title for a, _, _ in hits] == [
+        "Central bank holds rates at 4.5 percent"]
+    state = {t: _rows(upgraded.db.conn, t, ["*"]) for t in ("articles", "clusters",
+                                                            "story_reports", "sources")}
+    upgraded.close()
+    again = Storage(old)  # opened again: nothing to do, nothing changes
+    assert {t: _rows(again.db.conn, t, ["*"]) for t in state} == state
+    again.close()
+
+
+def test_an_upgrade_that_fails_half_way_leaves_the_version_7_database(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _two_stories(workdir)
+    old = workdir / "v7.db"
+    _as_version_7(settings.database, old)
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise ValueError("a fault while the outlets are filled in")
+
+    monkeypatch.setattr(storage_module, "outlet_of", broken)
+    with pytest.raises(StorageError, match="cannot open database"):
+        Storage(old)
+    conn = sqlite3.connect(old)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert "outlet" not in {r[1] for r in conn.execute("PRAGMA table_info(articles)")}
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'articles_fts'"
+                        ).fetchone() is None
+    conn.close()
+    monkeypatch.undo()
+    upgraded = Storage(old)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert_counts_in_step(upgraded)
+    upgraded.close()
+
+
+def _article(storage: Storage, n: int, *, site: str | None, source: str) -> int:
+    return storage.insert_article({
+        "source": source, "guid": f"g{n}", "url": None, "canonical_url": None,
+        "title": f"report {n}", "raw": "x", "text": f"text {n}", "content_hash": f"h{n}",
+        "published_at": iso(T0), "ingested_at": iso(T0), "site": site})
+
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+OPERATIONS = st.lists(st.tuples(st.sampled_from(["join", "move", "merge", "leave"]),
+                                st.integers(0, 11), st.integers(0, 3)), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPERATIONS)
+def test_the_outlet_counts_follow_every_change_of_membership(
+        operations: list[tuple[str, int, int]]) -> None:
+    """Twelve articles of three outlets through three sources (one outlet through two of them)
+    in four clusters: whatever joins, moves, merges and deletions do, each story's counts are
+    its members'."""
+    storage = Storage(":memory:")
+    with storage.transaction():
+        clusters = [storage.create_cluster(at=T0, seen_at=T0, centroid={}) for _ in range(4)]
+        articles = [_article(storage, n, site=("Wire", "Post", None)[n % 3],
+                             source=("a", "b", "c")[n % 4 % 3]) for n in range(12)]
+    member: dict[int, int] = {}
+    for kind, article, cluster in operations:
+        a, c = articles[article], clusters[cluster]
+        with storage.transaction():
+            if kind in ("join", "move") and (kind == "join") != (a in member):
+                storage.set_membership(a, c, tier=Tier.EVENT, similarity=0.5, threshold=0.2,
+                                       matched_article=None, shared_terms=(), at=T0)
+                member[a] = c
+            elif kind == "merge" and a in member and member[a] != c:
+                gone = member[a]
+                storage.move_members(from_cluster=gone, to_cluster=c)
+                member = {k: c if v == gone else v for k, v in member.items()}
+                storage.execute("UPDATE clusters SET merged_into = NULL WHERE id = ?", [gone])
+            elif kind == "leave" and a in member:
+                storage.execute("DELETE FROM memberships WHERE article_id = ?", [a])
+                del member[a]
+        assert_counts_in_step(storage)
+    storage.close()
+
+
+def test_the_full_text_index_is_written_with_the_article_or_not_at_all(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "a.db")
+    with pytest.raises(RuntimeError), storage.transaction():
+        _article(storage, 1, site=None, source="a")
+        raise RuntimeError("the batch fails after the insert")
+    assert storage.search_articles(("report",), limit=5) == []
+    with storage.transaction():
+        kept = _article(storage, 2, site=None, source="a")
+        cluster = storage.create_cluster(at=T0, seen_at=T0, centroid={})
+        storage.set_membership(kept, cluster, tier=Tier.NEW, similarity=1.0, threshold=0.0,
+                               matched_article=None, shared_terms=(), at=T0)
+    assert [a for a, _, _ in storage.search_articles(("report",), limit=5)] == [kept]
+    storage.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
+    storage.close()
+
+
+@pytest.mark.parametrize(("typed", "terms"), [
+    ("", ()), ("   ", ()), ("\"\"", ()), ("*", ()), ("-", ()),
+    ('Bank "rates', ("bank", "rates")),
+    ("rates NEAR inflation", ("rates", "near", "inflation")),
+    ("NEAR(rates inflation, 2)", ("near", "rates", "inflation", "2")),
+    ("title:bank OR text:x AND NOT y", ("title", "bank", "or", "text", "and", "not")),
+    ("^rates* {title text}: bank", ("rates", "title", "text", "bank")),
+    ("4.5% Tomás", ("4", "5", "tomás")), ("rates rates RATES", ("rates",)),
+    ("foo_bar", ("foo", "bar")), ("a\x00b\nc", ("a", "b", "c")),
+    ("Alder's rates don't", ("alder", "rates", "don")), ("x", ("x",)), ("G 7", ("7",)),
+])
+def test_typed_words_become_quoted_terms(typed: str, terms: tuple[str, ...]) -> None:
+    assert search_terms(typed) == terms
+    if terms:
+        assert match_expression(terms) == " ".join(f'"{t}"' for t in terms)
+
+
+def test_a_long_query_keeps_its_first_words_and_a_long_word_is_cut() -> None:
+    assert search_terms(" ".join(f"w{n}" for n in range(3000))) == tuple(
+        f"w{n}" for n in range(MAX_SEARCH_TERMS))
+    assert search_terms("x" * 10_000) == ("x" * 64,)
+    assert match_expression(['say "hi"']) == '"say ""hi"""'  # (no typed term has a quote)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Storage:
+    storage = Storage(tmp_path_factory.mktemp("fts") / "a.db")
+    with storage.transaction():
+        cluster = storage.create_cluster(at=T0, seen_at=T0, centroid={})
+        for n, text in enumerate(["rates near inflation", 'a "quoted" NEAR b', "title: x"]):
+            a = storage.insert_article({
+                "source": "a", "guid": f"g{n}", "url": None, "canonical_url": None,
+                "title": text, "raw": text, "text": text, "content_hash": f"h{n}",
+                "published_at": iso(T0), "ingested_at": iso(T0)})
+            storage.set_membership(a, cluster, tier=Tier.NEW, similarity=1.0, threshold=0.0,
+                                   matched_article=None, shared_terms=(), at=T0)
+    return storage
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300) | st.sampled_from(
+    ['"', '""', "NEAR", "NEAR(", "a OR", "AND", "NOT x", "*", "^", "title:", "{title}: x",
+     "(", ")", "x + y", "x y*", "\\", "\x00"]))
+def test_whatever_is_typed_a_search_answers_without_an_error(indexed: Storage,
+                                                           typed: str) -> None:
+    terms = search_terms(typed)
+    hits = indexed.search_articles(terms, limit=5)
+    marks = indexed.search_marks(terms, [a for a, _, _ in hits], marks=("[", "]"))
+    assert set(marks) == {a for a, _, _ in hits}

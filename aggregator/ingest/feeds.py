@@ -1,5 +1,5 @@
 """The sources to poll: those of the config file and those added from the command line
-(`feeds add`, OPML import), each with its polling state; OPML 2.0 in and out.
+(`feeds add`, OPML import), each with its polling state and category; OPML 2.0 in and out.
 
 A feed's user:password@ is kept apart from its URL (the `username` and `password` columns),
 so the URL can be printed anywhere; `urls.shown` puts `user:***@` back for the operator.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,14 +20,15 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from .. import urls
-from ..config import Settings
-from ..errors import NotFoundError, URLError, UsageError
+from ..config import Settings, check_category
+from ..errors import ConfigError, NotFoundError, URLError, UsageError
 from ..model import Credentials, Source
 from ..storage import Storage, iso, now
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _INSERT = ("INSERT INTO sources (name, kind, location, origin, interval_s, next_poll_at, "
-           "username, password, allow_private) VALUES (?, 'feed', ?, 'cli', ?, ?, ?, ?, ?)")
+           "username, password, allow_private, category) "
+           "VALUES (?, 'feed', ?, 'cli', ?, ?, ?, ?, ?, ?)")
 
 
 def all_sources(storage: Storage, settings: Settings) -> list[Source]:
@@ -51,14 +53,15 @@ def _added_source(row: dict[str, Any], default_interval_s: int) -> Source:
     return Source(name=row["name"], kind=row["kind"],
                   location=row["current_url"] or row["location"],
                   interval_s=row["interval_s"] or default_interval_s, origin="cli",
-                  allow_private=bool(row["allow_private"]), credentials=credentials)
+                  allow_private=bool(row["allow_private"]), credentials=credentials,
+                  category=row["category"])
 
 
 def _sync_config(storage: Storage, sources: Sequence[Source]) -> None:
     """Config sources get a row for their state; a changed location resets the redirect.
     Done once per configuration: the daemon asks every few seconds, and 10,000 upserts each
     time would cost a tenth of its time (the fingerprint of what was synced is in `meta`)."""
-    digest = hashlib.sha256(repr([(s.name, s.kind, s.location, s.interval_s)
+    digest = hashlib.sha256(repr([(s.name, s.kind, s.location, s.interval_s, s.category)
                                   for s in sources]).encode()).hexdigest()
     rows = storage.query("SELECT value FROM meta WHERE key = 'config_sources'")
     if rows and rows[0]["value"] == digest:
@@ -68,21 +71,27 @@ def _sync_config(storage: Storage, sources: Sequence[Source]) -> None:
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [digest])
         for s in sources:
             storage.execute(
-                "INSERT INTO sources (name, kind, location, origin, interval_s) "
-                "VALUES (?, ?, ?, 'config', ?) ON CONFLICT (name) DO UPDATE SET "
+                "INSERT INTO sources (name, kind, location, origin, interval_s, category) "
+                "VALUES (?, ?, ?, 'config', ?, ?) ON CONFLICT (name) DO UPDATE SET "
                 "current_url = CASE WHEN location = excluded.location THEN current_url END, "
                 "kind = excluded.kind, location = excluded.location, origin = 'config', "
-                "interval_s = excluded.interval_s",
-                [s.name, s.kind, s.location, s.interval_s])
+                "interval_s = excluded.interval_s, category = excluded.category",
+                [s.name, s.kind, s.location, s.interval_s, s.category])
 
 
 def add_feed(storage: Storage, url: str, *, name: str | None = None,
-             interval_s: int | None = None, allow_private: bool = False) -> str:
-    """Add a feed by URL; returns its name (derived from the host when not given).
-    URLError for a URL refused as it is written; nothing is stored then."""
+             interval_s: int | None = None, allow_private: bool = False,
+             category: str | None = None) -> str:
+    """Add a feed by URL, in `category` if given; returns its name (derived from the host when
+    not given). URLError for a URL refused as it is written; nothing is stored then."""
     feed = urls.parse(url)
     if name is not None and not _NAME.fullmatch(name):
         raise UsageError(f"not a valid feed name: {name!r} (letters, digits, '.', '_', '-')")
+    if category is not None:
+        try:
+            check_category(category, "--category")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from exc
     with storage.transaction():
         if storage.query("SELECT name FROM sources WHERE location = ? OR current_url = ?",
                          [feed.url, feed.url]):
@@ -90,15 +99,15 @@ def add_feed(storage: Storage, url: str, *, name: str | None = None,
         if name is not None and storage.query("SELECT 1 FROM sources WHERE name = ?", [name]):
             raise UsageError(f"a source named {name!r} exists already")
         name = name or _Names(storage).take(_slug(feed.url))
-        storage.execute(_INSERT, _row(name, feed, interval_s, allow_private))
+        storage.execute(_INSERT, _row(name, feed, interval_s, allow_private, category))
     return name
 
 
-def _row(name: str, feed: urls.FeedURL, interval_s: int | None,
-         allow_private: bool) -> tuple[Any, ...]:
+def _row(name: str, feed: urls.FeedURL, interval_s: int | None, allow_private: bool,
+         category: str | None) -> tuple[Any, ...]:
     auth = feed.credentials
     return (name, feed.url, interval_s, iso(now()), auth and auth.username,
-            auth and auth.password, int(allow_private))
+            auth and auth.password, int(allow_private), category)
 
 
 def remove_feed(storage: Storage, name_or_url: str) -> str:
@@ -131,7 +140,7 @@ def feed_status(storage: Storage, settings: Settings) -> list[dict[str, Any]]:
         r = rows.get(s.name, {})
         out.append({
             "name": s.name, "kind": s.kind, "location": urls.shown(s.location, s.credentials),
-            "origin": s.origin, "allow_private": s.allow_private,
+            "origin": s.origin, "allow_private": s.allow_private, "category": s.category,
             "interval_s": s.interval_s, "title": r.get("title"), "articles": counts.get(s.name, 0),
             "last_success_at": r.get("last_success_at"), "last_error_at": r.get("last_error_at"),
             "last_error": r.get("last_error"), "failures": r.get("failures", 0),
@@ -174,20 +183,53 @@ class _Names:
 
 # --- OPML 2.0 ------------------------------------------------------------------------------
 
-def read_opml(path: Path) -> list[tuple[str, str | None]]:
-    """(feed URL, title) of every outline with an xmlUrl, nested outlines included."""
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """A feed of an OPML file."""
+
+    url: str
+    title: str | None
+    category: str | None  # its `category` attribute's, else the outline it is nested in
+
+
+def read_opml(path: Path) -> list[Outline]:
+    """Every outline with an xmlUrl, nested outlines included, with its category: the first
+    of its `category` attribute ("/News/World,/Europe": "world"), else that of the nearest
+    outline around it that is no feed (a reader's folder: "World News": "world-news")."""
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
         raise UsageError(f"{path}: not an OPML file: {exc}") from exc
     if root.tag != "opml":
         raise UsageError(f"{path}: not an OPML file: root element is <{root.tag}>")
-    feeds = []
-    for outline in root.iter("outline"):
-        url = outline.get("xmlUrl")
-        if url:
-            feeds.append((url.strip(), outline.get("title") or outline.get("text")))
+    feeds: list[Outline] = []
+    stack: list[tuple[ET.Element, str | None]] = [(root, None)]
+    while stack:  # in document order, without recursion: a file may nest 100,000 deep
+        element, folder = stack.pop()
+        if element.tag == "outline":
+            url = (element.get("xmlUrl") or "").strip()
+            label = element.get("title") or element.get("text")
+            if url:
+                feeds.append(Outline(url, label, _own_category(element) or folder))
+            else:
+                folder = category_name(label or "") or folder
+        stack.extend((child, folder) for child in reversed(element))
     return feeds
+
+
+def _own_category(outline: ET.Element) -> str | None:
+    """The first category of an outline's `category` attribute (OPML 2.0: comma-separated,
+    slash-delimited), by its last part: "/News/World,/Europe" is "world"."""
+    first = (outline.get("category") or "").split(",")[0].strip().strip("/")
+    return category_name(first.rsplit("/", 1)[-1]) if first else None
+
+
+def category_name(label: str) -> str | None:
+    """A category's name made of what an OPML file calls it ("World News": "world-news",
+    "Économie": "economie"); None when nothing of it is left."""
+    ascii_ = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9_-]+", "-", ascii_.lower()).strip("-_")[:32].rstrip("-_")
+    return name or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +251,10 @@ def import_opml(storage: Storage, path: Path) -> Imported:
                  for u in (r["location"], r["current_url"]) if u}
         names = _Names(storage)
         rows, problems, present = [], [], 0
-        for number, (text, title) in enumerate(outlines, 1):
+        for number, outline in enumerate(outlines, 1):
+            title = outline.title
             try:
-                feed = urls.parse(text)
+                feed = urls.parse(outline.url)
             except URLError as exc:
                 label = f" ({title!r})" if title else ""
                 problems.append(f"outline {number}{label}: {exc}")
@@ -220,21 +263,29 @@ def import_opml(storage: Storage, path: Path) -> Imported:
                 present += 1
                 continue
             known.add(feed.url)
-            rows.append(_row(names.take(_slug(feed.url)), feed, None, False))
+            rows.append(_row(names.take(_slug(feed.url)), feed, None, False, outline.category))
         storage.executemany(_INSERT, rows)
     return Imported(tuple(row[0] for row in rows), present, tuple(problems))
 
 
 def export_opml(storage: Storage, settings: Settings, *, at: datetime | None = None) -> bytes:
-    """Every feed source as an OPML 2.0 subscription list."""
+    """Every feed source as an OPML 2.0 subscription list; a category's feeds nested in an
+    outline of its name (as feed readers keep folders), each with its `category` too."""
     opml = ET.Element("opml", {"version": "2.0"})
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = settings.publish.title
     ET.SubElement(head, "dateCreated").text = format_datetime(at or now(), usegmt=True)
     body = ET.SubElement(opml, "body")
-    for s in all_sources(storage, settings):
-        if s.kind == "feed":
-            ET.SubElement(body, "outline", {"type": "rss", "text": s.name, "title": s.name,
-                                            "xmlUrl": s.location})
+    folders: dict[str, ET.Element] = {}
+    feeds = [s for s in all_sources(storage, settings) if s.kind == "feed"]
+    for s in sorted(feeds, key=lambda s: (s.category is not None, s.category or "", s.name)):
+        parent = body
+        if s.category:
+            parent = folders.get(s.category) or folders.setdefault(s.category, ET.SubElement(
+                body, "outline", {"text": s.category, "title": s.category}))
+        ET.SubElement(parent, "outline", {"type": "rss", "text": s.name, "title": s.name,
+                                          "xmlUrl": s.location,
+                                          **({"category": f"/{s.category}"} if s.category
+                                             else {})})
     ET.indent(opml, space="  ")
     return bytes(ET.tostring(opml, encoding="utf-8", xml_declaration=True)) + b"\n"

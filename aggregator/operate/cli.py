@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from ..clustering.cluster import evidence
 from ..errors import AggregatorError, URLError
 from ..storage import Storage
 from . import admin
+
+if TYPE_CHECKING:
+    from ..stories.search import Part
 
 
 class Context:
@@ -76,6 +79,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
       aggregator run                 # poll, cluster, publish and serve until Ctrl-C
       aggregator run --once          # one cycle, then exit
       aggregator clusters list       # what the feed holds
+      aggregator search bank rates   # the stories holding every word
     """
     ctx.obj = Context(config_path)
 
@@ -422,6 +426,54 @@ def explain_command(obj: Context, first: int, second: int, as_json: bool) -> Non
         click.echo(f"      cluster {a['cluster']}: {evidence(a)}")
 
 
+@main.command("search")
+@click.argument("words", nargs=-1)
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=30, show_default=True,
+              help="At most this many stories.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@pass_ctx
+def search_command(obj: Context, words: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Find the stories whose reports hold every word, best match first.
+
+    Over every stored headline and text, as /search on the daemon's pages; the matched words
+    are shown [in brackets]. Quotes and operators are words like the others.
+
+    \b
+    Examples:
+      aggregator search central bank rates
+      aggregator search Alder --json | jq '.stories[0].id'
+    """
+    from ..storage import search_terms
+    from ..stories.search import find
+
+    terms = search_terms(" ".join(words))
+    found = _with_storage(obj, lambda s: find(s, terms, limit=limit))
+    if as_json:
+        click.echo(json.dumps({"terms": list(found.terms), "more": found.more, "stories": [
+            {"id": h.cluster_id, "headline": h.headline(), "outlets": h.outlets,
+             "latest_at": h.latest_at.isoformat(), "outlet": h.outlet, "url": h.url,
+             "matched": list(h.matched()), "title": _bracketed(h.title),
+             "passage": _bracketed(h.passage)} for h in found.hits]},
+            indent=2, ensure_ascii=False))
+        return
+    if not found.hits:
+        click.echo(f"nothing found for: {' '.join(terms)}" if terms else
+                   "nothing found: give the words to look for")
+        return
+    click.echo(f"{'ID':>6} {'OUTLETS':>7}  {'LATEST':<16}  HEADLINE")
+    for h in found.hits:
+        click.echo(f"{h.cluster_id:>6} {h.outlets:>7}  {_short_time(h.latest_at.isoformat())}  "
+                   f"{_bracketed(h.title)[:100]}")
+        click.echo(f"{'':>6} {'':>7}  {h.outlet}: {_bracketed(h.passage)}")
+    if found.more:
+        click.echo(f"(the best {len(found.hits)}: more words narrow the search)")
+
+
+def _bracketed(parts: Sequence[Part]) -> str:
+    """A marked text for a terminal: its matched words [in brackets], on one line."""
+    return " ".join("".join(f"[{p.text}]" if p.matched else p.text for p in parts).split())
+
+
 @main.group()
 def articles() -> None:
     """Inspect stored articles and what cleaning removed from them."""
@@ -525,9 +577,11 @@ def feeds() -> None:
 @click.option("--interval", metavar="DURATION", help="Its own polling interval (e.g. 30m).")
 @click.option("--allow-private", is_flag=True,
               help="Let this feed (and its redirects and pages) reach private addresses.")
+@click.option("--category", metavar="NAME",
+              help="Its category: its stories are on /c/NAME/ and in its feeds too.")
 @pass_ctx
 def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
-              allow_private: bool) -> None:
+              allow_private: bool, category: str | None) -> None:
     """Add a feed to poll; the running daemon picks it up at its next dispatch.
 
     A user:password@ in the URL is sent as HTTP Basic auth to that host alone and is never
@@ -535,7 +589,7 @@ def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
 
     \b
     Examples:
-      aggregator feeds add https://example.com/rss.xml --interval 30m
+      aggregator feeds add https://example.com/rss.xml --interval 30m --category world
       aggregator feeds add http://192.168.1.20:8080/feed.xml --allow-private
     """
     from ..ingest import feeds as feeds_
@@ -543,9 +597,11 @@ def feeds_add(obj: Context, url: str, name: str | None, interval: str | None,
 
     seconds = _duration(interval, "--interval")
     added = _with_storage(obj, lambda s: feeds_.add_feed(
-        s, url, name=name, interval_s=seconds, allow_private=allow_private))
+        s, url, name=name, interval_s=seconds, allow_private=allow_private,
+        category=category))
     feed = parse(url)
     click.echo(f"added feed {added}: {shown(feed.url, feed.credentials)}"
+               + (f" in category {category}" if category else "")
                + (" (private addresses allowed)" if allow_private else ""))
 
 
@@ -565,9 +621,10 @@ def feeds_list(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{'NAME':<20} {'ARTICLES':>8}  {'LAST SUCCESS':<16}  {'NEXT POLL':<16}  STATE")
+    click.echo(f"{'NAME':<20} {'CATEGORY':<12} {'ARTICLES':>8}  {'LAST SUCCESS':<16}  "
+               f"{'NEXT POLL':<16}  STATE")
     for r in rows:
-        click.echo(f"{r['name'][:20]:<20} {r['articles']:>8}  "
+        click.echo(f"{r['name'][:20]:<20} {(r['category'] or '-')[:12]:<12} {r['articles']:>8}  "
                    f"{_short_time(r['last_success_at'] or 'never'):<16}  "
                    f"{_short_time(r['next_poll_at'] or 'now'):<16}  {r['state'][:100]}")
         click.echo(f"{'':<20} {r['location']}")
@@ -595,7 +652,9 @@ def feeds_remove(obj: Context, name_or_url: str) -> None:
 def feeds_import(obj: Context, opml: Path) -> None:
     """Add every feed of an OPML file (feeds already present are skipped).
 
-    All in one transaction: interrupted, it adds none of them; run again, nothing twice.
+    A feed nested in a folder outline ("World News") or with a category attribute gets that
+    category ("world-news"). All in one transaction: interrupted, it adds none of them; run
+    again, nothing twice.
     An outline whose URL is refused is reported and skipped. Imported feeds never get
     allow_private: private addresses stay refused unless [fetch] allows them.
 

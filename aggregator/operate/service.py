@@ -29,7 +29,8 @@ from ..errors import AggregatorError
 from ..heap import give_back_memory
 from ..ingest.fetch import Fetcher
 from ..storage import READER_CACHE_KIB, Storage, iso
-from ..stories.edition import publish_stories
+from ..stories.edition import Built, publish_edition
+from ..stories.search import Found, find
 from ..stories.serve import FeedApp, Metrics
 from ..stories.site import snapshot
 from .pipeline import CycleReport, make_fetcher, run_cycle
@@ -69,6 +70,7 @@ class Daemon:
         self._writer: Storage | None = None  # the one writing connection, and its clusterer
         self._clusterer: Clusterer | None = None
         self._app: FeedApp | None = None
+        self._built = Built()  # the last publish's stories: the next merges only the changed
         self.scheduler = BackgroundScheduler(timezone=UTC)
 
     def _current_clusterer(self) -> Clusterer:
@@ -147,12 +149,13 @@ class Daemon:
                     if not force and state == self._published_state:
                         return
                     started = time.perf_counter()
-                    items = publish_stories(storage, self.settings)
+                    edition = publish_edition(storage, self.settings, built=self._built)
                     self._published_state = state
                     if self._app is not None:
-                        self._app.published(snapshot(storage, items,
-                                                     title=self.settings.publish.title))
-                    self._published(len(items), time.perf_counter() - started, storage)
+                        self._app.published(snapshot(storage, edition,
+                                                     conf=self.settings.publish))
+                    self._published(len(edition.latest), time.perf_counter() - started,
+                                    storage)
             except Exception as exc:
                 self._failed("publish", exc)
             give_back_memory()
@@ -184,6 +187,12 @@ class Daemon:
         m.set("aggregator_clusters", storage.count_live_clusters())
         m.set("aggregator_duplicates", tiers.get("exact", 0) + tiers.get("duplicate", 0))
 
+    def search(self, terms: tuple[str, ...]) -> Found:
+        """The stories holding these words, from a connection of its own (the HTTP server's
+        threads call it; the app runs one search at a time)."""
+        with _open(self.settings) as storage:
+            return find(storage, terms)
+
     def ready(self) -> dict[str, Any]:
         try:
             with _open(self.settings) as storage:
@@ -198,7 +207,7 @@ class Daemon:
         self._install_signals()
         log.info("aggregator starting: %s", describe(self.settings))
         if self.settings.server.enabled:  # before the first publish: it gives the pages
-            self._app = FeedApp(self.settings, self.metrics, self.ready)
+            self._app = FeedApp(self.settings, self.metrics, self.ready, search=self.search)
         server = self._bind_server()  # a port in use is an error now, before any work
         # served from now on: until the first publish the feeds and pages answer 503 with
         # Retry-After (a first poll of many sources takes minutes; a client that connects

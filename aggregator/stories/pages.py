@@ -1,5 +1,6 @@
-"""The published site as HTML: the front page of stories, each story's page with its members
-and why they are together, and the page for what is not there.
+"""The published site as HTML: the lists of stories (the ranked front page, the newest, the
+top, each category's), each story's page with its members and why they are together, the
+results of a search, and the page for what is not there.
 
 Jinja2 templates with autoescaping and no `|safe` anywhere: everything that came from outside
 (headlines, texts, outlets' names, authors) is written as text, never as markup, and a link
@@ -19,7 +20,10 @@ import jinja2
 
 from ..model import Credit, Story, Tier
 from .publish import additions_by_outlet, outlet_names, rfc3339, safe_url
+from .rank import outlet_count
+from .search import Found, Hit
 from .site import Decided, Site
+from .views import View, duration, views
 
 # Stories per front page: twenty teasers of a headline, a lead and a line of sources are a
 # few screens on a phone; the feed's default 100 stories make five pages.
@@ -53,6 +57,8 @@ class Teaser:
     sources: tuple[Link, ...]
     latest_at: datetime
     decided: tuple[Decided, ...]  # the operators' decisions on it
+    outlets: int  # how many outlets its sources are (stories.rank)
+    categories: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +72,31 @@ class Report:
     evidence: str
 
 
-def page_count(site: Site) -> int:
-    return max(1, math.ceil(len(site.stories) / PAGE_SIZE))
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A story a search found, as its page lists it."""
+
+    hit: Hit
+    title: str  # the published story's headline, else its best-matching report's
+    url: str | None  # the story's page when it is published, else that report's address
+    published: bool  # on the pages (an older story is not, nor one beyond the feed's size)
+
+
+def page_count(view: View) -> int:
+    return max(1, math.ceil(len(view.ids) / PAGE_SIZE))
+
+
+def list_page(site: Site, view: View, number: int) -> bytes:
+    """Page `number` (1 is the first) of a view's stories, in its order."""
+    ids = view.ids[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+    return _render("list.html", root=view.root, here=view.path, site=site, view=view,
+                   teasers=[_teaser(site, site.stories[i]) for i in ids], page=number,
+                   pages=page_count(view), feeds=_feeds(view))
 
 
 def front_page(site: Site, number: int) -> bytes:
-    """Page `number` (1 is the first) of the stories, newest first, as the feed has them."""
-    stories = list(site.stories.values())[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
-    return _render("front.html", root="", site=site,
-                   teasers=[_teaser(site, s) for s in stories], page=number,
-                   pages=page_count(site))
+    """Page `number` of the front page: the stories ranked (stories.rank)."""
+    return list_page(site, views(site)["/"], number)
 
 
 def story_page(site: Site, story: Story) -> bytes:
@@ -85,7 +106,30 @@ def story_page(site: Site, story: Story) -> bytes:
                       site.evidence.get(c.article_id, "")) for c in story.credits]
     return _render("story.html", root="../", site=site, story=story, reports=reports,
                    additions=additions_by_outlet(story, names), tiers=_legend(story.credits),
-                   latest_at=_latest(story), decisions=site.decisions.get(story.cluster_id, ()))
+                   latest_at=_latest(story), decisions=site.decisions.get(story.cluster_id, ()),
+                   outlets=outlet_count(story.credits), categories=site.categories_of(story),
+                   feeds=("../feed.xml", "../atom.xml"))
+
+
+def search_page(site: Site, found: Found) -> bytes:
+    """The stories a search found, best match first, with the words marked where they are;
+    or that nothing was found (the words searched for are shown, never the request)."""
+    results = [_result(site, hit) for hit in found.hits]
+    return _render("search.html", root="", site=site, found=found, results=results,
+                   query=" ".join(found.terms), feeds=("feed.xml", "atom.xml"))
+
+
+def _result(site: Site, hit: Hit) -> Result:
+    story = site.stories.get(hit.cluster_id)
+    if story is not None:
+        return Result(hit, story.title, f"stories/{story.cluster_id}", published=True)
+    return Result(hit, hit.headline(), safe_url(hit.url), published=False)
+
+
+def _feeds(view: View) -> tuple[str, str]:
+    """The RSS and Atom feeds of a view's page: its own, else the newest stories' files."""
+    return ("feed.xml", "atom.xml") if view.feeds else (f"{view.root}feed.xml",
+                                                        f"{view.root}atom.xml")
 
 
 def not_found_page(title: str) -> bytes:
@@ -103,7 +147,8 @@ def _teaser(site: Site, story: Story) -> Teaser:
     names = outlet_names(story.credits)
     sources = tuple(Link(names[c.article_id], safe_url(c.url)) for c in story.credits)
     return Teaser(story.cluster_id, story.title, story.summary, sources, _latest(story),
-                  site.decisions.get(story.cluster_id, ()))
+                  site.decisions.get(story.cluster_id, ()), outlet_count(story.credits),
+                  site.categories_of(story))
 
 
 def _latest(story: Story) -> datetime:
@@ -128,7 +173,15 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["iso"] = rfc3339
     env.filters["kinds"] = _kinds
+    env.filters["plural"] = _plural
+    env.filters["duration"] = duration
     return env
+
+
+def _plural(count: int, noun: str) -> str:
+    """'1 outlet', '3 outlets'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
 
 
 def _when(moment: datetime) -> str:

@@ -1,5 +1,5 @@
-"""The HTTP face of the daemon: the published feeds and pages with validators, health and
-metrics (WSGI)."""
+"""The HTTP face of the daemon: the published feeds and pages with validators, the search,
+health and metrics (WSGI)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -17,9 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..config import Settings
-from .pages import asset, front_page, not_found_page, page_count, story_page
+from ..config import Settings, public_link
+from ..errors import AggregatorError
+from ..storage import search_terms
+from .pages import asset, list_page, not_found_page, page_count, search_page, story_page
+from .search import Found
 from .site import Site
+from .views import FEEDS, View, view_feed, views
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -138,34 +143,66 @@ class _CachedFile:
             return self._version
 
 
+Searcher = Callable[[tuple[str, ...]], Found]  # search terms -> what the database holds
+# Search pages kept per published version, the most recently asked: a few dozen pages of
+# some 10-40 KiB each (the same words typed again are served from memory)
+SEARCH_CACHE = 64
+
+
 class _Pages:
-    """The HTML pages of one published version, each rendered at its first request and then
-    served from memory (with its gzip and validators) until the next publish replaces it."""
+    """The HTML pages (and the views' feeds) of one published version, each rendered at its
+    first request and then served from memory (with its gzip and validators) until the next
+    publish replaces it; and the latest SEARCH_CACHE searches' pages."""
 
     def __init__(self, site: Site, metrics: Metrics) -> None:
         self.site = site
+        self.views = views(site)
         self._metrics = metrics
-        self._rendered: dict[tuple[str, int], _Version] = {}
+        self._rendered: dict[tuple[str, str], _Version] = {}
         self._lock = threading.Lock()
+        self._searches: OrderedDict[tuple[str, ...], _Version] = OrderedDict()
+        self._search_lock = threading.Lock()
 
-    def version(self, key: tuple[str, int], render: Callable[[], bytes]) -> _Version:
+    def version(self, key: tuple[str, str], render: Callable[[], bytes], *,
+                content_type: str = "text/html", browser_type: str | None = None
+                ) -> _Version:
         found = self._rendered.get(key)
         if found is None:
             with self._lock:  # two first requests at once: one renders, the other waits
                 found = self._rendered.get(key)
                 if found is None:
-                    found = self._rendered[key] = _Version(
-                        render(), content_type="text/html",
-                        mtime=self.site.published_at.timestamp(), extra=PAGE_HEADERS)
-                    self._metrics.inc("aggregator_pages_rendered_total")
+                    found = self._rendered[key] = self._made(
+                        render(), content_type=content_type, browser_type=browser_type)
         return found
+
+    def searched(self, terms: tuple[str, ...], render: Callable[[], bytes]) -> _Version:
+        """The page of a search, from memory when these words were searched for lately. One
+        search runs at a time: many different ones at once wait rather than load the
+        database together."""
+        with self._search_lock:
+            found = self._searches.get(terms)
+            if found is None:
+                found = self._searches[terms] = self._made(render(), content_type="text/html")
+                self._metrics.inc("aggregator_searches_total")
+                if len(self._searches) > SEARCH_CACHE:
+                    self._searches.popitem(last=False)
+            self._searches.move_to_end(terms)
+            return found
+
+    def _made(self, body: bytes, *, content_type: str, browser_type: str | None = None
+              ) -> _Version:
+        self._metrics.inc("aggregator_pages_rendered_total")
+        page = content_type == "text/html"
+        return _Version(body, content_type=content_type, browser_type=browser_type,
+                        mtime=self.site.published_at.timestamp(),
+                        extra=PAGE_HEADERS if page else ())
 
 
 # The pages run no script and load nothing but their stylesheet: should anything ever slip
 # through the escaping, the browser still runs none of it.
 PAGE_HEADERS = (
     ("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "
-     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     ("X-Content-Type-Options", "nosniff"),
 )
 ASSETS = {"/style.css": ("style.css", "text/css"), "/feed.xsl": ("feed.xsl", "text/xsl"),
@@ -175,14 +212,18 @@ ASSETS = {"/style.css": ("style.css", "text/css"), "/feed.xsl": ("feed.xsl", "te
 # navigation asks for text/html (feed readers do not) and gets the feed as application/xml.
 BROWSER_FEED_TYPE = "application/xml"
 MAX_PAGE_DIGITS = 9  # a story id or page number longer than this is no id of ours
+PAGES = ("/stories/", "/latest", "/top", "/c/")  # with "/": the published version's pages
 
 
 class FeedApp:
-    """WSGI application: the front page (/), the story pages (/stories/ID), /feed.xml,
-    /atom.xml and their stylesheets, /healthz, /readyz, /metrics."""
+    """WSGI application: the ranked front page (/), the newest (/latest/), the top stories
+    (/top/) and each category's (/c/NAME/), with the feeds of the last two; the story pages
+    (/stories/ID), the search (/search?q=...), /feed.xml, /atom.xml and their stylesheets,
+    /healthz, /readyz, /metrics. Without a `search`, /search is not found."""
 
     def __init__(self, settings: Settings, metrics: Metrics,
-                 ready: Callable[[], dict[str, Any]]) -> None:
+                 ready: Callable[[], dict[str, Any]], *, search: Searcher | None = None
+                 ) -> None:
         self.files = {
             "/feed.xml": _CachedFile(settings.publish.rss_path, "application/rss+xml",
                                      browser_type=BROWSER_FEED_TYPE),
@@ -196,7 +237,11 @@ class FeedApp:
         self.metrics = metrics
         metrics.declare("aggregator_pages_rendered_total", "counter",
                         "HTML pages rendered (once per page and published version).")
+        metrics.declare("aggregator_searches_total", "counter",
+                        "Searches run (a search repeated within a version is served as it was).")
         self.ready = ready
+        self.search = search
+        self.link = public_link(settings)  # the views' feeds are published under it
         self._pages: _Pages | None = None
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
@@ -213,8 +258,10 @@ class FeedApp:
             return _send(environ, start, version, head=head)
         if path in self.assets:
             return _send(environ, start, self.assets[path], head=head)
-        if path == "/" or path.startswith("/stories/"):
+        if path == "/" or path.startswith(PAGES):
             return self._page(environ, start, path, head=head)
+        if path == "/search" and self.search is not None:
+            return self._search(environ, start, head=head)
         if path == "/healthz":
             return _plain(start, "200 OK", "ok\n")
         if path == "/readyz":
@@ -240,13 +287,39 @@ class FeedApp:
         pages = self._pages  # one read: a request never mixes two versions
         if pages is None:
             return _unpublished(start, "stories")
-        site = pages.site
-        if path == "/":
-            number = _number(_query_page(environ.get("QUERY_STRING", "")))
-            if number is None or number > page_count(site):
-                return self._missing(start)
-            version = pages.version(("front", number), lambda: front_page(site, number))
+        if path.startswith("/stories/"):
+            return self._story(environ, start, pages, path, head=head)
+        where, _, leaf = path.rpartition("/")
+        if f"{path}/" in pages.views:  # /latest, /c/world: the list is at its folder
+            return _plain(start, "301 Moved Permanently", f"moved to {path}/\n",
+                          [("Location", f"{leaf}/"), ("Cache-Control", "max-age=60")])
+        view = pages.views.get(f"{where}/")
+        if view is None:
+            return self._missing(start)
+        if leaf == "":
+            return self._list(environ, start, pages, view, head=head)
+        if leaf in FEEDS and view.feeds:
+            kind = FEEDS[leaf][0]
+            version = pages.version((view.path, leaf), lambda: view_feed(
+                pages.site, view, name=leaf, link=self.link), content_type=kind,
+                browser_type=BROWSER_FEED_TYPE)
             return _send(environ, start, version, head=head)
+        if f"/{leaf}" in self.assets:  # the feeds' stylesheets, beside the feeds
+            return _send(environ, start, self.assets[f"/{leaf}"], head=head)
+        return self._missing(start)
+
+    def _list(self, environ: dict[str, Any], start: StartResponse, pages: _Pages, view: View,
+              *, head: bool) -> Iterable[bytes]:
+        number = _number(_query_value(environ.get("QUERY_STRING", ""), "page") or "1")
+        if number is None or number > page_count(view):
+            return self._missing(start)
+        version = pages.version((view.path, str(number)),
+                                lambda: list_page(pages.site, view, number))
+        return _send(environ, start, version, head=head)
+
+    def _story(self, environ: dict[str, Any], start: StartResponse, pages: _Pages, path: str,
+               *, head: bool) -> Iterable[bytes]:
+        site = pages.site
         cluster_id = _number(path.removeprefix("/stories/"))
         story = site.stories.get(cluster_id) if cluster_id is not None else None
         if story is None:
@@ -256,7 +329,23 @@ class FeedApp:
             # relative, so that it holds behind a proxy that mounts the site under a path
             return _plain(start, "301 Moved Permanently", f"moved to /stories/{target}\n",
                           [("Location", str(target)), ("Cache-Control", "max-age=60")])
-        version = pages.version(("story", story.cluster_id), lambda: story_page(site, story))
+        version = pages.version(("story", str(story.cluster_id)),
+                                lambda: story_page(site, story))
+        return _send(environ, start, version, head=head)
+
+    def _search(self, environ: dict[str, Any], start: StartResponse, *,
+                head: bool) -> Iterable[bytes]:
+        """/search?q=WORDS: whatever was typed, a page of results or of nothing found."""
+        pages, search = self._pages, self.search
+        if pages is None or search is None:
+            return _unpublished(start, "stories")
+        terms = search_terms(_query_value(environ.get("QUERY_STRING", ""), "q"))
+        try:
+            version = pages.searched(terms, lambda: search_page(
+                pages.site, search(terms) if terms else Found((), (), more=False)))
+        except AggregatorError:  # the database, not the words: say so, and try again soon
+            return _plain(start, "503 Service Unavailable", "search not available now\n",
+                          [("Retry-After", "30")])
         return _send(environ, start, version, head=head)
 
     def _missing(self, start: StartResponse) -> Iterable[bytes]:
@@ -295,10 +384,11 @@ def _unpublished(start: StartResponse, what: str) -> Iterable[bytes]:
                   [("Retry-After", "30")])
 
 
-def _query_page(query: str) -> str:
-    """The `page` of a query string ("page=2"), "1" without one; other keys are ignored."""
-    values = parse_qs(query).get("page")
-    return values[-1] if values else "1"
+def _query_value(query: str, key: str) -> str:
+    """The last value of `key` in a query string ("page=2", "q=bank+rates"), "" without one;
+    other keys are ignored."""
+    values = parse_qs(query).get(key)
+    return values[-1] if values else ""
 
 
 def _number(text: str) -> int | None:
