@@ -33,8 +33,7 @@ def wait_for(url: str, deadline: float = 60.0) -> bytes:
             with urllib.request.urlopen(url, timeout=5) as response:
                 return bytes(response.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            # (a daemon still at its first cycle holds the request it accepted: on a loaded
-            # machine the answer may take longer than one read's timeout)
+            # (on a loaded machine an answer may take longer than one read's timeout)
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)
