@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from aggregator.config import Settings, load
 from aggregator.ingest.feeds import add_feed
+from aggregator.ingest.fetch import Document
 from aggregator.model import Source
 from aggregator.operate.pipeline import run_cycle
 from aggregator.operate.poll import Polled, next_poll
@@ -214,3 +216,41 @@ def test_a_directory_source_never_publishes_a_file_outside_it(
     assert [r.getMessage() for r in caplog.records if "zz.txt" in r.getMessage()] == [
         f"source seeds: seeds/zz.txt: a symlink to a file outside the directory ({memo}), "
         "skipped"]
+
+
+def test_a_large_directory_is_read_as_the_workers_take_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are read a window at a time: when the writer gets its first chunk, at most the
+    workers' window (IN_FLIGHT_PER_PROCESS chunks of MAX_CHUNK) and one chunk more are read,
+    however large the directory; then every file is stored, in name order."""
+    from aggregator.operate import poll as poll_module
+    from aggregator.operate.workers import IN_FLIGHT_PER_PROCESS, MAX_CHUNK
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(400):
+        (folder / f"a{n:04d}.txt").write_text(f"Report {n} from Velmora\n\nThe council of "
+                                              f"Velmora met for the {n}th time on Monday.")
+    read, at_first_chunk = [0], []
+    walk = poll_module.read_directory
+
+    def counted(path: Path, problems: list[str]) -> Iterator[Document]:
+        for doc in walk(path, problems):
+            read[0] += 1
+            yield doc
+
+    def emit(source: Source, chunk: tuple[object, ...]) -> None:
+        at_first_chunk.append(read[0])
+        emitted.extend(chunk)
+
+    emitted: list[object] = []
+    monkeypatch.setattr(poll_module, "read_directory", counted)
+    settings = load(None, environ={})
+    ctx = poll_module.PollContext(fetcher=poll_module.Fetcher(), settings=settings,
+                                  is_stored=lambda source, guid: False,
+                                  recurring=lambda source: frozenset(), emit=emit)
+    polled = poll_module.poll(Source(name="many", kind="directory", location=str(folder)),
+                              None, ctx)
+    assert polled.error is None and read[0] == 400 and len(emitted) == 400
+    assert at_first_chunk[0] <= (IN_FLIGHT_PER_PROCESS + 1) * MAX_CHUNK < 400
+    assert [e[0].guid for e in emitted] == sorted(e[0].guid for e in emitted)
