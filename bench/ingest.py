@@ -312,7 +312,8 @@ def bench_once(runs: int = 3) -> None:
             (tmp / "once.db").unlink(missing_ok=True)
             started = time.perf_counter()
             subprocess.run([sys.executable, "-m", "aggregator", "--config", str(config), "run",
-                            "--once"], check=True, cwd=tmp, capture_output=True)
+                            "--once"], check=True, cwd=tmp, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
             once.append(time.perf_counter() - started)
             print(f"  run {attempt + 1}: trafilatura alone {alone[-1]:.2f} s, "
                   f"run --once {once[-1]:.2f} s", flush=True)
