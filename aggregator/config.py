@@ -65,6 +65,7 @@ class ReassessSettings:
     neighbours: int = 5
     floor: float = 0.15
     threshold: float = 0.12
+    connectivity: float = 2.0
     hysteresis: float = 0.01
 
 
@@ -168,6 +169,12 @@ def _fraction(v: Any, what: str) -> float:
     return float(v)
 
 
+def _positive_number(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+        raise ConfigError(f"{what}: expected a positive number, got {v!r}")
+    return float(v)
+
+
 def _bool(v: Any, what: str) -> bool:
     if not isinstance(v, bool):
         raise ConfigError(f"{what}: expected true or false, got {v!r}")
@@ -253,6 +260,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "neighbours": ("neighbours", _positive),
         "floor": ("floor", _fraction),
         "threshold": ("threshold", _fraction),
+        "connectivity": ("connectivity", _positive_number),
         "hysteresis": ("hysteresis", _fraction),
     },
     "fetch": {

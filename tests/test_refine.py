@@ -1,7 +1,9 @@
-"""The batch partition of a window: second-order similarity, average link, rules, hysteresis."""
+"""The batch partition of a window: second-order similarity, average link, connectivity of the
+stories as they stand, rules, hysteresis."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -66,6 +68,58 @@ def test_articles_weakly_linked_join_through_the_neighbours_they_share() -> None
     assert blocks(found.labels) == {frozenset(range(7))}
 
 
+def ring_story(n: int, width: int = 6) -> list[dict[str, float]]:
+    """n reports of one story whose kNN graph is a ring: report i shares a run of `width` terms
+    with its neighbours on the ring, fewer with those further on, none beyond `width` (a story
+    of many sub-topics, each report linked to a few others: connected, but sparse)."""
+    return [{f"r{(i + j) % n}": 1.0 for j in range(width)} for i in range(n)]
+
+
+def confusable(stem: str, n: int, seed: int) -> tuple[list[dict[str, float]], list[set[str]]]:
+    """n reports of one event of a kind: the kind's vocabulary (shared with the other event of
+    the kind), the event's own names, and two of its six own terms."""
+    rng = np.random.default_rng(seed)
+    kind = {"quake": 1.0, "magnitude": 1.0, "rescue": 1.0, "dead": 1.0}
+    names = {f"{stem}-place": 1.0, f"{stem}-region": 1.0}
+    reports = [{**kind, **names, **{f"{stem}{t}": 1.0 for t in rng.choice(6, 2, replace=False)}}
+               for _ in range(n)]
+    return reports, [set(names) for _ in range(n)]
+
+
+def test_a_large_story_connected_but_sparse_is_not_split() -> None:
+    z = rows(*ring_story(300))
+    knn = refine.neighbour_rows(z, k=SETTINGS.neighbours, floor=SETTINGS.floor)
+    assert sp.csgraph.connected_components(knn, directed=False)[0] == 1
+    assert knn.nnz <= 300 * (SETTINGS.neighbours + 1)
+    # the event scale alone (average link) cuts it into its stretches: the issue
+    event_scale = refine.partition(z, refine.Rules(), replace(SETTINGS, connectivity=math.inf))
+    assert len(blocks(event_scale.labels)) > 10
+    # the online tier held it as one story: the re-assessment keeps it
+    kept = refine.partition(z, refine.Rules(current=[7] * 300), SETTINGS)
+    assert len(blocks(kept.labels)) == 1
+    assert (kept.support > 0).all() and (kept.partner >= 0).all()
+    # ... or left it in three stories, by arrival (not by sub-topic): they are joined
+    arrival = np.random.default_rng(5).integers(0, 3, 300).tolist()
+    joined = refine.partition(z, refine.Rules(current=arrival), SETTINGS)
+    assert len(blocks(joined.labels)) == 1
+
+
+def test_two_confusable_events_are_not_merged() -> None:
+    (quake, quake_names), (other, other_names) = confusable("a", 12, 1), confusable("b", 12, 2)
+    z = rows(*quake, *other, names=(*quake_names, *other_names))
+    links = (z @ z.T).toarray()
+    assert links[:12, 12:].min() >= SETTINGS.floor  # linked above the floor across the events
+    two = {frozenset(range(12)), frozenset(range(12, 24))}
+    # from each report alone, from the blocks, and from one story the online tier joined
+    for current in ([], list(range(24)), [0] * 24):
+        found = refine.partition(z, refine.Rules(current=current), SETTINGS)
+        assert blocks(found.labels) == two, current
+    # one report of the one event the online tier put with the other: it goes back
+    stray = [0] * 12 + [1] * 12
+    stray[3] = 1
+    assert blocks(refine.partition(z, refine.Rules(current=stray), SETTINGS).labels) == two
+
+
 def test_rules_together_apart_and_closed() -> None:
     z = rows(*event("a", 3), *event("b", 3), {"x": 1.0})
     together = refine.partition(z, refine.Rules(together=((0, 6),)), SETTINGS)
@@ -84,7 +138,9 @@ def test_hysteresis_keeps_a_previous_group_near_the_line() -> None:
     z = rows(*pair)
     second = refine.second_order(refine.neighbour_rows(z, k=5, floor=0.0))
     value = float(second.toarray()[0, 1])
-    line = replace(SETTINGS, floor=0.0, threshold=value + 0.005, hysteresis=0.01)
+    # the event scale alone: a mutual pair is two links per article, a story-scale merge
+    line = replace(SETTINGS, floor=0.0, threshold=value + 0.005, hysteresis=0.01,
+                   connectivity=math.inf)
     assert len(blocks(refine.partition(z, refine.Rules(), line).labels)) == 2
     kept = refine.partition(z, refine.Rules(previous={0: 7, 1: 7}), line)
     assert len(blocks(kept.labels)) == 1

@@ -263,7 +263,8 @@ def _rules(storage: Storage, window: Window, constraints: Constraints) -> refine
     previous = {row: g for row, g in enumerate(window.batch_group) if g is not None}
     return refine.Rules(together=(*copies, *together),
                         apart=tuple((a, b) for a, b in apart if a and b),
-                        closed=tuple(tuple(v) for v in closed.values()), previous=previous)
+                        closed=tuple(tuple(v) for v in closed.values()), previous=previous,
+                        current=window.cluster)
 
 
 @dataclass(slots=True)

@@ -12,12 +12,34 @@ article of the window is seen against every other, and so against its neighbours
    are linked to the same articles, and strongly. Reports of one event share their neighbours;
    two events of one kind (two quakes, two coach firings) share vocabulary but not their
    neighbourhoods (Jarvis and Patrick 1973; the last round measured it on ECB+);
-4. average-link agglomeration over the second-order graph, missing pairs counted as 0: two
-   groups merge while the mean second-order similarity of all their cross pairs is at least
-   `threshold`. Groups that must stay together (copies, operator merges) start as one; groups
-   an operator keeps apart never merge; a closed group (a hidden story) merges with nothing.
-   Pairs that the previous re-assessment put together count `hysteresis` more, so an article
-   near the line does not move back and forth as the window advances.
+4. blocks, the event scale: average-link agglomeration over the second-order graph, missing
+   pairs counted as 0: two groups merge while the mean second-order similarity of all their
+   cross pairs is at least `threshold`. Pairs that the previous re-assessment put together
+   count `hysteresis` more, so an article near the line does not move back and forth.
+
+An average over all cross pairs falls with the size of the groups: an article has second-order
+partners only within reach of its neighbours' neighbours (a few dozen articles), so a story of
+hundreds of reports is a connected but sparse region of K and average link cuts it into its
+sub-topics. The story scale is therefore decided by a measure that does not dilute with size,
+the connectivity of two groups: the kNN links between them (i -> j when j is among i's
+neighbours; a mutual pair counts twice) per article of the smaller group. Starting from the
+stories as they stand (`Rules.current`: the online tier's placements, earlier re-assessments
+included) rather than from single articles, so the step only changes them where the whole
+window gives evidence:
+
+5. split: within a story, the parts are its intersections with the blocks. A part holding at
+   least half of the story leaves it when its connectivity with the rest is below
+   `connectivity` (two confusable events the online tier joined: two blocks of comparable
+   size, each linked mostly within itself). A smaller part stays: a story of hundreds of
+   reports is many blocks, none of them a majority, and their weak links to one another are
+   no evidence that the story is two;
+6. merge: groups merge, best first, while either the mean second-order similarity across them
+   is at least `threshold` (the event scale, as in 4) or their connectivity is at least
+   `connectivity` (the story scale: its fragments, whatever their sizes).
+
+Groups that must stay together (copies, operator merges) start as one; groups an operator keeps
+apart never merge; a closed group (a hidden story) is kept exactly as it is, joined by none.
+Without `Rules.current` the blocks are the stories to start from.
 """
 
 from __future__ import annotations
@@ -49,33 +71,38 @@ class Rules:
     apart: tuple[tuple[frozenset[int], frozenset[int]], ...] = ()  # never in one block
     closed: tuple[tuple[int, ...], ...] = ()  # kept exactly as they are (together, joined by none)
     previous: Mapping[int, int] = field(default_factory=dict)  # row -> the last batch's group
+    # row -> its story as it stands (the online placement, merges followed); () -> the blocks
+    current: Sequence[int] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """[reassess] neighbours, floor, threshold, hysteresis and [cluster] entity_weight (their
-    defaults and meaning: config.py; `Settings.of` takes them from there)."""
+    """[reassess] neighbours, floor, threshold, connectivity, hysteresis and [cluster]
+    entity_weight (their defaults and meaning: config.py; `Settings.of` takes them from there)."""
 
     neighbours: int
     floor: float
     threshold: float
     hysteresis: float
     entity_weight: float
+    connectivity: float = math.inf  # inf: the event scale alone (blocks)
 
     @classmethod
     def of(cls, settings: config.Settings) -> Settings:
         conf = settings.reassess
         return cls(neighbours=conf.neighbours, floor=conf.floor, threshold=conf.threshold,
-                   hysteresis=conf.hysteresis, entity_weight=settings.cluster.entity_weight)
+                   hysteresis=conf.hysteresis, entity_weight=settings.cluster.entity_weight,
+                   connectivity=conf.connectivity)
 
 
 @dataclass(frozen=True, slots=True)
 class Partition:
     """Block label per row (0..blocks-1), and each row's evidence for its block: its mean
-    second-order similarity to the rest of the block and its strongest first-order link there."""
+    second-order similarity to the block's articles it shares neighbours with, and its
+    strongest first-order link there."""
 
     labels: npt.NDArray[np.int64]
-    support: npt.NDArray[np.float64]  # mean second-order similarity to the block's others
+    support: npt.NDArray[np.float64]  # mean second-order similarity to its partners there
     partner: npt.NDArray[np.int64]  # the row it links to best within its block (-1: none)
     link: npt.NDArray[np.float64]  # that first-order link
 
@@ -92,8 +119,16 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
         return Partition(empty, np.zeros(0), empty.copy(), np.zeros(0))
     knn = neighbour_rows(z, k=settings.neighbours, floor=settings.floor)
     second = second_order(knn)
-    labels = average_link(second, rules, threshold=settings.threshold,
+    blocks = average_link(second, rules, threshold=settings.threshold,
                           hysteresis=settings.hysteresis)
+    if math.isinf(settings.connectivity):
+        return _evidence(blocks, second, knn)
+    links = link_counts(knn)
+    start = blocks if len(rules.current) != n else _stories(rules, n)
+    groups = split(start, blocks, links, rules, connectivity=settings.connectivity)
+    labels = average_link(second, rules, threshold=settings.threshold,
+                          hysteresis=settings.hysteresis, start=groups, links=links,
+                          connectivity=settings.connectivity)
     return _evidence(labels, second, knn)
 
 
@@ -245,41 +280,155 @@ def second_order(knn: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def average_link(similarity: sp.csr_matrix, rules: Rules, *, threshold: float,
-                 hysteresis: float = 0.0) -> npt.NDArray[np.int64]:
-    """Agglomerate rows while the mean similarity across two groups is >= `threshold`."""
+                 hysteresis: float = 0.0, start: npt.NDArray[np.int64] | None = None,
+                 links: sp.csr_matrix | None = None,
+                 connectivity: float = math.inf) -> npt.NDArray[np.int64]:
+    """Agglomerate groups, best first, while the mean similarity across two is >= `threshold`
+    or, with `links`, while the links between two per row of the smaller one are
+    >= `connectivity`. The groups start as the rows joined by the rules (and by `start`)."""
     n = similarity.shape[0]
-    groups = _Groups(n, rules)
+    groups = _Groups(n, rules, start)
+    size = groups.size
     graph = groups.edges(_pairs(similarity, rules, hysteresis))
-    heap = [(-total / (groups.size[a] * groups.size[b]), a, b, 0, 0)
-            for a, links in graph.items() for b, total in links.items() if a < b]
+    linked = (groups.edges(_upper(links)) if links is not None and not math.isinf(connectivity)
+              else {})
+    mean_at = max(threshold, 1e-12)
+
+    def score(a: int, b: int) -> float:
+        value = graph.get(a, {}).get(b, 0.0) / (size[a] * size[b]) / mean_at
+        if linked:
+            value = max(value, linked.get(a, {}).get(b, 0.0) / min(size[a], size[b])
+                        / connectivity)
+        return value
+
+    pairs = {(a, b) for edges in (graph, linked) for a, others in edges.items()
+             for b in others if a < b}
+    heap = [(-score(a, b), a, b, 0, 0) for a, b in pairs]
     heapq.heapify(heap)
     version = [0] * n  # bumped when a group grows: older heap entries of it are stale
     while heap:
         negative, a, b, version_a, version_b = heapq.heappop(heap)
-        if -negative < threshold:
+        if -negative < 1.0:
             break
         if (version[a], version[b]) != (version_a, version_b) or not (
-                groups.alive(a) and groups.alive(b)) or b not in graph.get(a, {}):
+                groups.alive(a) and groups.alive(b)):
             continue  # a stale entry: one side merged or grew since
         if not groups.may_merge(a, b):
-            del graph[a][b], graph[b][a]
+            for edges in (graph, linked):
+                edges.get(a, {}).pop(b, None)
+                edges.get(b, {}).pop(a, None)
             continue
         merged = groups.merge(a, b)
         version[merged] += 1
-        links: dict[int, float] = {}
-        for side in (a, b):
-            for other, total in graph.pop(side).items():
-                if other in (a, b):
-                    continue
-                del graph[other][side]
-                links[other] = links.get(other, 0.0) + total
-        graph[merged] = links
-        for other, total in links.items():
-            graph[other][merged] = total
+        for edges in (graph, linked):
+            _join(edges, a, b, merged)
+        others = set(graph.get(merged, {})) | set(linked.get(merged, {}))
+        for other in others:
             low, high = min(merged, other), max(merged, other)
-            heapq.heappush(heap, (-total / (groups.size[merged] * groups.size[other]),
-                                  low, high, version[low], version[high]))
+            heapq.heappush(heap, (-score(low, high), low, high, version[low], version[high]))
     return groups.labels()
+
+
+def _join(edges: dict[int, dict[int, float]], a: int, b: int, merged: int) -> None:
+    """Groups a and b are now `merged` (one of them): their edges add up."""
+    joined: dict[int, float] = {}
+    for side in (a, b):
+        for other, total in edges.pop(side, {}).items():
+            if other in (a, b):
+                continue
+            del edges[other][side]
+            joined[other] = joined.get(other, 0.0) + total
+    if joined:
+        edges[merged] = joined
+        for other, total in joined.items():
+            edges[other][merged] = total
+
+
+def link_counts(knn: sp.csr_matrix) -> sp.csr_matrix:
+    """The kNN links between every two rows: 1 when one is among the other's neighbours, 2 when
+    each is among the other's (the diagonal left out)."""
+    import scipy.sparse as sp
+    coo = knn.tocoo()
+    off = coo.row != coo.col
+    one = sp.csr_matrix((np.ones(int(off.sum())), (coo.row[off], coo.col[off])),
+                        shape=knn.shape)
+    return (one + one.T).tocsr()
+
+
+def _upper(matrix: sp.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                           npt.NDArray[np.float64]]:
+    import scipy.sparse as sp
+    upper = sp.triu(matrix, k=1).tocoo()
+    return (upper.row.astype(np.int64), upper.col.astype(np.int64),
+            upper.data.astype(np.float64))
+
+
+def _stories(rules: Rules, n: int) -> npt.NDArray[np.int64]:
+    """Each row's story as it stands, numbered 0.. (rules.current)."""
+    _, labels = np.unique(np.asarray(rules.current, np.int64)[:n], return_inverse=True)
+    return labels.astype(np.int64)
+
+
+MAJORITY = 0.5  # a part of a story is weighed against the rest when it holds half of it
+
+
+def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
+          links: sp.csr_matrix, rules: Rules, *,
+          connectivity: float) -> npt.NDArray[np.int64]:
+    """Stories with the parts the window's evidence separates taken out (module docstring, 5):
+    the parts of a story are its intersections with the blocks; while one holds at least half
+    of the story and has fewer than `connectivity` links per row (of the smaller side) with
+    the rest, it becomes a story of its own. A closed group is left whole; a story holding both
+    sides of an operator's apart rule falls into its parts."""
+    import scipy.sparse as sp
+    n = len(stories)
+    _, piece = np.unique(stories * (int(blocks.max()) + 1) + blocks, return_inverse=True)
+    pieces = int(piece.max()) + 1
+    member = sp.csr_matrix((np.ones(n), (piece, np.arange(n))), shape=(pieces, n))
+    between = (member @ links @ member.T).tocsr()
+    sizes = np.bincount(piece, minlength=pieces)
+    story = np.zeros(pieces, np.int64)
+    story[piece] = stories
+    out = story.copy()
+    fresh = int(story.max()) + 1
+    closed = {int(stories[row]) for group in rules.closed for row in group}
+    torn = _apart_stories(stories, rules)
+    order = np.argsort(story, kind="stable")
+    bounds = np.flatnonzero(np.diff(np.concatenate([[-1], story[order], [-1]])))
+    for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        parts = order[first:last]
+        if len(parts) < 2 or int(story[parts[0]]) in closed:
+            continue
+        if int(story[parts[0]]) in torn:
+            out[parts] = np.arange(fresh, fresh + len(parts))
+            fresh += len(parts)
+            continue
+        cross = between[parts][:, parts].toarray()
+        np.fill_diagonal(cross, 0.0)
+        alive = np.ones(len(parts), bool)
+        while alive.sum() > 1:
+            live = np.flatnonzero(alive)
+            size = sizes[parts[live]]
+            total = int(size.sum())
+            outward = cross[np.ix_(live, live)].sum(axis=1)
+            per_row = outward / np.minimum(size, total - size)
+            per_row[size < MAJORITY * total] = np.inf
+            weakest = int(np.argmin(per_row))
+            if per_row[weakest] >= connectivity:
+                break
+            alive[live[weakest]] = False
+            out[parts[live[weakest]]] = fresh
+            fresh += 1
+    return out[piece]
+
+
+def _apart_stories(stories: npt.NDArray[np.int64], rules: Rules) -> set[int]:
+    """Stories that hold rows of both sides of an operator's apart rule."""
+    torn = set()
+    for left, right in rules.apart:
+        both = {int(stories[r]) for r in left} & {int(stories[r]) for r in right}
+        torn |= both
+    return torn
 
 
 def _pairs(similarity: sp.csr_matrix, rules: Rules,
@@ -305,7 +454,8 @@ def _pairs(similarity: sp.csr_matrix, rules: Rules,
 class _Groups:
     """Union of rows with the rules: sizes, sides of the apart rules, closed groups."""
 
-    def __init__(self, n: int, rules: Rules) -> None:
+    def __init__(self, n: int, rules: Rules,
+                 start: npt.NDArray[np.int64] | None = None) -> None:
         self._parent = list(range(n))
         self.size = [1] * n
         self._sides: list[set[tuple[int, int]]] = [set() for _ in range(n)]
@@ -317,6 +467,10 @@ class _Groups:
         for group in (*rules.together, *rules.closed):
             for row in group[1:]:
                 self._union(group[0], row)
+        if start is not None:
+            first: dict[int, int] = {}
+            for row, label in enumerate(start.tolist()):
+                self._union(first.setdefault(label, row), row)
         for group in rules.closed:
             if group:
                 self._closed[self.find(group[0])] = True
@@ -376,15 +530,15 @@ class _Groups:
 
 def _evidence(labels: npt.NDArray[np.int64], second: sp.csr_matrix,
               knn: sp.csr_matrix) -> Partition:
-    """Each row's mean second-order similarity to the rest of its block, and its strongest
-    first-order neighbour there (from K)."""
+    """Each row's mean second-order similarity to the articles of its block it shares
+    neighbours with (not diluted by the block's size: the block's other articles are out of
+    its reach, not evidence against it), and its strongest first-order neighbour there (K)."""
     n = len(labels)
-    sizes = np.bincount(labels)
     coo = second.tocoo()
-    same = (labels[coo.row] == labels[coo.col]) & (coo.row != coo.col)
+    same = (labels[coo.row] == labels[coo.col]) & (coo.row != coo.col) & (coo.data > 0)
     totals = np.bincount(coo.row[same], weights=coo.data[same], minlength=n)
-    others = sizes[labels] - 1
-    support = np.where(others > 0, totals / np.maximum(others, 1), 0.0)
+    partners = np.bincount(coo.row[same], minlength=n)
+    support = np.where(partners > 0, totals / np.maximum(partners, 1), 0.0)
     partner = np.full(n, -1, np.int64)
     link = np.zeros(n)
     knn = knn.tocsr()
