@@ -35,7 +35,10 @@ window gives evidence:
    no evidence that the story is two;
 6. merge: groups merge, best first, while either the mean second-order similarity across them
    is at least `threshold` (the event scale, as in 4) or their connectivity is at least
-   `connectivity` (the story scale: its fragments, whatever their sizes).
+   `connectivity` (the story scale: its fragments, whatever their sizes). A lone article or a
+   pair is too few for a count of links to say more than one neighbour list does: joining by
+   connectivity, most of its rows must also pass the online tier's own test ([cluster] links
+   and event) against the group, re-taken with the whole window in view.
 
 Groups that must stay together (copies, operator merges) start as one; groups an operator keeps
 apart never merge; a closed group (a hidden story) is kept exactly as it is, joined by none.
@@ -78,7 +81,8 @@ class Rules:
 @dataclass(frozen=True, slots=True)
 class Settings:
     """[reassess] neighbours, floor, threshold, connectivity, hysteresis and [cluster]
-    entity_weight (their defaults and meaning: config.py; `Settings.of` takes them from there)."""
+    entity_weight, event, links (their defaults and meaning: config.py; `Settings.of` takes
+    them from there)."""
 
     neighbours: int
     floor: float
@@ -86,13 +90,15 @@ class Settings:
     hysteresis: float
     entity_weight: float
     connectivity: float = math.inf  # inf: the event scale alone (blocks)
+    event: float = 0.0  # [cluster] event and links: the online tier's test, for a lone
+    links: int = 0  # article or a pair that joins a group by connectivity (0: none)
 
     @classmethod
     def of(cls, settings: config.Settings) -> Settings:
-        conf = settings.reassess
+        conf, online = settings.reassess, settings.cluster
         return cls(neighbours=conf.neighbours, floor=conf.floor, threshold=conf.threshold,
-                   hysteresis=conf.hysteresis, entity_weight=settings.cluster.entity_weight,
-                   connectivity=conf.connectivity)
+                   hysteresis=conf.hysteresis, entity_weight=online.entity_weight,
+                   connectivity=conf.connectivity, event=online.event, links=online.links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +134,31 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
     groups = split(start, blocks, links, rules, connectivity=settings.connectivity)
     labels = average_link(second, rules, threshold=settings.threshold,
                           hysteresis=settings.hysteresis, start=groups, links=links,
-                          connectivity=settings.connectivity)
+                          connectivity=settings.connectivity,
+                          few=Online(z, settings.event, settings.links))
     return _evidence(labels, second, knn)
+
+
+@dataclass(frozen=True, slots=True)
+class Online:
+    """The online tier's test (cluster.py), re-taken with the whole window in view: a row passes
+    for a group when the mean of its `links` strongest links to the group's rows (absent ones
+    counted as 0) is at least `event`. A group of fewer than `links` rows joins another by
+    connectivity only when most of its rows pass: a lone article or a pair is too few for a
+    count of links to mean more than one article's neighbour list."""
+
+    z: sp.csr_matrix
+    event: float
+    links: int
+
+    def below(self, size: int) -> bool:
+        return size < self.links
+
+    def admits(self, rows: Sequence[int], group: Sequence[int]) -> bool:
+        strengths = (self.z[list(rows)] @ self.z[list(group)].T).toarray()
+        strongest = -np.sort(-strengths, axis=1)[:, :self.links]
+        means = strongest.sum(axis=1) / self.links
+        return bool(2 * np.count_nonzero(means >= self.event) >= len(rows))
 
 
 Article = tuple[Iterable[tuple[str, float]], Container[str]]  # (salient terms, names)
@@ -281,14 +310,19 @@ def second_order(knn: sp.csr_matrix) -> sp.csr_matrix:
 
 def average_link(similarity: sp.csr_matrix, rules: Rules, *, threshold: float,
                  hysteresis: float = 0.0, start: npt.NDArray[np.int64] | None = None,
-                 links: sp.csr_matrix | None = None,
-                 connectivity: float = math.inf) -> npt.NDArray[np.int64]:
+                 links: sp.csr_matrix | None = None, connectivity: float = math.inf,
+                 few: Online | None = None) -> npt.NDArray[np.int64]:
     """Agglomerate groups, best first, while the mean similarity across two is >= `threshold`
     or, with `links`, while the links between two per row of the smaller one are
-    >= `connectivity`. The groups start as the rows joined by the rules (and by `start`)."""
+    >= `connectivity` (a group too small for that, by `few`, must pass its test too). The
+    groups start as the rows joined by the rules (and by `start`)."""
     n = similarity.shape[0]
     groups = _Groups(n, rules, start)
     size = groups.size
+    members: dict[int, list[int]] = {}
+    if few is not None:
+        for row, root in enumerate(groups.roots()):
+            members.setdefault(root, []).append(row)
     graph = groups.edges(_pairs(similarity, rules, hysteresis))
     linked = (groups.edges(_upper(links)) if links is not None and not math.isinf(connectivity)
               else {})
@@ -318,8 +352,15 @@ def average_link(similarity: sp.csr_matrix, rules: Rules, *, threshold: float,
                 edges.get(a, {}).pop(b, None)
                 edges.get(b, {}).pop(a, None)
             continue
+        small, large = (a, b) if size[a] <= size[b] else (b, a)
+        if (few is not None and few.below(size[small])
+                and graph.get(a, {}).get(b, 0.0) < threshold * size[a] * size[b]
+                and not few.admits(members[small], members[large])):
+            continue  # by connectivity alone, and too few to count: until one side grows
         merged = groups.merge(a, b)
         version[merged] += 1
+        if few is not None:
+            members[merged] = members.pop(small) + members.pop(large)
         for edges in (graph, linked):
             _join(edges, a, b, merged)
         others = set(graph.get(merged, {})) | set(linked.get(merged, {}))
@@ -522,8 +563,11 @@ class _Groups:
                 graph.setdefault(y, {})[x] = total
         return graph
 
+    def roots(self) -> list[int]:
+        return [self.find(r) for r in range(len(self._parent))]
+
     def labels(self) -> npt.NDArray[np.int64]:
-        roots = [self.find(r) for r in range(len(self._parent))]
+        roots = self.roots()
         numbering: dict[int, int] = {}
         return np.array([numbering.setdefault(r, len(numbering)) for r in roots], np.int64)
 
