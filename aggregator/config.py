@@ -65,7 +65,7 @@ class ReassessSettings:
     neighbours: int = 5
     floor: float = 0.15
     threshold: float = 0.12
-    connectivity: float = 2.0
+    connectivity: float = 1.0
     hysteresis: float = 0.01
 
 

@@ -21,18 +21,20 @@ An average over all cross pairs falls with the size of the groups: an article ha
 partners only within reach of its neighbours' neighbours (a few dozen articles), so a story of
 hundreds of reports is a connected but sparse region of K and average link cuts it into its
 sub-topics. The story scale is therefore decided by a measure that does not dilute with size,
-the connectivity of two groups: the kNN links between them (i -> j when j is among i's
-neighbours; a mutual pair counts twice) per article of the smaller group. Starting from the
-stories as they stand (`Rules.current`: the online tier's placements, earlier re-assessments
-included) rather than from single articles, so the step only changes them where the whole
-window gives evidence:
+the connectivity of two groups: their mutual nearest-neighbour pairs (each of i and j among the
+other's `neighbours`) per article of the smaller group. A one-way link is no evidence at this
+scale: a lone report or a small event has to take its neighbours from somewhere, and takes
+them from the other event of its kind; two events each mostly linked within themselves rarely
+choose each other. Starting from the stories as they stand (`Rules.current`: the online
+tier's placements, earlier re-assessments included) rather than from single articles, so the
+step only changes them where the whole window gives evidence:
 
 5. split: within a story, the parts are its intersections with the blocks. A part holding at
    least half of the story leaves it when its connectivity with the rest is below
-   `connectivity` (two confusable events the online tier joined: two blocks of comparable
-   size, each linked mostly within itself). A smaller part stays: a story of hundreds of
-   reports is many blocks, none of them a majority, and their weak links to one another are
-   no evidence that the story is two;
+   `connectivity` (by default one mutual pair per article: two confusable events the online
+   tier joined, two blocks of comparable size, each linked mostly within itself). A smaller
+   part stays: a story of hundreds of reports is many blocks, none of them a majority, and
+   their weak links to one another are no evidence that the story is two;
 6. merge: groups merge, best first, while either the mean second-order similarity across them
    is at least `threshold` (the event scale, as in 4) or their connectivity is at least
    `connectivity` (the story scale: its fragments, whatever their sizes). A lone article or a
@@ -129,7 +131,7 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
                           hysteresis=settings.hysteresis)
     if math.isinf(settings.connectivity):
         return _evidence(blocks, second, knn)
-    links = link_counts(knn)
+    links = mutual_pairs(knn)
     start = blocks if len(rules.current) != n else _stories(rules, n)
     groups = split(start, blocks, links, rules, connectivity=settings.connectivity)
     labels = average_link(second, rules, threshold=settings.threshold,
@@ -212,8 +214,11 @@ def link_rows(articles: Iterable[Article], entity_weight: float) -> sp.csr_matri
 def link_matrix(entries: Entries, entity_weight: float) -> sp.csr_matrix:
     """Z: one row per article, so that (Z Z^T)[i, j] is the online tier's link of i and j.
     Even columns hold the salient terms (the vector scaled to length sqrt(1 - w)), odd ones
-    the terms that name things (length sqrt(w)). Terms only one article of the window has
-    cannot link two articles: they are left out of Z (its rows keep their norms)."""
+    the terms that name things (length sqrt(w)). Left out of Z (its rows keep their norms):
+    the terms only one article of the window has, which cannot link two articles, and those
+    more than COMMON articles have: a term that hundreds of the window's articles share says
+    nothing about which of them report one event, and its pairs would make the all-pairs
+    product quadratic in the window (every article of a Zipf vocabulary holds its first words)."""
     import scipy.sparse as sp
     n = entries.count
     rows, terms, weights, named = entries.columns()
@@ -224,9 +229,14 @@ def link_matrix(entries: Entries, entity_weight: float) -> sp.csr_matrix:
     c = np.concatenate([2 * terms, 2 * terms[named] + 1])
     v = np.concatenate([math.sqrt(1.0 - entity_weight) * weights / norms[rows],
                         math.sqrt(entity_weight) * weights[named] / name_norms[rows[named]]])
-    shared = np.bincount(c, minlength=1)[c] > 1
+    holders = np.bincount(c, minlength=1)[c]
+    shared = (holders > 1) & (holders <= COMMON)
     shape = (n, max(1, 2 * entries.terms))
     return sp.csr_matrix((v[shared].astype(np.float32), (r[shared], c[shared])), shape=shape)
+
+
+COMMON = 256  # articles of the window a term may be held by and still link two of them: as
+# the online tier's index, which looks a term's pairs up in its 256 most recent articles
 
 
 def _norms(squares: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -313,8 +323,8 @@ def average_link(similarity: sp.csr_matrix, rules: Rules, *, threshold: float,
                  links: sp.csr_matrix | None = None, connectivity: float = math.inf,
                  few: Online | None = None) -> npt.NDArray[np.int64]:
     """Agglomerate groups, best first, while the mean similarity across two is >= `threshold`
-    or, with `links`, while the links between two per row of the smaller one are
-    >= `connectivity` (a group too small for that, by `few`, must pass its test too). The
+    or, with `links` (mutual pairs), while the links between two per row of the smaller one
+    are >= `connectivity` (a group too small for that, by `few`, must pass its test too). The
     groups start as the rows joined by the rules (and by `start`)."""
     n = similarity.shape[0]
     groups = _Groups(n, rules, start)
@@ -385,15 +395,16 @@ def _join(edges: dict[int, dict[int, float]], a: int, b: int, merged: int) -> No
             edges[other][merged] = total
 
 
-def link_counts(knn: sp.csr_matrix) -> sp.csr_matrix:
-    """The kNN links between every two rows: 1 when one is among the other's neighbours, 2 when
-    each is among the other's (the diagonal left out)."""
+def mutual_pairs(knn: sp.csr_matrix) -> sp.csr_matrix:
+    """1 for every two rows each among the other's neighbours in K (the diagonal left out)."""
     import scipy.sparse as sp
     coo = knn.tocoo()
     off = coo.row != coo.col
     one = sp.csr_matrix((np.ones(int(off.sum())), (coo.row[off], coo.col[off])),
                         shape=knn.shape)
-    return (one + one.T).tocsr()
+    both = one.multiply(one.T).tocsr()
+    both.eliminate_zeros()
+    return both
 
 
 def _upper(matrix: sp.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
@@ -418,8 +429,8 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
           connectivity: float) -> npt.NDArray[np.int64]:
     """Stories with the parts the window's evidence separates taken out (module docstring, 5):
     the parts of a story are its intersections with the blocks; while one holds at least half
-    of the story and has fewer than `connectivity` links per row (of the smaller side) with
-    the rest, it becomes a story of its own. A closed group is left whole; a story holding both
+    of the story and has fewer than `connectivity` mutual pairs per row (of the smaller side)
+    with the rest, it becomes a story of its own. A closed group is left whole; a story holding both
     sides of an operator's apart rule falls into its parts."""
     import scipy.sparse as sp
     n = len(stories)
