@@ -599,8 +599,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from aggregator.config import load
 from aggregator.clustering.reassess import reassess
-from aggregator.storage import Storage
-storage = Storage(sys.argv[1])
+from aggregator.storage import READER_CACHE_KIB, Storage
+storage = Storage(sys.argv[1], cache_kib=READER_CACHE_KIB)  # as the daemon's re-assessment process
 settings = load(Path(sys.argv[3]) / "config" / "aggregator.toml", environ={})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu = time.process_time()

@@ -202,3 +202,19 @@ def test_re_assessing_its_own_result_changes_nothing(
     again = refine.partition(z, refine.Rules(previous=dict(enumerate(first.tolist()))),
                              SETTINGS).labels
     assert blocks(first) == blocks(again)
+
+
+@pytest.mark.parametrize("holders", [refine.COMMON, refine.COMMON + 1])
+def test_a_term_most_of_the_window_holds_links_none_of_its_articles(holders: int) -> None:
+    """Up to COMMON holders a shared term links them (and their rows keep their norms);
+    beyond, it is left out of Z: the all-pairs product stays linear in the window."""
+    z = rows(*({"everyone": 1.0, f"own{i}": 1.0} for i in range(holders)))
+    links = z @ z.T
+    links.setdiag(0)
+    links.eliminate_zeros()
+    if holders <= refine.COMMON:
+        assert links.nnz == holders * (holders - 1)
+        # each row two terms of one weight (its norm kept): cosine 0.5, on the terms side
+        assert np.allclose(links.data, (1 - SETTINGS.entity_weight) * 0.5)
+    else:
+        assert links.nnz == 0

@@ -24,14 +24,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import Settings
 from ..model import Tier
-from ..storage import Storage, iso, now, parse_time
+from ..storage import READER_CACHE_KIB, Storage, iso, now, parse_time
 from . import refine
 from .cluster import Constraints, shared_terms
 from .clusterer import load_constraints
+from .index import term_key
 from .recluster import fix_pins, refresh_cluster
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ def prepare_file(path: Path, settings: Settings) -> Prepared:
     """`prepare` on its own connection to the database at `path`, for a worker process: what
     it returns leaves out the window's link matrix (only the writer's half travels back), so
     the O(window) peak of the computation stays in that process and is given back with it."""
-    storage = Storage(path)
+    storage = Storage(path, cache_kib=READER_CACHE_KIB)  # it reads the window once, in order
     try:
         prepared = prepare(storage, settings)
     finally:
@@ -219,21 +218,27 @@ def _epoch(storage: Storage) -> dict[str, int]:
 
 def _entries(storage: Storage, placed: str, since: str,
              row_of: Mapping[int, int]) -> refine.Entries:
-    """One entry per (article, salient term), unpacked by SQLite's json_each and fetched in
-    chunks into arrays; then which of them name things, by (row, term) keys."""
-    vocabulary: dict[str, int] = {}
+    """One entry per (article, salient term), each article's JSON parsed once (json.loads in C:
+    three times faster than SQLite's json_each yielding a row per term) into arrays a chunk of
+    articles at a time: no Python object per term is kept."""
     entries = refine.Entries(count=len(row_of))
-    cursor = storage.execute("SELECT m.article_id, t.value ->> 0, t.value ->> 1 "
-                             + placed.replace("WHERE", ", json_each(s.terms) t WHERE"), [since])
-    while chunk := cursor.fetchmany(1 << 16):
-        articles, terms, weights = zip(*chunk, strict=True)
-        entries.extend([row_of[a] for a in articles],
-                       [vocabulary.setdefault(t, len(vocabulary)) for t in terms], weights)
-    entries.terms = len(vocabulary)
-    names = [row_of[a] * entries.terms + vocabulary[t] for a, t in storage.execute(
-        "SELECT m.article_id, e.value " + placed.replace(
-            "WHERE", ", json_each(s.entities) e WHERE"), [since]) if t in vocabulary]
-    entries.name(np.array(names, np.int64))
+    cursor = storage.execute(
+        "SELECT m.article_id, s.terms, s.entities " + placed, [since])
+    while chunk := cursor.fetchmany(512):  # a few MB of JSON objects at a time
+        rows: list[int] = []
+        keys: list[int] = []
+        weights: list[float] = []
+        named: list[bool] = []
+        for article, terms_json, entities_json in chunk:
+            terms = json.loads(terms_json)
+            names = set(json.loads(entities_json)) if entities_json else set()
+            rows += [row_of[article]] * len(terms)
+            for term, weight in terms:
+                keys.append(term_key(term))
+                weights.append(weight)
+                named.append(term in names)
+        entries.extend(rows, keys, weights, named)
+    entries.number_terms()
     return entries
 
 

@@ -174,23 +174,43 @@ class Entries:
     count: int = 0  # articles (rows)
     terms: int = 0  # distinct terms (term ids are below this)
     chunks: list[tuple[npt.NDArray[Any], ...]] = field(default_factory=list)
-    names: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
-    def extend(self, rows: Sequence[int], terms: Sequence[int],
-               weights: Sequence[float]) -> None:
-        self.chunks.append((np.asarray(rows, np.int64), np.asarray(terms, np.int64),
-                            np.asarray(weights, np.float64)))
+    def extend(self, rows: Sequence[int], terms: Sequence[int], weights: Sequence[float],
+               named: Sequence[bool]) -> None:
+        """Entries: the article's row, the term's id, its weight, and whether it names a thing."""
+        self.chunks.append((np.asarray(rows, np.int32), np.asarray(terms, np.int64),
+                            np.asarray(weights, np.float32), np.asarray(named, bool)))
 
-    def name(self, keys: npt.NDArray[np.int64]) -> None:
-        """Mark entries as naming things, by their keys row x terms + term id."""
-        self.names = keys
+    def number_terms(self) -> None:
+        """Terms given by 64-bit keys (index.term_key) numbered 0.. instead: no vocabulary of
+        strings is held for a window's hundreds of thousands of distinct terms. One column is
+        joined at a time, each chunk's part let go as it is: the peak is the entries once."""
+        if not self.chunks:
+            return
+        chunks: list[list[npt.NDArray[Any] | None]] = [list(c) for c in self.chunks]
+        self.chunks = []
+        columns = []
+        for n in range(4):
+            columns.append(np.concatenate([c[n] for c in chunks]))
+            for c in chunks:
+                c[n] = None
+            if n == 1:
+                distinct, ids = np.unique(columns[1], return_inverse=True)
+                self.terms = len(distinct)
+                columns[1] = ids.astype(np.int32)
+                del distinct, ids
+        self.chunks = [tuple(columns)]
 
     def columns(self) -> tuple[npt.NDArray[Any], ...]:
-        """Rows, term ids, weights, and whether each entry names a thing."""
+        """Rows, term ids, weights, and whether each entry names a thing (the chunks joined,
+        and kept joined: not held twice)."""
         if not self.chunks:
-            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool))
-        rows, terms, weights = (np.concatenate(p) for p in zip(*self.chunks, strict=True))
-        return rows, terms, weights, np.isin(rows * self.terms + terms, self.names)
+            return (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32),
+                    np.zeros(0, bool))
+        if len(self.chunks) > 1:
+            joined = tuple(np.concatenate(p) for p in zip(*self.chunks, strict=True))
+            self.chunks = [joined]
+        return self.chunks[0]
 
 
 def link_rows(articles: Iterable[Article], entity_weight: float) -> sp.csr_matrix:
@@ -205,9 +225,7 @@ def link_rows(articles: Iterable[Article], entity_weight: float) -> sp.csr_matri
             weights.append(weight)
             named.append(term in names)
     entries = Entries(count=n, terms=len(vocabulary))
-    entries.extend(rows, ids, weights)
-    entries.name(np.array([r * entries.terms + t for r, t, m in zip(rows, ids, named,
-                                                                      strict=True) if m]))
+    entries.extend(rows, ids, weights, named)
     return link_matrix(entries, entity_weight)
 
 
@@ -222,17 +240,23 @@ def link_matrix(entries: Entries, entity_weight: float) -> sp.csr_matrix:
     import scipy.sparse as sp
     n = entries.count
     rows, terms, weights, named = entries.columns()
-    squares = weights * weights
+    squares = weights.astype(np.float64) ** 2
     norms = _norms(np.bincount(rows, squares, minlength=n).astype(np.float64))
     name_norms = _norms(np.bincount(rows[named], squares[named], minlength=n).astype(np.float64))
-    r = np.concatenate([rows, rows[named]])
-    c = np.concatenate([2 * terms, 2 * terms[named] + 1])
-    v = np.concatenate([math.sqrt(1.0 - entity_weight) * weights / norms[rows],
-                        math.sqrt(entity_weight) * weights[named] / name_norms[rows[named]]])
-    holders = np.bincount(c, minlength=1)[c]
-    shared = (holders > 1) & (holders <= COMMON)
+    del squares
+    parts = []  # (rows, columns, values) of the salient terms, then of the names
+    for column, side, scale, norm in ((2 * terms, np.ones(len(terms), bool),
+                                       1.0 - entity_weight, norms),
+                                      (2 * terms + 1, named, entity_weight, name_norms)):
+        holders = np.bincount(column[side], minlength=2 * entries.terms + 2)[column]
+        keep = np.flatnonzero(side & (holders > 1) & (holders <= COMMON))
+        del holders
+        parts.append((rows[keep], column[keep],
+                      (math.sqrt(scale) * weights[keep] / norm[rows[keep]]).astype(np.float32)))
+    r, c, v = (np.concatenate(p) for p in zip(*parts, strict=True))
+    del parts
     shape = (n, max(1, 2 * entries.terms))
-    return sp.csr_matrix((v[shared].astype(np.float32), (r[shared], c[shared])), shape=shape)
+    return sp.csr_matrix((v, (r, c)), shape=shape)
 
 
 COMMON = 256  # articles of the window a term may be held by and still link two of them: as
@@ -253,17 +277,17 @@ def neighbour_rows(z: sp.csr_matrix, *, k: int, floor: float) -> sp.csr_matrix:
     at a time and pruned to each row's best as it goes, so memory is O(n k), not O(n^2)."""
     import scipy.sparse as sp
     n = z.shape[0]
-    zt = z.T.tocsc()
+    zt = z.T.tocsr()  # a CSR right-hand side: a block's product converts nothing
     step = max(1, BLOCK_CELLS // max(1, n))
     best = _Links.empty()
     pending: list[_Links] = []
     size = 0
     for start in range(0, n, step) if k > 0 else ():
         stop = min(n, start + step)
-        block = (z[start:stop] @ zt[:, start:]).tocsr()  # columns from `start` on
+        block = (z[start:stop] @ zt).tocsr()  # every column; the upper triangle kept below
         at = np.flatnonzero(block.data >= floor)  # few of the block's links reach the floor
         r = np.searchsorted(block.indptr, at, side="right") - 1 + start
-        c = block.indices[at].astype(np.int64) + start
+        c = block.indices[at].astype(np.int64)
         upper = c > r
         found = _Links(r[upper], c[upper], block.data[at][upper].astype(np.float32))
         pending += [found.top(k), found.reversed().top(k)]
@@ -345,9 +369,13 @@ def average_link(similarity: sp.csr_matrix, rules: Rules, *, threshold: float,
                         / connectivity)
         return value
 
+    # only the pairs that merge as they stand: another can reach the line only once one of its
+    # groups has grown (a mean across a union is at most the larger of its parts' means), and
+    # a grown group's pairs are pushed anew; most pairs of a window never merge
     pairs = {(a, b) for edges in (graph, linked) for a, others in edges.items()
              for b in others if a < b}
-    heap = [(-score(a, b), a, b, 0, 0) for a, b in pairs]
+    heap = [(-value, a, b, 0, 0) for a, b in pairs if (value := score(a, b)) >= 1.0]
+    del pairs
     heapq.heapify(heap)
     version = [0] * n  # bumped when a group grows: older heap entries of it are stale
     while heap:
