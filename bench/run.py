@@ -20,7 +20,7 @@ extraction  extraction quality (shingle F1) and time: the text we store, against
 cleaner     per cleaner rule, the words it strips that are in the benchmark's bodies and not
 options     trafilatura's options (tables, favor_recall, formatting, fast): quality and time
 eval        stream ECB+ (AGGREGATOR_DATA or ../shared/data) through the clusterer: scores
-reassess    one re-assessment of a window of 1k, 10k and 50k generated articles (and of 10k
+reassess    one re-assessment of a window of 1k, 10k, 50k and 200k generated articles (and of 10k
             after 40k older ones): seconds and peak memory, each in a fresh process
 neardup     the copy tier on the extraction benchmark: body vs extracted page, and false pairs
 assign      median per-article cost of store + sign + assign as the window fills
@@ -612,7 +612,7 @@ print(outcome.articles, f"{outcome.seconds:.3f}", f"{cpu:.3f}", f"{(peak - befor
 """
 
 
-def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000), seed: int = 5) -> None:
+def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000, 200_000), seed: int = 5) -> None:
     """A window of generated signatures (stories of 1-20 articles over a Zipf vocabulary, as
     `index` draws them), placed online one story per article, written straight into a
     database; then one re-assessment in a fresh process, written as the daemon writes it: its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,13 @@ from aggregator.operate.cli import main
 
 # Pinned floors: measured on ECB+ with the shipped config, minus a margin of about 0.015 for
 # harmless changes of tokenisation. At arrival (the online decision alone): B-cubed P 0.873,
-# F1 0.833 (the note of issue 4). Final (after the re-assessments): P 0.955, R 0.903, F1 0.928;
-# its floors are issue 13's goals themselves (P >= 0.95, F1 >= 0.92): the margin is smaller,
+# F1 0.833 (the note of issue 4). Final (after the re-assessments): P 0.955, R 0.909, F1 0.931
+# (issue 26; 0.955 / 0.903 / 0.928 before); its floors are issue 13's goals themselves (P >= 0.95, F1 >= 0.92): the margin is smaller,
 # and a change that takes the product below its goals fails here.
-# Headline only (`text` emptied): at arrival P 0.845, F1 0.739; final P 0.861, F1 0.775 (the
+# Headline only (`text` emptied): at arrival P 0.845, F1 0.738; final P 0.873, F1 0.787 (the
 # issue's goals, P 0.90 and F1 0.80, are not met: these floors hold what is measured).
+# Every gate also holds the principle of the re-assessment: it never leaves the stories worse
+# than the online decision did (final F1 >= F1 at arrival).
 FLOOR_PRECISION = 0.86
 FLOOR_F1 = 0.82
 FLOOR_FINAL_PRECISION = 0.95
@@ -149,6 +152,7 @@ def test_quality_gate_on_ecbplus(data_dir: Path) -> None:
     assert result.arrival.bcubed_f1 >= FLOOR_F1
     assert result.final.bcubed_precision >= FLOOR_FINAL_PRECISION
     assert result.final.bcubed_f1 >= FLOOR_FINAL_F1
+    assert result.final.bcubed_f1 >= result.arrival.bcubed_f1
 
 
 def test_quality_gate_on_ecbplus_headlines_only(data_dir: Path, tmp_path: Path) -> None:
@@ -163,6 +167,41 @@ def test_quality_gate_on_ecbplus_headlines_only(data_dir: Path, tmp_path: Path) 
     assert result.arrival.bcubed_f1 >= FLOOR_HEADLINE_F1
     assert result.final.bcubed_precision >= FLOOR_HEADLINE_FINAL_PRECISION
     assert result.final.bcubed_f1 >= FLOOR_HEADLINE_FINAL_F1
+    assert result.final.bcubed_f1 >= result.arrival.bcubed_f1
+
+
+@pytest.mark.slow
+def test_a_shuffled_stream_is_not_left_worse_by_the_reassessments(data_dir: Path) -> None:
+    items = _ecbplus(data_dir)
+    random.Random(7).shuffle(items)  # bench/clustering.py's "shuffled"
+    result = evaluate.run(items, _shipped())
+    print(evaluate.report(result))
+    assert result.final.bcubed_f1 >= result.arrival.bcubed_f1
+
+
+# Real Google News stories, headlines only (../shared/data/events/uci-headlines-dev.jsonl: 3,259
+# headlines in 44 stories of up to 322 reports). Measured with the shipped config (issue 26):
+# at arrival P 0.929, R 0.512, F1 0.661; final P 0.908, R 0.525, F1 0.665, recall of the
+# stories of over 100 reports 0.609 at arrival, 0.622 final. Before issue 26 the final was
+# 0.928 / 0.136 / 0.238 (0.071 over 100): the re-assessment shattered every large story. The
+# floors hold what is measured, minus about 0.015 (the issue's goal, F1 >= 0.75, is not met).
+FLOOR_UCI_FINAL_PRECISION = 0.89
+FLOOR_UCI_FINAL_F1 = 0.65
+FLOOR_UCI_FINAL_RECALL_OVER_100 = 0.60
+
+
+@pytest.mark.slow
+def test_quality_gate_on_large_headline_stories(data_dir: Path) -> None:
+    path = data_dir / "events" / "uci-headlines-dev.jsonl"
+    if not path.is_file():
+        pytest.skip(f"the UCI headline stories not found at {path}")
+    result = evaluate.run(evaluate.read_labelled(path), _shipped())
+    print(evaluate.report(result))
+    assert result.final.bcubed_precision >= FLOOR_UCI_FINAL_PRECISION
+    assert result.final.bcubed_f1 >= FLOOR_UCI_FINAL_F1
+    assert result.final.bcubed_f1 >= result.arrival.bcubed_f1
+    largest = next(b for b in result.final.by_size if b.high is None)
+    assert largest.low > 100 and largest.recall >= FLOOR_UCI_FINAL_RECALL_OVER_100
 
 
 # Measured on the 181 pages of ../shared/data/extraction at the shipped near_duplicate (0.55):
