@@ -218,3 +218,17 @@ def test_a_term_most_of_the_window_holds_links_none_of_its_articles(holders: int
         assert np.allclose(links.data, (1 - SETTINGS.entity_weight) * 0.5)
     else:
         assert links.nnz == 0
+
+
+def test_a_story_of_one_main_part_and_fragments_is_not_split() -> None:
+    """A majority block weakly linked to the rest splits off only when the rest is one event
+    too (two confusable events, above); fragments of sub-topics are no second event."""
+    main = event("a", 12)
+    fragments = [{"a0": 1.0, **{f"f{g}-{t}": 1.0 for t in range(4)}, f"f{g}-own{i}": 1.0}
+                 for g in range(3) for i in range(3)]
+    z = rows(*main, *fragments)
+    found = refine.partition(z, refine.Rules(current=[0] * 21), SETTINGS)
+    assert len(blocks(found.labels)) == 1
+    # the window does see them as parts: the main event a block of its own
+    alone = refine.partition(z, refine.Rules(), replace(SETTINGS, connectivity=math.inf))
+    assert frozenset(range(12)) in blocks(alone.labels)

@@ -458,8 +458,11 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
     """Stories with the parts the window's evidence separates taken out (module docstring, 5):
     the parts of a story are its intersections with the blocks; while one holds at least half
     of the story and has fewer than `connectivity` mutual pairs per row (of the smaller side)
-    with the rest, it becomes a story of its own. A closed group is left whole; a story holding both
-    sides of an operator's apart rule falls into its parts."""
+    with the rest, it becomes a story of its own if the window sees two events there: the rest
+    is mostly one block too. A story of many sub-topics is not cut into a majority and its
+    fragments, which a re-assessment a few minutes later could not join again. A closed group
+    is left whole; a story holding both sides of an operator's apart rule falls into its
+    parts."""
     import scipy.sparse as sp
     n = len(stories)
     _, piece = np.unique(stories * (int(blocks.max()) + 1) + blocks, return_inverse=True)
@@ -496,6 +499,8 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
             weakest = int(np.argmin(per_row))
             if per_row[weakest] >= connectivity:
                 break
+            if np.delete(size, weakest).max() < MAJORITY * (total - size[weakest]):
+                break  # the rest is fragments, not a second event
             alive[live[weakest]] = False
             out[parts[live[weakest]]] = fresh
             fresh += 1
