@@ -1,9 +1,11 @@
 """Where the benches find the evaluation data: $AGGREGATOR_DATA, else ../shared/data beside
-the project (as tests/conftest.py's data_dir, which skips where these print and return)."""
+the project (as tests/conftest.py's data_dir, which skips where these print and return); and
+the invented articles of the benches that need unrelated stories."""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,3 +23,18 @@ def ecbplus(bench: str) -> Path | None:
         return path
     print(f"{bench}: skipped, {path} not found")
     return None
+
+
+SYLLABLES = ("ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
+             "gar", "nu", "fey", "ost")
+
+
+def invented(rng: random.Random, i: int, sentences: int) -> tuple[str, str]:
+    """A headline and a body of `sentences` sentences about six invented names of its own (an
+    article that is its own story), number `i` of a series."""
+    names = ["".join(rng.choices(SYLLABLES, k=4)).capitalize() for _ in range(6)]
+    body = " ".join(
+        f"{names[j % 6]} met {names[(j + 1) % 6]} in {names[(j + 2) % 6]} on day {i}, "
+        f"officials said, adding that {names[(j + 3) % 6]} would report later."
+        for j in range(sentences))
+    return f"{names[0]} and {names[1]} meet in {names[2]}", body

@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaldata import data_dir  # noqa: E402  (bench/, the script's own folder)
+from evaldata import data_dir, invented  # noqa: E402  (bench/, the script's own folder)
 
 STEPS = ("read", "parse", "extract", "clean", "features", "signature", "encode", "store",
          "assign", "publish")
@@ -65,16 +65,9 @@ def synthetic_folder(folder: Path, count: int, *, seed: int = 7) -> int:
     """`count` unrelated plain-text articles of about 560 words (a headline line, then 40
     sentences of their own invented names: each its own story), one .txt file each."""
     rng = random.Random(seed)
-    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
-                 "gar", "nu", "fey", "ost"]
     for i in range(count):
-        names = ["".join(rng.choices(syllables, k=4)).capitalize() for _ in range(6)]
-        body = " ".join(
-            f"{names[j % 6]} met {names[(j + 1) % 6]} in {names[(j + 2) % 6]} on day {i}, "
-            f"officials said, adding that {names[(j + 3) % 6]} would report later."
-            for j in range(40))
-        (folder / f"a{i:06d}.txt").write_text(f"{names[0]} and {names[1]} meet in {names[2]}"
-                                              f"\n\n{body}\n")
+        headline, body = invented(rng, i, 40)
+        (folder / f"a{i:06d}.txt").write_text(f"{headline}\n\n{body}\n")
     return count
 
 

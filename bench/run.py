@@ -52,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaldata import data_dir, ecbplus  # noqa: E402  (bench/, the script's own folder)
+from evaldata import data_dir, ecbplus, invented  # noqa: E402  (bench/, the script's own folder)
 
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
 from aggregator.config import PublishSettings, load  # noqa: E402
@@ -67,19 +67,13 @@ from aggregator.stories.edition import publish  # noqa: E402
 def synthetic_articles(n: int, seed: int = 7) -> list[Entry]:
     """Unrelated articles: each draws its own rare names, so each is its own story."""
     rng = random.Random(seed)
-    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "zel", "dru", "pha", "quin", "sor", "bel",
-                 "gar", "nu", "fey", "ost"]
     start = datetime.now(UTC) - timedelta(days=1)
     out = []
     for i in range(n):
-        names = ["".join(rng.choices(syllables, k=4)).capitalize() for _ in range(6)]
-        text = " ".join(
-            f"{names[j % 6]} met {names[(j + 1) % 6]} in {names[(j + 2) % 6]} on day {i}, "
-            f"officials said, adding that {names[(j + 3) % 6]} would report later."
-            for j in range(8))
+        title, text = invented(rng, i, 8)
         out.append(Entry(source=f"s{i % 20}", guid=f"g{i}", url=f"https://s{i % 20}.example/{i}",
-                         title=f"{names[0]} and {names[1]} meet in {names[2]}", content=text,
-                         content_type="text/plain", published_at=start + timedelta(seconds=i)))
+                         title=title, content=text, content_type="text/plain",
+                         published_at=start + timedelta(seconds=i)))
     return out
 
 
@@ -612,7 +606,8 @@ print(outcome.articles, f"{outcome.seconds:.3f}", f"{cpu:.3f}", f"{(peak - befor
 """
 
 
-def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000, 200_000), seed: int = 5) -> None:
+def bench_reassess(sizes: tuple[int, ...] = (1_000, 10_000, 50_000, 200_000),
+                   seed: int = 5) -> None:
     """A window of generated signatures (stories of 1-20 articles over a Zipf vocabulary, as
     `index` draws them), placed online one story per article, written straight into a
     database; then one re-assessment in a fresh process, written as the daemon writes it: its

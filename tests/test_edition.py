@@ -79,9 +79,8 @@ def test_the_story_of_three_outlets_outranks_a_newer_one_of_one(workdir: Path) -
     assert ids(edition(storage, four).top) == []
 
 
-def test_each_story_is_built_once_whatever_lists_it_is_in(
-        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings, storage, hama, bank = newsroom(workdir)
+def count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the clusters edition.build_story is called for, from now on."""
     built: list[int] = []
     real = edition_module.build_story
 
@@ -90,6 +89,13 @@ def test_each_story_is_built_once_whatever_lists_it_is_in(
         return real(cluster, **kwargs)
 
     monkeypatch.setattr(edition_module, "build_story", counting)
+    return built
+
+
+def test_each_story_is_built_once_whatever_lists_it_is_in(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, storage, hama, bank = newsroom(workdir)
+    built = count_builds(monkeypatch)
     edition(storage, settings)
     assert sorted(built) == sorted([hama, bank])
 
@@ -97,14 +103,7 @@ def test_each_story_is_built_once_whatever_lists_it_is_in(
 def test_the_next_publish_merges_again_only_the_stories_that_changed(
         workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings, storage, hama, bank = newsroom(workdir)
-    built: list[int] = []
-    real = edition_module.build_story
-
-    def counting(cluster: Cluster, **kwargs: Any) -> Story:
-        built.append(cluster.id)
-        return real(cluster, **kwargs)
-
-    monkeypatch.setattr(edition_module, "build_story", counting)
+    built = count_builds(monkeypatch)
     kept = Built()
     first = edition(storage, settings, built=kept)
     assert sorted(built) == sorted([hama, bank])
