@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,3 +40,14 @@ def invented(rng: random.Random, i: int, sentences: int) -> tuple[str, str]:
         f"officials said, adding that {names[(j + 3) % 6]} would report later."
         for j in range(sentences))
     return f"{names[0]} and {names[1]} meet in {names[2]}", body
+
+
+def best(fn: Callable[[], object], repeats: int = 3) -> float:
+    """The shortest of `repeats` timings of fn(), in seconds: this machine is shared, and the
+    shortest run is the one least disturbed."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -46,7 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaldata import data_dir, invented  # noqa: E402  (bench/, the script's own folder)
+from evaldata import best as _best  # noqa: E402  (bench/, the script's own folder)
+from evaldata import data_dir, invented  # noqa: E402
 
 STEPS = ("read", "parse", "extract", "clean", "features", "signature", "encode", "store",
          "assign", "publish")
@@ -231,15 +232,6 @@ def _reassess_process(tmp: Path) -> None:
         pool.result(pool.submit(prepare_file, path, load(None, environ={})))
     finally:
         pool.close()
-
-
-def _best(fn: Callable[[], object], repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def bench_costs() -> None:

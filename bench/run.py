@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evaldata import best as _best  # noqa: E402  (bench/, the script's own folder)
 from evaldata import data_dir, ecbplus, invented  # noqa: E402  (bench/, the script's own folder)
 
 from aggregator.clustering.clusterer import Clusterer  # noqa: E402
@@ -262,17 +262,6 @@ def _pages(limit: int) -> list[tuple[str, str]]:
 def _rate(label: str, count: int, seconds: float, unit: str = "pages") -> float:
     print(f"  {label:<34} {count / seconds:8.1f} {unit}/s")
     return count / seconds
-
-
-def _best(fn: Callable[[], object], repeats: int = 3) -> float:
-    """The shortest of `repeats` timings of fn(), in seconds: this machine is shared, and the
-    shortest run is the one least disturbed."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def bench_stages(limit: int = 362) -> None:
