@@ -31,10 +31,10 @@ step only changes them where the whole window gives evidence:
 
 5. split: within a story, the parts are its intersections with the blocks. A part holding at
    least half of the story leaves it when its connectivity with the rest is below
-   `connectivity` (by default one mutual pair per article: two confusable events the online
-   tier joined, two blocks of comparable size, each linked mostly within itself). A smaller
-   part stays: a story of hundreds of reports is many blocks, none of them a majority, and
-   their weak links to one another are no evidence that the story is two;
+   `connectivity` (by default one mutual pair per article) and the rest is mostly one block
+   too: two confusable events the online tier joined, each linked mostly within itself. A
+   smaller part stays, and so does a majority whose rest is fragments: a story of hundreds of
+   reports is many blocks, and their weak links to one another are no evidence that it is two;
 6. merge: groups merge, best first, while either the mean second-order similarity across them
    is at least `threshold` (the event scale, as in 4) or their connectivity is at least
    `connectivity` (the story scale: its fragments, whatever their sizes). A lone article or a
@@ -437,6 +437,7 @@ def mutual_pairs(knn: sp.csr_matrix) -> sp.csr_matrix:
 
 def _upper(matrix: sp.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
                                            npt.NDArray[np.float64]]:
+    """The strict upper triangle of a symmetric matrix as (rows, columns, values)."""
     import scipy.sparse as sp
     upper = sp.triu(matrix, k=1).tocoo()
     return (upper.row.astype(np.int64), upper.col.astype(np.int64),
@@ -520,9 +521,7 @@ def _pairs(similarity: sp.csr_matrix, rules: Rules,
            hysteresis: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
                                        npt.NDArray[np.float64]]:
     """The upper triangle of the similarity, plus the hysteresis of previously grouped pairs."""
-    import scipy.sparse as sp
-    upper = sp.triu(similarity, k=1).tocoo()
-    i, j, w = upper.row.astype(np.int64), upper.col.astype(np.int64), upper.data.astype(float)
+    i, j, w = _upper(similarity)
     if hysteresis and rules.previous:
         members: dict[int, list[int]] = {}
         for row, group in rules.previous.items():
