@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.ingest.extract import clean, extract_html
+from aggregator.ingest.extract import clean, clean_entry, extract_html
+from aggregator.model import Entry
 from aggregator.text import line_key, normalise
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -241,9 +242,6 @@ def test_a_long_sentence_ending_in_a_colon_is_not_a_label() -> None:
 def test_every_extraction_corpus_page_goes_through_extract_and_clean(data_dir: Path) -> None:
     import gzip
 
-    from aggregator.ingest.extract import clean_entry
-    from aggregator.model import Entry
-
     pages = sorted((data_dir / "extraction" / "html").glob("*.html.gz"))
     if not pages:
         pytest.skip(f"extraction corpus not found under {data_dir}")
@@ -300,3 +298,20 @@ def test_a_pages_headline_is_read_without_the_site_name(html: str, title: str) -
     from aggregator.ingest.extract import page_title
 
     assert page_title(trafilatura.load_html(html)) == title
+
+
+def test_a_feed_entry_with_its_page_is_cleaned_once_and_every_strip_is_kept() -> None:
+    # the feed's headline is the story's; the page's own (og:title) is a repeat in its text:
+    # both forms are stripped in one pass, and what that pass stripped is all reported
+    paragraphs = "".join(f"<p>{p}</p>" for p in STORY.split("\n"))
+    page = ('<html><head><meta property="og:title" content="Council approves budget after '
+            'long debate"></head><body><article><p>Council approves budget after long '
+            f'debate</p>{paragraphs}<p>Share this article</p></article></body></html>')
+    entry = Entry(source="s", guid="g", url=None, title="Budget passes", content=page,
+                  content_type="text/html")
+    result = clean_entry(entry)
+    assert result.title == "Budget passes"
+    assert result.text == STORY
+    assert dict(result.stripped) == {
+        "Council approves budget after long debate": "headline repeated",
+        "Share this article": "share or navigation"}

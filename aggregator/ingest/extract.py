@@ -13,6 +13,7 @@ words each rule removes on the extraction benchmark, in the hand-made bodies and
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -84,8 +85,10 @@ CAPTION_WINDOW = 200  # lines either side searched for a caption's repeat; artic
 
 
 def extract_html(html: str | bytes, *, url: str | None = None,
-                 recurring: frozenset[str] = frozenset()) -> Cleaned:
-    """Main text of an HTML page via trafilatura, then the boilerplate cleaner.
+                 recurring: frozenset[str] = frozenset(), title: str | None = None) -> Cleaned:
+    """Main text of an HTML page via trafilatura, then the boilerplate cleaner. `title`: the
+    headline the feed gave, kept as the headline; the page's own is then stripped from the
+    text as a repeat too (one pass of the cleaner for both).
 
     trafilatura's metadata pass (dates, authors, site names) costs about a third of its time
     and gives us only the headline, so the headline is read from the parsed page here.
@@ -97,13 +100,16 @@ def extract_html(html: str | bytes, *, url: str | None = None,
     tree = trafilatura.load_html(html)
     if tree is None:
         return Cleaned(title="", text="")
-    title = page_title(tree)
+    own = page_title(tree)
     declared = page_provenance(tree, url=url)
     doc = trafilatura.bare_extraction(tree, url=url, **trafilatura_options())
     text = getattr(doc, "text", None)
     if not text:
         return Cleaned(title="", text="", declared=declared)
-    return replace(clean(text, title=title, recurring=recurring), declared=declared)
+    headline = title or own
+    also = (own,) if title and own else ()
+    return replace(clean(text, title=headline, recurring=recurring, also=also),
+                   declared=declared)
 
 
 def trafilatura_options() -> dict[str, Any]:
@@ -155,11 +161,8 @@ def clean_entry(entry: Entry, recurring: frozenset[str] = frozenset()) -> Cleane
     """The cleaned text of an entry: whole pages through trafilatura, feed HTML to text."""
     if entry.content_type == "text/html":
         if _is_page(entry.content):
-            cleaned = extract_html(entry.content, url=entry.url, recurring=recurring)
-            if entry.title and cleaned.text:
-                again = clean(cleaned.text, title=entry.title, recurring=recurring)
-                return replace(again, declared=cleaned.declared)
-            return cleaned
+            return extract_html(entry.content, url=entry.url, recurring=recurring,
+                                title=entry.title)
         return clean(html_to_text(entry.content), title=entry.title, recurring=recurring)
     return clean(entry.content, title=entry.title, recurring=recurring)
 
@@ -184,13 +187,14 @@ def html_to_text(fragment: str) -> str:
     return normalise(root.text_content())
 
 
-def clean(raw: str, *, title: str | None = None,
-          recurring: frozenset[str] = frozenset()) -> Cleaned:
+def clean(raw: str, *, title: str | None = None, recurring: frozenset[str] = frozenset(),
+          also: Sequence[str] = ()) -> Cleaned:
     """Boilerplate-free text (one paragraph per line) and headline of a plain-text article.
 
     `title`, when the source supplies one, is used as the headline; otherwise the headline line
     is found among the first lines. `recurring` holds normalised lines this source repeats
-    across many articles (see `line_key`).
+    across many articles (see `line_key`). `also`: other forms of the headline (a page's own
+    beside its feed's), stripped from the text like it.
     """
     lines = _join_wrapped([_undouble(line) for line in normalise(raw).split("\n")])
     stripped: list[tuple[str, str]] = []
@@ -202,7 +206,8 @@ def clean(raw: str, *, title: str | None = None,
     else:
         title = _undouble(normalise(title))
     kept: list[str] = []
-    page = _Text(lines=lines, title_key=line_key(title) if title else None, recurring=recurring,
+    headlines = frozenset(line_key(t) for t in (title, *also) if t)
+    page = _Text(lines=lines, title_keys=headlines, recurring=recurring,
                  credited=_credited(lines))
     for index, line in enumerate(lines):
         if not line:
@@ -340,7 +345,7 @@ class _Text:
     """The lines of the text being cleaned and what the rules compare a line with."""
 
     lines: list[str]
-    title_key: str | None
+    title_keys: frozenset[str]  # the headline's forms, as line_key gives them
     recurring: frozenset[str]
     credited: frozenset[int]  # the lines ending in a photo credit, by index
 
@@ -357,7 +362,7 @@ def _boilerplate_reason(line: str, index: int, page: _Text) -> str | None:
         return hard
     if page.recurring and line_key(line) in page.recurring:
         return "repeated across this source"
-    if line_key(line) == page.title_key and not _TERMINAL.search(line):
+    if line_key(line) in page.title_keys and not _TERMINAL.search(line):
         return "headline repeated"
     n = len(line.split())
     if _BYLINE.match(line) and n <= 8 and not _TERMINAL.search(line):
