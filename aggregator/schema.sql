@@ -198,15 +198,14 @@ WHEN NOT EXISTS (SELECT 1 FROM story_reports WHERE cluster_id = OLD.cluster_id
 END;
 
 -- Full-text search over the stored headlines and texts (storage.search): an external-content
--- FTS5 index (the text stays in `articles` alone), written by triggers in the transaction that
--- stores the article. Porter stemming ("rates" finds "rate"), diacritics folded ("Tomás" is
--- "tomas").
+-- FTS5 index (the text stays in `articles` alone), written in the transaction that stores the
+-- article: a new article by Storage when that transaction commits (one FTS5 segment for a
+-- batch: FTS5 writes its pending terms out at every savepoint, and the writer takes one for
+-- each article), a changed or deleted one by triggers. Porter stemming ("rates" finds "rate"),
+-- diacritics folded ("Tomás" is "tomas").
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, text, content = 'articles', content_rowid = 'id',
     tokenize = 'porter unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS articles_fts_in AFTER INSERT ON articles BEGIN
-    INSERT INTO articles_fts (rowid, title, text) VALUES (NEW.id, NEW.title, NEW.text);
-END;
 CREATE TRIGGER IF NOT EXISTS articles_fts_out AFTER DELETE ON articles BEGIN
     INSERT INTO articles_fts (articles_fts, rowid, title, text)
     VALUES ('delete', OLD.id, OLD.title, OLD.text);

@@ -24,7 +24,7 @@ from .errors import AggregatorError, NotFoundError, StorageError
 from .model import Article, Member, Signature, Source, Tier, Validators, outlet_of
 from .raw import pack_raw, unpack_raw
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 BUSY_TIMEOUT_MS = 30_000
 # page cache of a connection, per connection: every one the daemon opens at once holds its
 # own (the writer, each polling thread's reader, the publisher). 32 MiB for the writer (it
@@ -62,6 +62,7 @@ class Storage:
 
     def __init__(self, path: Path | str, *, cache_kib: int = CACHE_KIB) -> None:
         self.path = Path(path)
+        self._unindexed: set[int] = set()  # stored, their full-text entries not yet written
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +112,11 @@ class Storage:
             self._resign_minhashes()
         if version < 8:
             self._rank_and_search()
+        if version < 9:
+            # v9: a new article's full-text entry is written by the storage when its
+            # transaction commits, no longer by a trigger per row (see schema.sql)
+            self.db.conn.executescript("BEGIN IMMEDIATE; DROP TRIGGER IF EXISTS articles_fts_in; "
+                                       "PRAGMA user_version = 9; COMMIT;")
 
     def _rank_and_search(self) -> None:
         """v8 (issue 29): each source's category, each article's outlet, each story's count of
@@ -266,9 +272,13 @@ class Storage:
             conn.execute(begin)
             try:
                 yield
+                if not nested:
+                    self._index_new()
             except BaseException:
                 for statement in undo.split("; "):
                     conn.execute(statement)
+                if not nested:
+                    self._unindexed.clear()
                 raise
             conn.execute(end)
         except sqlite3.Error as exc:
@@ -342,15 +352,31 @@ class Storage:
         return bool(rows)
 
     def insert_article(self, row: dict[str, Any]) -> int:
-        """Store an article (its full-text entry goes with it, by trigger); its outlet is the
-        one its credit will name (model.outlet_of)."""
+        """Store an article (its full-text entry is written as its transaction commits); its
+        outlet is the one its credit will name (model.outlet_of)."""
         row = {**row, "raw": pack_raw(row["raw"]), "outlet": outlet_of(
             site=row.get("site"), url=row.get("url"), source=row["source"])}
         names = ", ".join(row)
-        cursor = self.db.conn.execute(
+        conn = self.db.conn
+        cursor = conn.execute(
             f"INSERT INTO articles ({names}) VALUES ({', '.join('?' * len(row))})",
             list(row.values()))
-        return int(cursor.lastrowid or 0)
+        article_id = int(cursor.lastrowid or 0)
+        self._unindexed.add(article_id)
+        if not conn.in_transaction:
+            self._index_new()
+        return article_id
+
+    def _index_new(self) -> None:
+        """The full-text entries of the articles stored since the last call, in one statement
+        (one FTS5 segment); called as the transaction that stored them commits. An article
+        whose savepoint was rolled back is no longer there, and gets none."""
+        if self._unindexed:
+            self.db.conn.execute(
+                "INSERT INTO articles_fts (rowid, title, text) SELECT id, title, text "
+                "FROM articles WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps(sorted(self._unindexed))])
+            self._unindexed.clear()
 
     def article(self, article_id: int) -> Article:
         rows = self.query("SELECT * FROM articles WHERE id = ?", [article_id])

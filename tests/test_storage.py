@@ -220,7 +220,7 @@ def test_a_version_7_database_is_upgraded_and_keeps_every_row(workdir: Path) -> 
     assert sum(map(len, before.values())) > 30 and before["articles"]
 
     upgraded = Storage(old)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     for table, names in columns.items():  # every v7 row, every v7 column, as it was
         assert _rows(upgraded.db.conn, table, names) == before[table], table
     for row in upgraded.query("SELECT site, url, source, outlet FROM articles"):
@@ -265,7 +265,7 @@ def test_an_upgrade_that_fails_half_way_leaves_the_version_7_database(
     conn.close()
     monkeypatch.undo()
     upgraded = Storage(old)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert_counts_in_step(upgraded)
     upgraded.close()
 
@@ -379,3 +379,50 @@ def test_whatever_is_typed_a_search_answers_without_an_error(indexed: Storage,
     hits = indexed.search_articles(terms, limit=5)
     marks = indexed.search_marks(terms, [a for a, _, _ in hits], marks=("[", "]"))
     assert set(marks) == {a for a, _, _ in hits}
+
+
+def _listed(storage: Storage, n: int) -> int:
+    """An article in a story of its own (a search finds the stories' articles)."""
+    article = _article(storage, n, site=None, source="a")
+    cluster = storage.create_cluster(at=T0, seen_at=T0, centroid={})
+    storage.set_membership(article, cluster, tier=Tier.NEW, similarity=1.0, threshold=0.0,
+                           matched_article=None, shared_terms=(), at=T0)
+    return article
+
+
+def test_a_batch_is_indexed_as_it_commits_and_a_rolled_back_article_is_not(
+        tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "a.db")
+    with storage.transaction():
+        kept = [_listed(storage, 1)]
+        with pytest.raises(RuntimeError), storage.transaction():  # the writer's savepoint
+            _article(storage, 2, site=None, source="a")
+            raise RuntimeError("this article fails after its insert")
+        assert storage.query("SELECT 1")  # a savepoint between (sqlite-utils takes one)
+        kept.append(_listed(storage, 3))  # (it may take the failed one's rowid)
+    assert sorted(a for a, _, _ in storage.search_articles(("report",), limit=5)) == kept
+    storage.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
+    alone = _listed(storage, 4)  # outside a transaction: indexed at once
+    assert alone in {a for a, _, _ in storage.search_articles(("report",), limit=5)}
+    storage.close()
+
+
+def test_a_version_8_database_loses_its_insert_trigger_and_keeps_its_index(
+        tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "a.db")
+    first = _listed(storage, 1)
+    storage.db.conn.executescript(
+        "CREATE TRIGGER articles_fts_in AFTER INSERT ON articles BEGIN "
+        "INSERT INTO articles_fts (rowid, title, text) VALUES (NEW.id, NEW.title, NEW.text); "
+        "END; PRAGMA user_version = 8;")
+    storage.close()
+    upgraded = Storage(tmp_path / "a.db")
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert upgraded.execute("SELECT name FROM sqlite_master WHERE name = 'articles_fts_in'"
+                            ).fetchone() is None
+    with upgraded.transaction():
+        second = _listed(upgraded, 2)
+    assert sorted(a for a, _, _ in upgraded.search_articles(("report",), limit=5)) == [
+        first, second]
+    upgraded.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
+    upgraded.close()
