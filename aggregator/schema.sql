@@ -102,7 +102,9 @@ CREATE TABLE IF NOT EXISTS memberships (
     decided_at TEXT NOT NULL,
     batch_group INTEGER,             -- the story the last re-assessment put it in (hysteresis)
     moved_from INTEGER,              -- the story a re-assessment last moved it out of,
-    moved_epoch INTEGER              -- and in which epoch (reassessments.epoch)
+    moved_epoch INTEGER,             -- and in which epoch (reassessments.epoch)
+    batch_block INTEGER              -- its event-scale block in the last re-assessment (a
+                                     -- story splits only where two runs in a row saw it apart)
 );
 CREATE INDEX IF NOT EXISTS memberships_cluster ON memberships (cluster_id);
 

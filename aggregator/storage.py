@@ -24,7 +24,7 @@ from .errors import AggregatorError, NotFoundError, StorageError
 from .model import Article, Member, Signature, Source, Tier, Validators, outlet_of
 from .raw import pack_raw, unpack_raw
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 BUSY_TIMEOUT_MS = 30_000
 # page cache of a connection, per connection: every one the daemon opens at once holds its
 # own (the writer, each polling thread's reader, the publisher). 32 MiB for the writer (it
@@ -117,6 +117,13 @@ class Storage:
             # transaction commits, no longer by a trigger per row (see schema.sql)
             self.db.conn.executescript("BEGIN IMMEDIATE; DROP TRIGGER IF EXISTS articles_fts_in; "
                                        "PRAGMA user_version = 9; COMMIT;")
+        if version < 10:
+            # v10: each article's block in the last re-assessment (a split needs two runs)
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(memberships)")}
+            added = ("" if "batch_block" in have
+                     else "ALTER TABLE memberships ADD COLUMN batch_block INTEGER; ")
+            self.db.conn.executescript(f"BEGIN IMMEDIATE; {added}PRAGMA user_version = 10; "
+                                       "COMMIT;")
 
     def _rank_and_search(self) -> None:
         """v8 (issue 29): each source's category, each article's outlet, each story's count of
@@ -561,7 +568,7 @@ class Storage:
             "tier = excluded.tier, similarity = excluded.similarity, "
             "threshold = excluded.threshold, matched_article = excluded.matched_article, "
             "shared_terms = excluded.shared_terms, decided_at = excluded.decided_at, "
-            "batch_group = NULL, moved_from = NULL, moved_epoch = NULL",
+            "batch_group = NULL, moved_from = NULL, moved_epoch = NULL, batch_block = NULL",
             [article_id, cluster_id, str(tier), round(similarity, 4), threshold,
              matched_article, json.dumps(list(shared_terms)), iso(at)])
 

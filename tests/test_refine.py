@@ -232,3 +232,34 @@ def test_a_story_of_one_main_part_and_fragments_is_not_split() -> None:
     # the window does see them as parts: the main event a block of its own
     alone = refine.partition(z, refine.Rules(), replace(SETTINGS, connectivity=math.inf))
     assert frozenset(range(12)) in blocks(alone.labels)
+
+
+def test_a_story_splits_only_where_the_previous_run_saw_the_same_parts_apart() -> None:
+    """With the runs' history kept (Rules.before), one run's evidence does not cut a story: a
+    part leaves when the previous run's blocks also held it apart from the rest."""
+    (quake, quake_names), (other, other_names) = confusable("a", 12, 1), confusable("b", 12, 2)
+    z = rows(*quake, *other, names=(*quake_names, *other_names))
+    two = {frozenset(range(12)), frozenset(range(12, 24))}
+    joined = [0] * 24  # the online tier put both events in one story
+    first = refine.partition(z, refine.Rules(current=joined, before={}), SETTINGS)
+    assert len(blocks(first.labels)) == 1  # a first run (no history) waits
+    assert blocks(first.events) == two  # ... and keeps what it saw for the next
+    seen = dict(enumerate(first.events.tolist()))
+    second = refine.partition(z, refine.Rules(current=joined, before=seen), SETTINGS)
+    assert blocks(second.labels) == two
+    # the previous run saw them as one block (a bridge since gone): not yet
+    together = refine.partition(z, refine.Rules(current=joined, before=dict.fromkeys(
+        range(24), 0)), SETTINGS)
+    assert len(blocks(together.labels)) == 1
+    # rows that run did not see (arrived since) count for neither side; a side it did not
+    # see at all waits
+    half = {row: b for row, b in seen.items() if row < 12}
+    assert len(blocks(refine.partition(z, refine.Rules(current=joined, before=half),
+                                       SETTINGS).labels)) == 1
+    most = {row: b for row, b in seen.items() if row not in (0, 12)}
+    assert blocks(refine.partition(z, refine.Rules(current=joined, before=most),
+                                   SETTINGS).labels) == two
+    # an operator's apart rule tears a story at once
+    apart = refine.Rules(current=joined, before={}, apart=((frozenset(range(12)),
+                                                           frozenset(range(12, 24))),))
+    assert blocks(refine.partition(z, apart, SETTINGS).labels) == two

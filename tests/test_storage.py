@@ -220,7 +220,7 @@ def test_a_version_7_database_is_upgraded_and_keeps_every_row(workdir: Path) -> 
     assert sum(map(len, before.values())) > 30 and before["articles"]
 
     upgraded = Storage(old)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
     for table, names in columns.items():  # every v7 row, every v7 column, as it was
         assert _rows(upgraded.db.conn, table, names) == before[table], table
     for row in upgraded.query("SELECT site, url, source, outlet FROM articles"):
@@ -417,9 +417,10 @@ def test_a_version_8_database_loses_its_insert_trigger_and_keeps_its_index(
         "END; PRAGMA user_version = 8;")
     storage.close()
     upgraded = Storage(tmp_path / "a.db")
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
     assert upgraded.execute("SELECT name FROM sqlite_master WHERE name = 'articles_fts_in'"
                             ).fetchone() is None
+    assert "batch_block" in {r[1] for r in upgraded.execute("PRAGMA table_info(memberships)")}
     with upgraded.transaction():
         second = _listed(upgraded, 2)
     assert sorted(a for a, _, _ in upgraded.search_articles(("report",), limit=5)) == [

@@ -50,6 +50,7 @@ class Window:
     tier: tuple[str, ...]
     matched: tuple[int | None, ...]
     batch_group: tuple[int | None, ...]
+    batch_block: tuple[int | None, ...]  # its block (event scale) in the last run that saw it
     moved_from: tuple[int | None, ...]  # the story a re-assessment last moved it out of
     moved_epoch: tuple[int | None, ...]  # ... in which epoch (see `_epoch`)
     epoch: int  # this run's epoch
@@ -191,7 +192,8 @@ def load_window(storage: Storage, settings: Settings) -> Window:
               "JOIN signatures s ON s.article_id = m.article_id WHERE a.published_at >= ?")
     rows = storage.execute(
         "SELECT m.article_id, a.published_at, m.cluster_id, m.tier, m.matched_article, "
-        f"m.batch_group, m.moved_from, m.moved_epoch {placed} ORDER BY m.article_id",
+        f"m.batch_group, m.moved_from, m.moved_epoch, m.batch_block {placed} "
+        "ORDER BY m.article_id",
         [since]).fetchall()
     merged = dict(storage.execute(
         "SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL").fetchall())
@@ -202,6 +204,7 @@ def load_window(storage: Storage, settings: Settings) -> Window:
         links=refine.link_matrix(entries, settings.cluster.entity_weight),
         cluster=tuple(_resolved(r[2], merged) for r in rows), tier=tuple(r[3] for r in rows),
         matched=tuple(r[4] for r in rows), batch_group=tuple(r[5] for r in rows),
+        batch_block=tuple(r[8] for r in rows),
         moved_from=tuple(None if r[6] is None else _resolved(r[6], merged) for r in rows),
         moved_epoch=tuple(r[7] for r in rows), **_epoch(storage), generation=generation)
 
@@ -266,10 +269,11 @@ def _rules(storage: Storage, window: Window, constraints: Constraints) -> refine
         if cluster in hidden:
             closed[cluster].append(row)
     previous = {row: g for row, g in enumerate(window.batch_group) if g is not None}
+    before = {row: b for row, b in enumerate(window.batch_block) if b is not None}
     return refine.Rules(together=(*copies, *together),
                         apart=tuple((a, b) for a, b in apart if a and b),
                         closed=tuple(tuple(v) for v in closed.values()), previous=previous,
-                        current=window.cluster)
+                        current=window.cluster, before=before)
 
 
 @dataclass(slots=True)
@@ -396,8 +400,9 @@ def _apply(storage: Storage, window: Window, found: refine.Partition, plan: _Pla
                                                               strict=True) if old != new]
     _record_moves(storage, window, found, final, settings, at)
     storage.db.conn.executemany(
-        "UPDATE memberships SET batch_group = ?, moved_from = ?, moved_epoch = ? "
-        "WHERE article_id = ?", _marks(window, final, moves, plan.stay))
+        "UPDATE memberships SET batch_group = ?, moved_from = ?, moved_epoch = ?, "
+        "batch_block = ? WHERE article_id = ?",
+        _marks(window, final, moves, plan.stay, found.events.tolist()))
     retired = _retire(storage, plan.retired, at)
     touched = {c for _, old, new in moves for c in (old, new)}
     for cluster in sorted(touched - set(retired)):
@@ -410,9 +415,9 @@ def _apply(storage: Storage, window: Window, found: refine.Partition, plan: _Pla
 
 
 def _marks(window: Window, final: Sequence[int], moves: Sequence[tuple[int, int, int]],
-           stay: set[int]) -> list[tuple[Any, ...]]:
+           stay: set[int], blocks: Sequence[int]) -> list[tuple[Any, ...]]:
     """Each row's batch group, and where it was moved from and when: set for the rows moved
-    now, kept for those held back, cleared for the rest."""
+    now, kept for those held back, cleared for the rest; and its block in this run."""
     moved = {article for article, _, _ in moves}
     out = []
     for row, (article, group) in enumerate(zip(window.ids, final, strict=True)):
@@ -422,7 +427,7 @@ def _marks(window: Window, final: Sequence[int], moves: Sequence[tuple[int, int,
             mark = (window.moved_from[row], window.moved_epoch[row])
         else:
             mark = (None, None)
-        out.append((group, *mark, article))
+        out.append((group, *mark, blocks[row], article))
     return out
 
 

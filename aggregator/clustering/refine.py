@@ -34,7 +34,10 @@ step only changes them where the whole window gives evidence:
    `connectivity` (by default one mutual pair per article) and the rest is mostly one block
    too: two confusable events the online tier joined, each linked mostly within itself. A
    smaller part stays, and so does a majority whose rest is fragments: a story of hundreds of
-   reports is many blocks, and their weak links to one another are no evidence that it is two;
+   reports is many blocks, and their weak links to one another are no evidence that it is two.
+   With the runs' history (`Rules.before`: each row's block in the previous run), a cut is
+   taken only where that run's blocks also held the part apart from the rest: one run sees a
+   story as it has grown so far, and a part apart now may be bridged by the next reports;
 6. merge: groups merge, best first, while either the mean second-order similarity across them
    is at least `threshold` (the event scale, as in 4) or their connectivity is at least
    `connectivity` (the story scale: its fragments, whatever their sizes). A lone article or a
@@ -78,6 +81,9 @@ class Rules:
     previous: Mapping[int, int] = field(default_factory=dict)  # row -> the last batch's group
     # row -> its story as it stands (the online placement, merges followed); () -> the blocks
     current: Sequence[int] = ()
+    # row -> its block in the previous run (rows it did not see are absent); None: no history
+    # is kept (a split is then taken on this run's evidence alone)
+    before: Mapping[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,8 @@ class Partition:
     support: npt.NDArray[np.float64]  # mean second-order similarity to its partners there
     partner: npt.NDArray[np.int64]  # the row it links to best within its block (-1: none)
     link: npt.NDArray[np.float64]  # that first-order link
+    # each row's block at the event scale (step 4), kept for the next run's splits (Rules.before)
+    events: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def blocks(self) -> int:
@@ -124,13 +132,13 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
     n = z.shape[0]
     if n == 0:
         empty = np.zeros(0, np.int64)
-        return Partition(empty, np.zeros(0), empty.copy(), np.zeros(0))
+        return Partition(empty, np.zeros(0), empty.copy(), np.zeros(0), empty.copy())
     knn = neighbour_rows(z, k=settings.neighbours, floor=settings.floor)
     second = second_order(knn)
     blocks = average_link(second, rules, threshold=settings.threshold,
                           hysteresis=settings.hysteresis)
     if math.isinf(settings.connectivity):
-        return _evidence(blocks, second, knn)
+        return _evidence(blocks, second, knn, blocks)
     links = mutual_pairs(knn)
     start = blocks if len(rules.current) != n else _stories(rules, n)
     groups = split(start, blocks, links, rules, connectivity=settings.connectivity)
@@ -138,7 +146,7 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
                           hysteresis=settings.hysteresis, start=groups, links=links,
                           connectivity=settings.connectivity,
                           few=Online(z, settings.event, settings.links))
-    return _evidence(labels, second, knn)
+    return _evidence(labels, second, knn, blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,7 +513,44 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
             alive[live[weakest]] = False
             out[parts[live[weakest]]] = fresh
             fresh += 1
-    return out[piece]
+    labels = out[piece]
+    if rules.before is not None:
+        _keep_unconfirmed(labels, stories, rules.before, keep=torn)
+    return labels
+
+
+def _keep_unconfirmed(labels: npt.NDArray[np.int64], stories: npt.NDArray[np.int64],
+                      before: Mapping[int, int], *, keep: Container[int]) -> None:
+    """Undo, in place, each cut of a story that the previous run's blocks did not also make:
+    a part leaves its story only when, in that run too, the block most of its rows were in was
+    not the block most of the rest were in. One run sees a story as it has grown so far; a
+    part of it that is apart in one run and not in the next (its bridge arrived between) stays.
+    A part of rows that run did not see waits for the next. Stories torn by an operator's
+    apart rule (`keep`) fall apart at once."""
+    previous = np.array([before.get(row, -1) for row in range(len(labels))], np.int64)
+    for story in np.unique(stories).tolist():
+        if story in keep:
+            continue
+        rows = np.flatnonzero(stories == story)
+        parts, sizes = np.unique(labels[rows], return_counts=True)
+        if len(parts) < 2:
+            continue
+        main = parts[np.argmax(sizes)]
+        for part in parts.tolist():
+            if part == main:
+                continue
+            inside = labels[rows] == part
+            if not _apart_before(previous[rows[inside]], previous[rows[~inside]]):
+                labels[rows[inside]] = main
+
+
+def _apart_before(part: npt.NDArray[np.int64], rest: npt.NDArray[np.int64]) -> bool:
+    """Whether the previous run's blocks kept these two sets of rows apart: each side's most
+    common block (among its rows that run saw) differs."""
+    part, rest = part[part >= 0], rest[rest >= 0]
+    if not len(part) or not len(rest):
+        return False
+    return bool(np.bincount(part).argmax() != np.bincount(rest).argmax())
 
 
 def _apart_stories(stories: npt.NDArray[np.int64], rules: Rules) -> set[int]:
@@ -616,7 +661,7 @@ class _Groups:
 
 
 def _evidence(labels: npt.NDArray[np.int64], second: sp.csr_matrix,
-              knn: sp.csr_matrix) -> Partition:
+              knn: sp.csr_matrix, events: npt.NDArray[np.int64]) -> Partition:
     """Each row's mean second-order similarity to the articles of its block it shares
     neighbours with (not diluted by the block's size: the block's other articles are out of
     its reach, not evidence against it), and its strongest first-order neighbour there (K)."""
@@ -635,4 +680,4 @@ def _evidence(labels: npt.NDArray[np.int64], second: sp.csr_matrix,
                               strict=True):
             if col != row and labels[col] == labels[row] and value > link[row]:
                 partner[row], link[row] = col, value
-    return Partition(labels=labels, support=support, partner=partner, link=link)
+    return Partition(labels=labels, support=support, partner=partner, link=link, events=events)
