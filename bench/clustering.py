@@ -14,6 +14,7 @@ Sets, from ../shared/data/events (or $AGGREGATOR_DATA/events):
   ... headline         each of those four with `text` emptied (headline only)
   uci                  uci-headlines-dev.jsonl (Google News stories of up to 322 reports,
                        headlines only) in publication order: each story within about a minute
+  uci-shuffled         the same in a shuffled order (seed 7; each headline keeps its time)
   uci-spread           the same with each story's reports spread uniformly over 24 hours from
                        its first (seed 11): stories overlap in time and reach the
                        re-assessments piece by piece (about ten minutes: some 500 of them)
@@ -107,7 +108,9 @@ def sets(folder: Path) -> dict[str, list[Labelled]]:
     uci = folder / "uci-headlines-dev.jsonl"
     if uci.is_file():
         items = read_labelled(uci)
-        out["uci"], out["uci-spread"] = items, spread(items)
+        shuffled = list(items)
+        random.Random(7).shuffle(shuffled)
+        out["uci"], out["uci-shuffled"], out["uci-spread"] = items, shuffled, spread(items)
     else:
         print(f"clustering: {uci} not found, the UCI sets skipped")
     return out
