@@ -527,8 +527,13 @@ def _keep_unconfirmed(labels: npt.NDArray[np.int64], stories: npt.NDArray[np.int
     part of it that is apart in one run and not in the next (its bridge arrived between) stays.
     A part of rows that run did not see waits for the next. Stories torn by an operator's
     apart rule (`keep`) fall apart at once."""
+    pairs = np.unique(np.stack([stories, labels]), axis=1)  # each (story, part) once
+    story_of_pair, count = np.unique(pairs[0], return_counts=True)
+    cut = story_of_pair[count > 1].tolist()  # the few stories this run cut
+    if not cut:
+        return
     previous = np.array([before.get(row, -1) for row in range(len(labels))], np.int64)
-    for story in np.unique(stories).tolist():
+    for story in cut:
         if story in keep:
             continue
         rows = np.flatnonzero(stories == story)
