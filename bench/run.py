@@ -365,23 +365,19 @@ def bench_ingest(limit: int = 1000, rounds: int = 3) -> None:
     except OSError:
         print("ingest: skipped, extraction benchmark not found")
         return
-    sample = pages  # the same pages as the cycles: the 181 do not cost alike
     best: dict[str, float] = {}
     stored = 0
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "pages"
-        folder.mkdir()
-        for i, (_, html) in enumerate(pages):
-            (folder / f"p{i:05d}.html").write_text(html)
+        settings = _pages_source(pages, Path(tmp))
         for attempt in range(rounds):
             started = time.perf_counter()
-            for url, html in sample:
+            for url, html in pages:  # the same pages as the cycles: the 181 do not cost alike
                 trafilatura.extract(html, url=url or None)
-            rate = len(sample) / (time.perf_counter() - started)
+            rate = len(pages) / (time.perf_counter() - started)
             best["alone"] = max(best.get("alone", 0.0), rate)
             for processes in (1, 2):
-                stored, took = _ingest(folder, Path(tmp) / f"{processes}-{attempt}.db",
-                                       processes=processes)
+                stored, took = _warm_cycle(replace(
+                    settings, database=Path(tmp) / f"{processes}-{attempt}.db"), processes)
                 best[str(processes)] = max(best.get(str(processes), 0.0), stored / took)
     alone = best["alone"]
     print(f"ingest ({len(pages)} pages of the extraction benchmark recycled, directory source, "
@@ -395,23 +391,13 @@ def bench_ingest(limit: int = 1000, rounds: int = 3) -> None:
           "trafilatura alone; two >= 1.6x one)")
 
 
-def _ingest(folder: Path, database: Path, *, processes: int) -> tuple[int, float]:
-    """Articles stored and the time of one cycle over the directory `folder` into a fresh
-    database with `processes` worker processes (their start-up not counted)."""
+def _warm_cycle(settings: Any, processes: int) -> tuple[int, float]:
+    """`_timed_cycle` with `processes` local worker processes, started before the clock."""
     from aggregator.operate.workers import Workers
 
-    settings = replace(load(None, environ={}), database=database, sources=(
-        Source(name="pages", kind="directory", location=str(folder)),))
-    storage = Storage(settings.database)
-    try:
-        with Workers(processes) as workers:
-            workers.map(len, ["warm", "up"])  # process start-up is not ingest
-            started = time.perf_counter()
-            report = run_cycle(storage, settings, publish_after=False, workers=workers)
-            took = time.perf_counter() - started
-    finally:
-        storage.close()
-    return report.new, took
+    with Workers(processes) as workers:
+        workers.map(len, ["warm", "up"])  # process start-up is not ingest
+        return _timed_cycle(settings, workers)
 
 
 def bench_cluster(copies: int = 3, runs: int = 3) -> None:
@@ -514,11 +500,8 @@ def bench_sign(limit: int = 1000, ingest_pages: int = 300) -> None:
     minhash_s = _best(lambda: [minhash(t) for t in tokens])
     size = sum(len(t) for t in tokens) / len(tokens)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "pages"
-        folder.mkdir()
-        for i, (_, html) in enumerate(_pages(ingest_pages)):
-            (folder / f"p{i:05d}.html").write_text(html)
-        stored, took = min((_ingest(folder, Path(tmp) / f"{n}.db", processes=1)
+        settings = _pages_source(_pages(ingest_pages), Path(tmp))
+        stored, took = min((_warm_cycle(replace(settings, database=Path(tmp) / f"{n}.db"), 1)
                             for n in range(2)), key=lambda run: run[1])
     sign_ms, ingest_ms = (feature_s + weigh_s) / limit * 1000, took / stored * 1000
     print(f"sign ({limit} cleaned articles, {size:.0f} words on average, one core): "

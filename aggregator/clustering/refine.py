@@ -120,7 +120,7 @@ class Partition:
     partner: npt.NDArray[np.int64]  # the row it links to best within its block (-1: none)
     link: npt.NDArray[np.float64]  # that first-order link
     # each row's block at the event scale (step 4), kept for the next run's splits (Rules.before)
-    events: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    events: npt.NDArray[np.int64]
 
     @property
     def blocks(self) -> int:
@@ -537,9 +537,7 @@ def _keep_unconfirmed(labels: npt.NDArray[np.int64], stories: npt.NDArray[np.int
         if story in keep:
             continue
         rows = np.flatnonzero(stories == story)
-        parts, sizes = np.unique(labels[rows], return_counts=True)
-        if len(parts) < 2:
-            continue
+        parts, sizes = np.unique(labels[rows], return_counts=True)  # two or more: it was cut
         main = parts[np.argmax(sizes)]
         for part in parts.tolist():
             if part == main:
