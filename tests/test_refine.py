@@ -234,6 +234,21 @@ def test_a_story_of_one_main_part_and_fragments_is_not_split() -> None:
     assert frozenset(range(12)) in blocks(alone.labels)
 
 
+def test_a_side_too_few_to_count_leaves_only_for_its_own_event_elsewhere() -> None:
+    """Two reports are too few for a count of mutual pairs to say that they are another event:
+    a story of two pairs is not cut in two small stories; a report of an event told elsewhere
+    still goes back to it (the stray of the confusable events, above)."""
+    z = rows(*event("x", 2), *event("y", 2))
+    assert len(blocks(refine.partition(z, refine.Rules(), SETTINGS).labels)) == 2
+    kept = refine.partition(z, refine.Rules(current=[0] * 4), SETTINGS)
+    assert len(blocks(kept.labels)) == 1
+    # the same two reports, with their event's other reports in a story of its own: they go
+    z = rows(*event("x", 2), *event("y", 6))
+    current = [0] * 4 + [1] * 4
+    assert blocks(refine.partition(z, refine.Rules(current=current), SETTINGS).labels) == {
+        frozenset({0, 1}), frozenset(range(2, 8))}
+
+
 def test_a_story_splits_only_where_the_previous_run_saw_the_same_parts_apart() -> None:
     """With the runs' history kept (Rules.before), one run's evidence does not cut a story: a
     part leaves when the previous run's blocks also held it apart from the rest."""

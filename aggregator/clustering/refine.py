@@ -35,9 +35,14 @@ step only changes them where the whole window gives evidence:
    too: two confusable events the online tier joined, each linked mostly within itself. A
    smaller part stays, and so does a majority whose rest is fragments: a story of hundreds of
    reports is many blocks, and their weak links to one another are no evidence that it is two.
-   With the runs' history (`Rules.before`: each row's block in the previous run), a cut is
-   taken only where that run's blocks also held the part apart from the rest: one run sees a
-   story as it has grown so far, and a part apart now may be bridged by the next reports;
+   A side of fewer rows than the online tier's `links` is too few for a count of links to
+   say so: it leaves only for its own event elsewhere (most of its rows linking better, by the
+   online tier's measure, to the rest of their block outside the story than to the other
+   side), as a lone article or a pair joins a group by connectivity only if it passes that
+   tier's test (6). With the runs' history (`Rules.before`: each row's block in the previous
+   run), a cut is taken only where that run's blocks also held the part apart from the rest:
+   one run sees a story as it has grown so far, and a part apart now may be bridged by the
+   next reports;
 6. merge: groups merge, best first, while either the mean second-order similarity across them
    is at least `threshold` (the event scale, as in 4) or their connectivity is at least
    `connectivity` (the story scale: its fragments, whatever their sizes). A lone article or a
@@ -141,11 +146,11 @@ def partition(z: sp.csr_matrix, rules: Rules, settings: Settings) -> Partition:
         return _evidence(blocks, second, knn, blocks)
     links = mutual_pairs(knn)
     start = blocks if len(rules.current) != n else _stories(rules, n)
-    groups = split(start, blocks, links, rules, connectivity=settings.connectivity)
+    online = Online(z, settings.event, settings.links)
+    groups = split(start, blocks, links, rules, connectivity=settings.connectivity, few=online)
     labels = average_link(second, rules, threshold=settings.threshold,
                           hysteresis=settings.hysteresis, start=groups, links=links,
-                          connectivity=settings.connectivity,
-                          few=Online(z, settings.event, settings.links))
+                          connectivity=settings.connectivity, few=online)
     return _evidence(labels, second, knn, blocks)
 
 
@@ -165,10 +170,21 @@ class Online:
         return size < self.links
 
     def admits(self, rows: Sequence[int], group: Sequence[int]) -> bool:
+        return bool(2 * np.count_nonzero(self._scores(rows, group) >= self.event) >= len(rows))
+
+    def prefers(self, rows: Sequence[int], there: Sequence[int], here: Sequence[int]) -> bool:
+        """Whether most of `rows` link better to `there` than to `here` (the online tier's
+        choice between two groups, re-taken)."""
+        if not len(there):
+            return False
+        better = self._scores(rows, there) > self._scores(rows, here)
+        return bool(2 * np.count_nonzero(better) > len(rows))
+
+    def _scores(self, rows: Sequence[int], group: Sequence[int]) -> npt.NDArray[np.float64]:
+        """Each row's mean of its `links` strongest links to the group (absent ones: 0)."""
         strengths = (self.z[list(rows)] @ self.z[list(group)].T).toarray()
         strongest = -np.sort(-strengths, axis=1)[:, :self.links]
-        means = strongest.sum(axis=1) / self.links
-        return bool(2 * np.count_nonzero(means >= self.event) >= len(rows))
+        return np.asarray(strongest.sum(axis=1) / self.links, np.float64)
 
 
 Article = tuple[Iterable[tuple[str, float]], Container[str]]  # (salient terms, names)
@@ -463,7 +479,7 @@ MAJORITY = 0.5  # a part of a story is weighed against the rest when it holds ha
 
 def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
           links: sp.csr_matrix, rules: Rules, *,
-          connectivity: float) -> npt.NDArray[np.int64]:
+          connectivity: float, few: Online | None = None) -> npt.NDArray[np.int64]:
     """Stories with the parts the window's evidence separates taken out (module docstring, 5):
     the parts of a story are its intersections with the blocks; while one holds at least half
     of the story and has fewer than `connectivity` mutual pairs per row (of the smaller side)
@@ -510,6 +526,9 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
                 break
             if np.delete(size, weakest).max() < MAJORITY * (total - size[weakest]):
                 break  # the rest is fragments, not a second event
+            if few is not None and not _small_side_leaves(
+                    piece, parts[live[weakest]], parts[live], stories, blocks, few):
+                break
             alive[live[weakest]] = False
             out[parts[live[weakest]]] = fresh
             fresh += 1
@@ -517,6 +536,30 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
     if rules.before is not None:
         _keep_unconfirmed(labels, stories, rules.before, keep=torn)
     return labels
+
+
+def _small_side_leaves(piece: npt.NDArray[np.int64], part: int,
+                       live: npt.NDArray[np.int64], stories: npt.NDArray[np.int64],
+                       blocks: npt.NDArray[np.int64], few: Online) -> bool:
+    """Whether a cut of a story into `part` and the rest of its `live` pieces may be taken.
+    A side of fewer rows than the online tier's `links` is too few for a count of mutual
+    pairs to say more than one neighbour list: the cut is taken only if most of such a side's
+    rows link better, by the online tier's own measure, to the rest of their block outside
+    this story than to the other side. A stray goes back to its event; a story is not cut in
+    two small stories that have nowhere else to go."""
+    inside = np.flatnonzero(piece == part)
+    rest = np.flatnonzero(np.isin(piece, live) & (piece != part))
+    small = [(side, other) for side, other in ((inside, rest), (rest, inside))
+             if few.below(len(side))]
+    if not small:
+        return True
+    story = stories[inside[0]]
+    for side, other in small:
+        block = np.bincount(blocks[side]).argmax()
+        there = np.flatnonzero((blocks == block) & (stories != story))
+        if few.prefers(side.tolist(), there.tolist(), other.tolist()):
+            return True
+    return False
 
 
 def _keep_unconfirmed(labels: npt.NDArray[np.int64], stories: npt.NDArray[np.int64],
