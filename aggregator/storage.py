@@ -7,10 +7,12 @@ short transaction. sqlite errors are translated into StorageError here and nowhe
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
 import struct
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,12 +59,71 @@ def unpack_minhash(blob: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(blob) // 4}I", blob)
 
 
+DF_CACHE = 1 << 16  # terms whose document frequencies the writer keeps in memory (~8 MiB)
+
+
+class _Frequencies:
+    """Committed document frequencies of the terms read most recently, at most DF_CACHE: the
+    frequent words of a stream are asked for with nearly every article. Counts added by this
+    connection count once their transaction commits; a commit by any other connection (its
+    PRAGMA data_version moves) empties the cache."""
+
+    def __init__(self) -> None:
+        self.size = DF_CACHE
+        self.known: dict[str, int] = {}
+        self.pending: Counter[str] = Counter()  # added in the open transaction
+        self.version: int | None = None
+
+    def check(self, version: int) -> None:
+        if version != self.version:
+            self.known.clear()
+            self.version = version
+
+    def lookup(self, terms: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+        """The known counts of `terms` as this connection sees them (its open transaction's
+        additions included; a term absent from term_df is known as 0), and the terms not
+        known."""
+        known, pending, found, missing = self.known, self.pending, {}, []
+        for term in terms:
+            count = known.get(term)
+            if count is None:
+                missing.append(term)
+            elif count := count + pending.get(term, 0) if pending else count:
+                found[term] = count
+        return found, missing
+
+    def remember(self, stored: Mapping[str, int], asked: Iterable[str]) -> None:
+        known = self.known
+        for term in asked:
+            known[term] = stored.get(term, 0)
+        if len(known) > self.size:  # the oldest quarter goes
+            for term in list(itertools.islice(known, len(known) - self.size * 3 // 4)):
+                del known[term]
+
+    def added(self, counts: Mapping[str, int]) -> None:
+        self.pending.update(counts)
+
+    def committed(self) -> None:
+        known = self.known
+        for term, count in self.pending.items():
+            if term in known:
+                known[term] += count
+        self.pending.clear()
+
+    def rolled_back(self) -> None:
+        """After any rollback (a savepoint's too): what this connection added in the open
+        transaction is no longer known exactly, so nothing is."""
+        self.pending.clear()
+        self.known.clear()
+
+
 class Storage:
     """A connection to one aggregator database file."""
 
     def __init__(self, path: Path | str, *, cache_kib: int = CACHE_KIB) -> None:
         self.path = Path(path)
         self._unindexed: set[int] = set()  # stored, their full-text entries not yet written
+        self._frequencies = _Frequencies()  # committed term counts, read for each article
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -286,8 +347,11 @@ class Storage:
                     conn.execute(statement)
                 if not nested:
                     self._unindexed.clear()
+                self._frequencies.rolled_back()
                 raise
             conn.execute(end)
+            if not nested:
+                self._frequencies.committed()
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from exc
 
@@ -467,11 +531,21 @@ class Storage:
         return self.count("signatures")
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
-        """The stream's document frequency of each of these terms that it has seen (one query:
-        the writer asks this for every article instead of holding every term ever seen)."""
-        rows = self.db.execute("SELECT term, df FROM term_df WHERE term IN "
-                               "(SELECT value FROM json_each(?))", [json.dumps(list(terms))])
-        return dict(rows.fetchall())
+        """The stream's document frequency of each of these terms that it has seen. The writer
+        asks this for every article: the counts of the terms asked for most recently are kept
+        in memory (a bounded number, as committed; all of them forgotten when another
+        connection has committed since), the rest read in one query."""
+        cache = self._frequencies
+        cache.check(int(self.db.conn.execute("PRAGMA data_version").fetchone()[0]))
+        found, missing = cache.lookup(terms)
+        if missing:
+            rows = self.db.execute("SELECT term, df FROM term_df WHERE term IN "
+                                   "(SELECT value FROM json_each(?))", [json.dumps(missing)])
+            stored = dict(rows.fetchall())
+            found.update(stored)
+            if not self.db.conn.in_transaction or not cache.pending:
+                cache.remember(stored, missing)
+        return found
 
     def term_stats(self) -> tuple[int, dict[str, int]]:
         docs = self.count("signatures")
@@ -483,6 +557,9 @@ class Storage:
         self.db.conn.executemany(
             "INSERT INTO term_df (term, df) VALUES (?, ?) "
             "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", counts.items())
+        self._frequencies.added(counts)
+        if not self.db.conn.in_transaction:
+            self._frequencies.committed()
 
     # --- clusters ------------------------------------------------------------------------
 

@@ -427,3 +427,55 @@ def test_a_version_8_database_loses_its_insert_trigger_and_keeps_its_index(
         first, second]
     upgraded.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
     upgraded.close()
+
+
+def test_document_frequencies_kept_in_memory_are_the_stored_ones(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's in-memory counts answer as the table would: after its own commits, inside
+    its open transaction, after a rolled-back savepoint and a rolled-back transaction, after
+    another connection's commit; and at most storage.DF_CACHE of them are held."""
+    monkeypatch.setattr(storage_module, "DF_CACHE", 8)
+    path = workdir / "df.db"
+    storage = Storage(path)
+    terms = ["t0", "t1", "t2", "t3"]
+
+    def stored() -> dict[str, int]:
+        rows = storage.db.execute("SELECT term, df FROM term_df").fetchall()
+        return {term: df for term, df in rows if term in terms}
+
+    def check() -> None:
+        assert storage.document_frequencies(terms) == stored()
+
+    check()  # none seen: all known (as absent) from here on
+    with storage.transaction():
+        storage.add_document_terms({"t0": 2, "t1": 1})
+        check()  # its own additions, not yet committed
+    check()
+    with storage.transaction():
+        storage.add_document_terms({"t1": 1})
+        with pytest.raises(RuntimeError), storage.transaction():
+            storage.add_document_terms({"t2": 5})
+            raise RuntimeError("this savepoint goes")
+        check()
+    check()  # t1's addition before the savepoint counts, t2's does not
+    with storage.transaction():
+        storage.add_document_terms({"t3": 1})
+        storage._frequencies.known.clear()  # read from the table inside the transaction
+        check()
+    check()  # ... and not counted twice as it commits
+    with pytest.raises(RuntimeError), storage.transaction():
+        storage.add_document_terms({"t3": 7})
+        check()
+        raise RuntimeError("this transaction goes")
+    check()
+    other = sqlite3.connect(path)
+    other.execute("UPDATE term_df SET df = df + 10 WHERE term = 't0'")
+    other.commit()
+    other.close()
+    check()
+    storage.add_document_terms({"t0": 1})  # outside a transaction: at once
+    check()
+    assert stored() == {"t0": 13, "t1": 2, "t3": 1}
+    many = [f"w{i}" for i in range(20)]
+    storage.document_frequencies(many)
+    assert len(storage._frequencies.known) <= 8
