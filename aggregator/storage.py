@@ -63,10 +63,12 @@ DF_CACHE = 1 << 16  # terms whose document frequencies the writer keeps in memor
 
 
 class _Frequencies:
-    """Committed document frequencies of the terms read most recently, at most DF_CACHE: the
-    frequent words of a stream are asked for with nearly every article. Counts added by this
-    connection count once their transaction commits; a commit by any other connection (its
-    PRAGMA data_version moves) empties the cache."""
+    """Document frequencies of terms the writer read, at most DF_CACHE (the oldest quarter
+    dropped when full): the frequent words of a stream are asked for with nearly every
+    article. What it knows, plus the counts this connection's open transaction added
+    (`pending`, folded in as it commits), is what the table holds as this connection sees it.
+    Any rollback (a savepoint's too) forgets everything, and so does a commit by another
+    connection (its PRAGMA data_version moves)."""
 
     def __init__(self) -> None:
         self.size = DF_CACHE
@@ -111,8 +113,9 @@ class _Frequencies:
         self.pending.clear()
 
     def rolled_back(self) -> None:
-        """After any rollback (a savepoint's too): what this connection added in the open
-        transaction is no longer known exactly, so nothing is."""
+        """After any rollback (a savepoint's too): what this connection's open transaction
+        added is no longer known exactly, so nothing is. What is read from here on includes
+        what that transaction still holds, and is right whether it then commits or not."""
         self.pending.clear()
         self.known.clear()
 
@@ -343,13 +346,19 @@ class Storage:
                 if not nested:
                     self._index_new()
             except BaseException:
-                for statement in undo.split("; "):
-                    conn.execute(statement)
+                self._frequencies.rolled_back()
                 if not nested:
                     self._unindexed.clear()
-                self._frequencies.rolled_back()
+                for statement in undo.split("; "):
+                    conn.execute(statement)
                 raise
-            conn.execute(end)
+            try:
+                conn.execute(end)
+            except BaseException:  # a deferred check failed, or the disk: nothing was stored
+                self._frequencies.rolled_back()
+                if not nested and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
             if not nested:
                 self._frequencies.committed()
         except sqlite3.Error as exc:
@@ -532,9 +541,8 @@ class Storage:
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         """The stream's document frequency of each of these terms that it has seen. The writer
-        asks this for every article: the counts of the terms asked for most recently are kept
-        in memory (a bounded number, as committed; all of them forgotten when another
-        connection has committed since), the rest read in one query."""
+        asks this for every article: the counts it has read are kept in memory (a bounded
+        number, `_Frequencies`), the rest read in one query."""
         cache = self._frequencies
         cache.check(int(self.db.conn.execute("PRAGMA data_version").fetchone()[0]))
         found, missing = cache.lookup(terms)
@@ -543,7 +551,7 @@ class Storage:
                                    "(SELECT value FROM json_each(?))", [json.dumps(missing)])
             stored = dict(rows.fetchall())
             found.update(stored)
-            if not self.db.conn.in_transaction or not cache.pending:
+            if not cache.pending:  # a value read now holds none of them
                 cache.remember(stored, missing)
         return found
 
@@ -554,12 +562,11 @@ class Storage:
 
     def add_document_terms(self, counts: Mapping[str, int]) -> None:
         """Add to the documents each term appears in (`counts`: term -> new documents)."""
-        self.db.conn.executemany(
-            "INSERT INTO term_df (term, df) VALUES (?, ?) "
-            "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", counts.items())
-        self._frequencies.added(counts)
-        if not self.db.conn.in_transaction:
-            self._frequencies.committed()
+        with self.transaction():
+            self.db.conn.executemany(
+                "INSERT INTO term_df (term, df) VALUES (?, ?) "
+                "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", counts.items())
+            self._frequencies.added(counts)
 
     # --- clusters ------------------------------------------------------------------------
 

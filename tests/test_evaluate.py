@@ -227,7 +227,7 @@ def test_near_duplicate_gate_on_the_extraction_benchmark(data_dir: Path) -> None
 @pytest.mark.slow
 def test_large_headline_stories_shuffled_are_not_left_worse(data_dir: Path) -> None:
     # measured (issue 26, splits confirmed by two runs): at arrival 0.919 / 0.512 / 0.657,
-    # final 0.888 / 0.526 / 0.660 (0.858 / 0.543 / 0.665 once a side too few to count leaves
+    # final 0.888 / 0.526 / 0.660 (0.857 / 0.545 / 0.667 once a side too few to count leaves
     # only for its own event elsewhere); with a split on one run's evidence it was 0.645, below
     path = data_dir / "events" / "uci-headlines-dev.jsonl"
     if not path.is_file():

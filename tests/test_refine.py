@@ -247,6 +247,11 @@ def test_a_side_too_few_to_count_leaves_only_for_its_own_event_elsewhere() -> No
     current = [0] * 4 + [1] * 4
     assert blocks(refine.partition(z, refine.Rules(current=current), SETTINGS).labels) == {
         frozenset({0, 1}), frozenset(range(2, 8))}
+    # two strays of two other events beside the pair: each row weighed against its own event
+    z = rows(*event("x", 2), *event("y", 4), *event("w", 4))
+    current = [0, 0, 0, 1, 1, 1, 0, 2, 2, 2]
+    assert blocks(refine.partition(z, refine.Rules(current=current), SETTINGS).labels) == {
+        frozenset({0, 1}), frozenset(range(2, 6)), frozenset(range(6, 10))}
 
 
 def test_a_story_splits_only_where_the_previous_run_saw_the_same_parts_apart() -> None:

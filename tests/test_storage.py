@@ -432,8 +432,9 @@ def test_a_version_8_database_loses_its_insert_trigger_and_keeps_its_index(
 def test_document_frequencies_kept_in_memory_are_the_stored_ones(
         workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer's in-memory counts answer as the table would: after its own commits, inside
-    its open transaction, after a rolled-back savepoint and a rolled-back transaction, after
-    another connection's commit; and at most storage.DF_CACHE of them are held."""
+    its open transaction, after a rolled-back savepoint and a rolled-back transaction, after a
+    COMMIT that failed, after another connection's commit; and at most storage.DF_CACHE of
+    them are held."""
     monkeypatch.setattr(storage_module, "DF_CACHE", 8)
     path = workdir / "df.db"
     storage = Storage(path)
@@ -445,6 +446,8 @@ def test_document_frequencies_kept_in_memory_are_the_stored_ones(
 
     def check() -> None:
         assert storage.document_frequencies(terms) == stored()
+        if not storage.db.conn.in_transaction:
+            assert not storage._frequencies.pending
 
     check()  # none seen: all known (as absent) from here on
     with storage.transaction():
@@ -456,8 +459,15 @@ def test_document_frequencies_kept_in_memory_are_the_stored_ones(
         with pytest.raises(RuntimeError), storage.transaction():
             storage.add_document_terms({"t2": 5})
             raise RuntimeError("this savepoint goes")
-        check()
+        check()  # what was read here holds t1's addition: not kept past the transaction
     check()  # t1's addition before the savepoint counts, t2's does not
+    with pytest.raises(RuntimeError), storage.transaction():
+        storage.add_document_terms({"t1": 4})
+        with pytest.raises(RuntimeError), storage.transaction():
+            raise RuntimeError("a savepoint goes")
+        check()
+        raise RuntimeError("and then its transaction")
+    check()
     with storage.transaction():
         storage.add_document_terms({"t3": 1})
         storage._frequencies.known.clear()  # read from the table inside the transaction
@@ -467,6 +477,14 @@ def test_document_frequencies_kept_in_memory_are_the_stored_ones(
         storage.add_document_terms({"t3": 7})
         check()
         raise RuntimeError("this transaction goes")
+    check()
+    # a COMMIT that fails (a foreign key checked only at the end) rolls everything back
+    storage.db.conn.execute("PRAGMA defer_foreign_keys = ON")
+    with pytest.raises(StorageError), storage.transaction():
+        storage.add_document_terms({"t0": 1})
+        storage.db.conn.execute("INSERT INTO signatures (article_id, minhash, terms) "
+                                "VALUES (999, x'00', '[]')")
+    assert not storage.db.conn.in_transaction  # rolled back, not left open
     check()
     other = sqlite3.connect(path)
     other.execute("UPDATE term_df SET df = df + 10 WHERE term = 't0'")
@@ -479,3 +497,4 @@ def test_document_frequencies_kept_in_memory_are_the_stored_ones(
     many = [f"w{i}" for i in range(20)]
     storage.document_frequencies(many)
     assert len(storage._frequencies.known) <= 8
+    check()

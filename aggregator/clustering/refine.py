@@ -36,13 +36,13 @@ step only changes them where the whole window gives evidence:
    smaller part stays, and so does a majority whose rest is fragments: a story of hundreds of
    reports is many blocks, and their weak links to one another are no evidence that it is two.
    A side of fewer rows than the online tier's `links` is too few for a count of links to
-   say so: it leaves only for its own event elsewhere (most of its rows linking better, by the
-   online tier's measure, to the rest of their block outside the story than to the other
-   side), as a lone article or a pair joins a group by connectivity only if it passes that
-   tier's test (6). With the runs' history (`Rules.before`: each row's block in the previous
-   run), a cut is taken only where that run's blocks also held the part apart from the rest:
-   one run sees a story as it has grown so far, and a part apart now may be bridged by the
-   next reports;
+   say so: it may leave only for its own event elsewhere (more than half of its rows linking
+   better, by the online tier's measure, to the rest of their own block outside the story
+   than to the other side), as a lone article or a pair joins a group by connectivity only if
+   it passes that tier's test (6). With the runs' history (`Rules.before`: each row's block
+   in the previous run), a cut is taken only where that run's blocks also held the part apart
+   from the rest: one run sees a story as it has grown so far, and a part apart now may be
+   bridged by the next reports;
 6. merge: groups merge, best first, while either the mean second-order similarity across them
    is at least `threshold` (the event scale, as in 4) or their connectivity is at least
    `connectivity` (the story scale: its fragments, whatever their sizes). A lone article or a
@@ -172,13 +172,12 @@ class Online:
     def admits(self, rows: Sequence[int], group: Sequence[int]) -> bool:
         return bool(2 * np.count_nonzero(self._scores(rows, group) >= self.event) >= len(rows))
 
-    def prefers(self, rows: Sequence[int], there: Sequence[int], here: Sequence[int]) -> bool:
-        """Whether most of `rows` link better to `there` than to `here` (the online tier's
-        choice between two groups, re-taken)."""
+    def prefers(self, rows: Sequence[int], there: Sequence[int], here: Sequence[int]) -> int:
+        """How many of `rows` link better to `there` than to `here` (the online tier's choice
+        between two groups, re-taken)."""
         if not len(there):
-            return False
-        better = self._scores(rows, there) > self._scores(rows, here)
-        return bool(2 * np.count_nonzero(better) > len(rows))
+            return 0
+        return int(np.count_nonzero(self._scores(rows, there) > self._scores(rows, here)))
 
     def _scores(self, rows: Sequence[int], group: Sequence[int]) -> npt.NDArray[np.float64]:
         """Each row's mean of its `links` strongest links to the group (absent ones: 0)."""
@@ -526,8 +525,10 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
                 break
             if np.delete(size, weakest).max() < MAJORITY * (total - size[weakest]):
                 break  # the rest is fragments, not a second event
-            if few is not None and not _small_side_leaves(
-                    piece, parts[live[weakest]], parts[live], stories, blocks, few):
+            if few is not None and (few.below(size[weakest])
+                                    or few.below(total - size[weakest])) and not (
+                    _small_side_leaves(piece, parts[live[weakest]], parts[live], stories,
+                                       blocks, few)):
                 break
             alive[live[weakest]] = False
             out[parts[live[weakest]]] = fresh
@@ -541,23 +542,25 @@ def split(stories: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64],
 def _small_side_leaves(piece: npt.NDArray[np.int64], part: int,
                        live: npt.NDArray[np.int64], stories: npt.NDArray[np.int64],
                        blocks: npt.NDArray[np.int64], few: Online) -> bool:
-    """Whether a cut of a story into `part` and the rest of its `live` pieces may be taken.
-    A side of fewer rows than the online tier's `links` is too few for a count of mutual
-    pairs to say more than one neighbour list: the cut is taken only if most of such a side's
-    rows link better, by the online tier's own measure, to the rest of their block outside
-    this story than to the other side. A stray goes back to its event; a story is not cut in
-    two small stories that have nowhere else to go."""
+    """Whether a cut of a story into `part` and the rest of its `live` pieces may be taken,
+    where a side has fewer rows than the online tier's `links`: too few for a count of mutual
+    pairs to say more than one neighbour list. The cut is taken only if more than half of such
+    a side's rows link better, by the online tier's own measure, to the rest of their own
+    block outside this story than to the other side: a stray may go back to its event (the
+    merge step decides where it goes); a story is not cut in two small stories that have
+    nowhere else to go."""
     inside = np.flatnonzero(piece == part)
     rest = np.flatnonzero(np.isin(piece, live) & (piece != part))
-    small = [(side, other) for side, other in ((inside, rest), (rest, inside))
-             if few.below(len(side))]
-    if not small:
-        return True
-    story = stories[inside[0]]
-    for side, other in small:
-        block = np.bincount(blocks[side]).argmax()
-        there = np.flatnonzero((blocks == block) & (stories != story))
-        if few.prefers(side.tolist(), there.tolist(), other.tolist()):
+    outside = stories != stories[inside[0]]
+    for side, other in ((inside, rest), (rest, inside)):
+        if not few.below(len(side)):
+            continue
+        better = 0
+        for block in np.unique(blocks[side]).tolist():
+            rows = side[blocks[side] == block]
+            there = np.flatnonzero(outside & (blocks == block))
+            better += few.prefers(rows.tolist(), there.tolist(), other.tolist())
+        if 2 * better > len(side):
             return True
     return False
 
