@@ -90,7 +90,9 @@ class _Frequencies:
             count = known.get(term)
             if count is None:
                 missing.append(term)
-            elif count := count + pending.get(term, 0) if pending else count:
+                continue
+            count += pending.get(term, 0)
+            if count:
                 found[term] = count
         return found, missing
 
@@ -126,7 +128,7 @@ class Storage:
     def __init__(self, path: Path | str, *, cache_kib: int = CACHE_KIB) -> None:
         self.path = Path(path)
         self._unindexed: set[int] = set()  # stored, their full-text entries not yet written
-        self._frequencies = _Frequencies()  # committed term counts, read for each article
+        self._frequencies = _Frequencies()  # term counts the writer read (document_frequencies)
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -459,7 +459,7 @@ def test_document_frequencies_kept_in_memory_are_the_stored_ones(
         with pytest.raises(RuntimeError), storage.transaction():
             storage.add_document_terms({"t2": 5})
             raise RuntimeError("this savepoint goes")
-        check()  # what was read here holds t1's addition: not kept past the transaction
+        check()  # read here: t1's addition included, and right once it commits
     check()  # t1's addition before the savepoint counts, t2's does not
     with pytest.raises(RuntimeError), storage.transaction():
         storage.add_document_terms({"t1": 4})
