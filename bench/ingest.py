@@ -4,7 +4,8 @@
     python bench/ingest.py once      # the 181 pages through `aggregator run --once`, beside
                                      # trafilatura alone on one core, in the same run
     python bench/ingest.py memory    # peak resident memory of `run --once` on 20,000 articles
-    python bench/ingest.py           # all three
+    python bench/ingest.py pages-memory  # the same on 1,086 real pages (the 181, six times)
+    python bench/ingest.py           # all four
 
 costs: the steps of the daemon's own code, called one after the other on one core over the
 extraction benchmark's 181 pages (../shared/data, or AGGREGATOR_DATA) and over 2,000
@@ -24,6 +25,7 @@ trafilatura.extract takes alone for the same pages in this process on one core; 
 
 memory: `aggregator run --once` on a directory of 20,000 synthetic articles; the peak
 resident memory (VmHWM) of the main process, read by the process itself as it exits.
+pages-memory: the same on real pages, which are large (a few hundred KiB of HTML each).
 """
 
 from __future__ import annotations
@@ -329,38 +331,68 @@ def bench_memory(count: int = 20_000) -> None:
         folder = tmp / "articles"
         folder.mkdir()
         synthetic_folder(folder, count)
-        config = _config(tmp, folder, "memory.db")
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", PEAK, "--config", str(config), "run",
-                               "--once"], cwd=tmp, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
-        took = time.perf_counter() - started
-        peak = [line for line in done.stderr.splitlines() if line.startswith("peak-kib")]
-        if done.returncode or not peak:
-            print(f"memory: run --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        _peak(tmp, folder, f"memory ({count:,} synthetic articles as a directory source")
+
+
+PAGE_COPIES = 6  # pages-memory: the 181 pages six times over (1,086 pages, about 190 MB)
+
+
+def bench_pages_memory() -> None:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        folder = tmp / "pages"
+        folder.mkdir()
+        try:
+            count = pages_folder(folder)
+        except OSError:
+            print("pages-memory: skipped, the extraction benchmark's pages not found")
             return
-        mib = int(peak[0].split()[1]) / 1024
-        print(f"memory ({count:,} synthetic articles as a directory source, run --once, "
-              f"{took:.0f} s): peak resident memory of the main process {mib:.0f} MiB "
-              "(goal <= 250 MiB)")
+        for page in sorted(folder.glob("*.html")):
+            for copy in range(1, PAGE_COPIES):
+                (folder / f"{page.stem}-{copy}.html").write_bytes(page.read_bytes())
+        _peak(tmp, folder, f"pages-memory ({count * PAGE_COPIES:,} real pages, the "
+                           f"extraction benchmark's {count} {PAGE_COPIES} times over, as a "
+                           "directory source")
+
+
+def _peak(tmp: Path, folder: Path, what: str) -> None:
+    """`run --once` on `folder` as a process; its main process's peak resident memory."""
+    config = _config(tmp, folder, "memory.db")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK, "--config", str(config), "run",
+                           "--once"], cwd=tmp, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    took = time.perf_counter() - started
+    peak = [line for line in done.stderr.splitlines() if line.startswith("peak-kib")]
+    if done.returncode or not peak:
+        print(f"{what.split()[0]}: run --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        return
+    mib = int(peak[0].split()[1]) / 1024
+    print(f"{what}, run --once, {took:.0f} s): peak resident memory of the main process "
+          f"{mib:.0f} MiB (goal <= 250 MiB)")
+
+
+PARTS = ("costs", "once", "memory", "pages-memory")
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", metavar="costs|once|memory",
+    parser.add_argument("parts", nargs="*", metavar="|".join(PARTS),
                         help="what to measure (default: all)")
     parser.add_argument("--runs", type=int, default=3, help="runs of `once` (best is taken)")
     parser.add_argument("--articles", type=int, default=20_000, help="articles of `memory`")
     args = parser.parse_args(argv)
-    parts = args.parts or ["costs", "once", "memory"]
-    if set(parts) - {"costs", "once", "memory"}:
-        parser.error(f"unknown part: {', '.join(sorted(set(parts) - {'costs', 'once', 'memory'}))}")
+    parts = args.parts or list(PARTS)
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown part: {', '.join(sorted(unknown))}")
     if "costs" in parts:
         bench_costs()
     if "once" in parts:
         bench_once(args.runs)
     if "memory" in parts:
         bench_memory(args.articles)
+    if "pages-memory" in parts:
+        bench_pages_memory()
 
 
 if __name__ == "__main__":

@@ -37,3 +37,36 @@ def test_freed_small_blocks_are_given_back_to_the_system() -> None:
 
 def test_it_says_whether_it_could() -> None:
     assert give_back_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+LARGE = """
+import sys
+from aggregator.heap import map_large_blocks
+def rss():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS"))
+mapped = sys.argv[1] == "mapped" and map_large_blocks()
+first = bytearray(1 << 20)  # a first page of HTML, freed: glibc would raise its threshold
+del first
+start = rss()
+pages, kept = [], []
+for _ in range(60):  # pages of a poll, each beside something small that outlives it
+    pages.append(bytearray(300_000))
+    kept.append(bytearray(700))
+pages.clear()
+print(int(mapped), rss() - start)
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+def test_freed_pages_of_html_go_back_to_the_system_at_once() -> None:
+    def grown(mode: str) -> tuple[int, int]:
+        done = subprocess.run([sys.executable, "-c", LARGE, mode], capture_output=True,
+                              text=True, check=True)
+        mapped, kib = (int(x) for x in done.stdout.split())
+        return mapped, kib
+
+    mapped, kib = grown("mapped")
+    assert mapped == 1
+    assert kib < 2_000  # of the 17.5 MiB the pages took, nothing is held once they are freed
+    assert grown("heap")[1] > 10_000  # glibc's default, what it replaces: the heap keeps them

@@ -173,6 +173,32 @@ def test_a_page_is_stored_deflated_and_read_back_as_delivered(tmp_path: Path) ->
     assert storage.article_row(article_id)["raw"] == html
 
 
+def test_a_page_prepared_by_a_worker_comes_back_deflated_once_and_is_stored_whole(
+        tmp_path: Path) -> None:
+    import pickle
+
+    from aggregator.clustering.prepare import prepare_entry
+    from aggregator.operate.pipeline import store
+
+    storage = Storage(tmp_path / "a.db")
+    clusterer = Clusterer(storage, load(None, environ={}))
+    body = "".join(f"<p>Paragraph {i} of the council's long report on the bridge.</p>"
+                   for i in range(200))
+    html = f"<html><head><title>Bridge report</title></head><body>{body}</body></html>"
+    page = Entry(source="s", guid="g", url="https://news.example/bridge", title=None,
+                 content=html, content_type="text/html", author="A. Writer")
+    prepared = prepare_entry((page, None), frozenset())
+    assert prepared is not None
+    entry, cleaned, found, encoded = prepared
+    # what a worker sends back holds the page once, deflated: not the page itself beside it
+    assert entry.content == "" and entry.guid == "g" and entry.author == "A. Writer"
+    assert pickle.loads(pickle.dumps(prepared)) == prepared
+    article_id = store(clusterer, entry, cleaned, found=found, encoded=encoded)
+    assert article_id is not None
+    assert storage.article_row(article_id)["raw"] == html
+    assert storage.article(article_id).url == "https://news.example/bridge"
+
+
 def test_a_writer_failure_leaves_no_poll_waiting_for_room(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading

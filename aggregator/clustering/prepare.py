@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..ingest.extract import clean_entry, countable_lines, extract_html, html_to_text
 from ..minhash import lsh_buckets, signed_text
@@ -15,7 +16,10 @@ from ..raw import pack_raw
 from ..text import canonical_url, content_hash, words
 from .signature import Features, features
 
-Prepared = tuple[Entry, Cleaned, Features, Encoded]  # all computed in a worker process
+# all computed in a worker process; the entry comes back without its content, which the
+# Encoded carries in the form it is stored (a page deflated: a fifth of the bytes to send back
+# and to hold while the writer is busy)
+Prepared = tuple[Entry, Cleaned, Features, Encoded]
 
 
 def warm_up() -> None:
@@ -48,7 +52,8 @@ def prepare_entry(job: tuple[Entry, Entry | None],
 def _with_features(entry: Entry, cleaned: Cleaned) -> Prepared:
     tokens = words(signed_text(cleaned.title, cleaned.text))  # once, for both
     found = features(cleaned.title, cleaned.text, tokens=tokens)
-    return entry, cleaned, found, encode(entry, cleaned, minhash=found.minhash, tokens=tokens)
+    encoded = encode(entry, cleaned, minhash=found.minhash, tokens=tokens)
+    return replace(entry, content=""), cleaned, found, encoded
 
 
 def encode(entry: Entry, cleaned: Cleaned, *, minhash: Sequence[int],

@@ -94,8 +94,11 @@ def run(obj: Context, once: bool) -> None:
     Example:
       aggregator --config config/aggregator.toml run --once
     """
+    from ..heap import map_large_blocks
+
     settings = obj.settings
     _setup_logging(settings.log_level)
+    map_large_blocks()  # the pages this process reads go back to the system once handed on
     if once:
         from .pools import make_workers  # first: the processes start while the rest is imported
 
