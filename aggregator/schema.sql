@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS articles (
     outlet TEXT NOT NULL DEFAULT '', -- model.outlet_of(site, url, source): the credits' outlet
     canonical_url TEXT,              -- the entry's link normalised (exact-copy matching)
     title TEXT NOT NULL,
-    raw TEXT NOT NULL,               -- the text or HTML as delivered (long: a zlib BLOB)
+    raw TEXT NOT NULL,               -- the text or HTML as delivered (long: a zstd BLOB, zlib before)
     text TEXT NOT NULL,              -- after boilerplate removal
     stripped TEXT NOT NULL DEFAULT '[]',  -- JSON [[line, reason], ...]
     content_hash TEXT NOT NULL,

@@ -159,7 +159,11 @@ def test_a_line_a_source_repeats_in_three_articles_is_stripped_from_the_next(
     assert "repeated across this source" in stripped["stripped"]
 
 
-def test_a_page_is_stored_deflated_and_read_back_as_delivered(tmp_path: Path) -> None:
+def test_a_page_is_stored_compressed_and_read_back_as_delivered(tmp_path: Path) -> None:
+    import zlib
+
+    import zstandard
+
     storage = Storage(tmp_path / "a.db")
     clusterer = Clusterer(storage, load(None, environ={}))
     body = "".join(f"<p>Paragraph {i} of the council's long report on the bridge.</p>"
@@ -168,12 +172,16 @@ def test_a_page_is_stored_deflated_and_read_back_as_delivered(tmp_path: Path) ->
     article_id = add_entry(clusterer, Entry(source="s", guid="g", url=None, title=None,
                                             content=html, content_type="text/html"))
     assert article_id is not None
-    (size,) = storage.db.execute("SELECT length(raw) FROM articles").fetchone()
-    assert size < len(html) / 4
+    (blob,) = storage.db.execute("SELECT raw FROM articles").fetchone()
+    assert blob.startswith(zstandard.FRAME_HEADER) and len(blob) < len(html) / 4
+    assert storage.article_row(article_id)["raw"] == html
+    # a database written before holds zlib streams: they read back as they did
+    with storage.transaction():
+        storage.db.execute("UPDATE articles SET raw = ?", [zlib.compress(html.encode(), 1)])
     assert storage.article_row(article_id)["raw"] == html
 
 
-def test_a_page_prepared_by_a_worker_comes_back_deflated_once_and_is_stored_whole(
+def test_a_page_prepared_by_a_worker_comes_back_compressed_once_and_is_stored_whole(
         tmp_path: Path) -> None:
     import pickle
 
@@ -190,7 +198,7 @@ def test_a_page_prepared_by_a_worker_comes_back_deflated_once_and_is_stored_whol
     prepared = prepare_entry((page, None), frozenset())
     assert prepared is not None
     entry, cleaned, found, encoded = prepared
-    # what a worker sends back holds the page once, deflated: not the page itself beside it
+    # what a worker sends back holds the page once, compressed: not the page itself beside it
     assert entry.content == "" and entry.guid == "g" and entry.author == "A. Writer"
     assert pickle.loads(pickle.dumps(prepared)) == prepared
     article_id = store(clusterer, entry, cleaned, found=found, encoded=encoded)

@@ -17,7 +17,7 @@ from ..text import canonical_url, content_hash, words
 from .signature import Features, features
 
 # all computed in a worker process; the entry comes back without its content, which the
-# Encoded carries in the form it is stored (a page deflated: a fifth of the bytes to send back
+# Encoded carries in the form it is stored (a page compressed: a fifth of the bytes to send back
 # and to hold while the writer is busy)
 Prepared = tuple[Entry, Cleaned, Features, Encoded]
 
@@ -33,7 +33,7 @@ def warm_up() -> None:
 def prepare_entry(job: tuple[Entry, Entry | None],
                   recurring: frozenset[str]) -> Prepared | None:
     """An entry cleaned, from its article page when that says more than the feed's summary,
-    with its features and the forms it is stored in (the writer's pure work: deflating the
+    with its features and the forms it is stored in (the writer's pure work: compressing the
     page, hashing the text, keying its lines, JSON); None when nothing is left. Pure: runs in
     a worker process."""
     entry, page = job
