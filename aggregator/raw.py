@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import zlib
 
-import zstandard
-
 RAW_PACK_CHARS = 2048  # longer raw texts (whole HTML pages) are stored compressed
 LEVEL = 1  # Zstandard's fastest standard level
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # how every Zstandard frame opens (RFC 8878)
 
 
 def pack_raw(raw: str | bytes) -> str | bytes:
@@ -24,12 +23,16 @@ def pack_raw(raw: str | bytes) -> str | bytes:
     short text as it is; what is packed already (bytes) stays as it is."""
     if isinstance(raw, bytes) or len(raw) < RAW_PACK_CHARS:
         return raw
+    import zstandard  # deferred: 20 ms of a command's start-up, and only pages need it
+
     return zstandard.compress(raw.encode(), LEVEL)
 
 
 def unpack_raw(value: str | bytes) -> str:
     if isinstance(value, str):
         return value
-    if value.startswith(zstandard.FRAME_HEADER):
+    if value.startswith(ZSTD_MAGIC):
+        import zstandard
+
         return zstandard.decompress(value).decode()
     return zlib.decompress(value).decode()  # a database written before Zstandard

@@ -12,7 +12,7 @@ from dataclasses import replace
 from ..ingest.extract import clean_entry, countable_lines, extract_html, html_to_text
 from ..minhash import lsh_buckets, signed_text
 from ..model import Cleaned, Encoded, Entry
-from ..raw import pack_raw
+from ..raw import RAW_PACK_CHARS, pack_raw
 from ..text import canonical_url, content_hash, words
 from .signature import Features, features
 
@@ -24,10 +24,11 @@ Prepared = tuple[Entry, Cleaned, Features, Encoded]
 
 def warm_up() -> None:
     """Import and load now what the first page would: trafilatura, datasketch's MinHash and
-    its permutations, the general-language word frequencies (together about a second of a
-    fresh process), so that a worker started early is ready when the pages come."""
+    its permutations, the general-language word frequencies, Zstandard (together about a
+    second of a fresh process), so that a worker started early is ready when the pages come."""
     extract_html("<html><body><p>warm</p></body></html>")
     features("warm", "warm up")
+    pack_raw(" " * RAW_PACK_CHARS)
 
 
 def prepare_entry(job: tuple[Entry, Entry | None],
