@@ -59,6 +59,8 @@ def pages_folder(folder: Path) -> int:
     """The extraction benchmark's pages as .html files in `folder`; how many."""
     source = data_dir() / "extraction" / "html"
     names = sorted(source.glob("*.html.gz"))
+    if not names:
+        raise FileNotFoundError(f"{source}: no pages")
     for path in names:
         (folder / path.name.removesuffix(".gz")).write_bytes(gzip.decompress(path.read_bytes()))
     return len(names)
@@ -274,11 +276,10 @@ def _config(tmp: Path, folder: Path, database: str) -> Path:
     return config
 
 
-# --- once ------------------------------------------------------------------------------------
-
-def bench_once(runs: int = 3) -> None:
-    import trafilatura
-
+@contextmanager
+def _page_folder(part: str) -> Iterator[tuple[Path, Path, int] | None]:
+    """A temporary folder and its subfolder of the extraction benchmark's pages, and how many;
+    None (said) when the pages are not found."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         folder = tmp / "pages"
@@ -286,8 +287,21 @@ def bench_once(runs: int = 3) -> None:
         try:
             count = pages_folder(folder)
         except OSError:
-            print("once: skipped, the extraction benchmark's pages not found")
+            print(f"{part}: skipped, the extraction benchmark's pages not found")
+            yield None
             return
+        yield tmp, folder, count
+
+
+# --- once ------------------------------------------------------------------------------------
+
+def bench_once(runs: int = 3) -> None:
+    import trafilatura
+
+    with _page_folder("once") as found:
+        if found is None:
+            return
+        tmp, folder, count = found
         htmls = [p.read_bytes() for p in sorted(folder.glob("*.html"))]
         config = _config(tmp, folder, "once.db")
         alone, once = [], []
@@ -338,15 +352,10 @@ PAGE_COPIES = 6  # pages-memory: the 181 pages six times over (1,086 pages, abou
 
 
 def bench_pages_memory() -> None:
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        folder = tmp / "pages"
-        folder.mkdir()
-        try:
-            count = pages_folder(folder)
-        except OSError:
-            print("pages-memory: skipped, the extraction benchmark's pages not found")
+    with _page_folder("pages-memory") as found:
+        if found is None:
             return
+        tmp, folder, count = found
         for page in sorted(folder.glob("*.html")):
             for copy in range(1, PAGE_COPIES):
                 (folder / f"{page.stem}-{copy}.html").write_bytes(page.read_bytes())
