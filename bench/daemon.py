@@ -467,7 +467,9 @@ def measure_daemon(tmp: Path, server: FeedServer, articles: int, *, window: int)
     port = free_port()
     urls = [f"http://127.0.0.1:{server.port}{path}" for path in server.feeds]
     config = daemon_config(tmp, urls, port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    # this checkout's code, whatever the environment's installed copy is (as bench/ingest.py)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")},
+           "PYTHONPATH": str(ROOT)}
     launched = time.monotonic()
     with open(tmp / "daemon.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "aggregator", "--config", str(config),

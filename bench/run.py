@@ -207,7 +207,7 @@ def bench_opml(sizes: tuple[int, ...] = (5_000, 20_000, 100_000)) -> None:
             print(f"opml: 20,000 outlines took {best[20_000] / best[5_000]:.1f}x the time of "
                   "5,000 (linear would be 4x; goal <= 6x)")
         big = max(sizes)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
                "AGGREGATOR_DATABASE": str(Path(tmp) / "cli.db")}
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "aggregator", "feeds", "import",

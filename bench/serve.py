@@ -201,7 +201,8 @@ def main() -> None:
         print("serve: wrk not found, no figure; install it (Debian: apt-get install -y wrk) "
               "and run again")
         return
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")},
+           "PYTHONPATH": str(ROOT)}  # this checkout's code, not the installed copy's
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         port = free_port()
