@@ -46,6 +46,12 @@ def test_json_ld_names_the_publisher_when_the_meta_tags_do_not() -> None:
     ('<meta property="og:url" content="https://herald.example/news/7">', None,
      "https://herald.example/news/7"),
     ('<link rel="canonical" href="javascript:alert(1)">', None, None),
+    # og:url is a property: a meta tag that names it is not the page's address
+    ('<meta name="og:url" content="https://herald.example/news/7">', None, None),
+    # an empty site name gives way to the next tag that names the site
+    ('<meta property="og:site_name" content=" "><meta name="application-name" content="Herald">'
+     '<script type="application/ld+json">{"publisher": {"name": "Other"}}</script>',
+     "Herald", None),
 ])
 def test_what_a_page_declares_is_read_with_care(head: str, site: str | None,
                                                url: str | None) -> None:
