@@ -345,7 +345,7 @@ def bench_memory(count: int = 20_000) -> None:
         folder = tmp / "articles"
         folder.mkdir()
         synthetic_folder(folder, count)
-        _peak(tmp, folder, f"memory ({count:,} synthetic articles as a directory source")
+        _peak(tmp, folder, "memory", f"{count:,} synthetic articles as a directory source")
 
 
 PAGE_COPIES = 6  # pages-memory: the 181 pages six times over (1,086 pages, about 190 MB)
@@ -359,12 +359,11 @@ def bench_pages_memory() -> None:
         for page in sorted(folder.glob("*.html")):
             for copy in range(1, PAGE_COPIES):
                 (folder / f"{page.stem}-{copy}.html").write_bytes(page.read_bytes())
-        _peak(tmp, folder, f"pages-memory ({count * PAGE_COPIES:,} real pages, the "
-                           f"extraction benchmark's {count} {PAGE_COPIES} times over, as a "
-                           "directory source")
+        _peak(tmp, folder, "pages-memory", f"{count * PAGE_COPIES:,} real pages, the "
+              f"extraction benchmark's {count} {PAGE_COPIES} times over, as a directory source")
 
 
-def _peak(tmp: Path, folder: Path, what: str) -> None:
+def _peak(tmp: Path, folder: Path, part: str, what: str) -> None:
     """`run --once` on `folder` as a process; its main process's peak resident memory."""
     config = _config(tmp, folder, "memory.db")
     started = time.perf_counter()
@@ -374,10 +373,10 @@ def _peak(tmp: Path, folder: Path, what: str) -> None:
     took = time.perf_counter() - started
     peak = [line for line in done.stderr.splitlines() if line.startswith("peak-kib")]
     if done.returncode or not peak:
-        print(f"{what.split()[0]}: run --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        print(f"{part}: run --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
         return
     mib = int(peak[0].split()[1]) / 1024
-    print(f"{what}, run --once, {took:.0f} s): peak resident memory of the main process "
+    print(f"{part} ({what}, run --once, {took:.0f} s): peak resident memory of the main process "
           f"{mib:.0f} MiB (goal <= 250 MiB)")
 
 

@@ -139,7 +139,7 @@ def _page_address(marks: _Marks, url: str | None) -> str | None:
     sites declare it on every page)."""
     candidates = [*marks.canonical[:1], *marks.properties.get("og:url", [])[:1]]
     for candidate in candidates:
-        address = urljoin(url or "", str(candidate).strip())
+        address = urljoin(url or "", candidate.strip())
         parts = urlsplit(address)
         if parts.scheme in ("http", "https") and parts.hostname and parts.path.strip("/"):
             return address
