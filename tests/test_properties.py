@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aggregator.clustering.signature import EMPTY_STATS, sign
+from aggregator.ingest import extract
 from aggregator.ingest.extract import clean
 from aggregator.model import Article, Cluster, Member, Story, Tier
 from aggregator.storage import Storage, iso, pack_minhash
@@ -129,3 +131,41 @@ def test_a_signature_survives_the_database(signature_store: Storage, title: str,
     again = signature_store.signature(article_id)
     assert again == signature
     assert pack_minhash(again.minhash) == pack_minhash(signature.minhash)
+
+
+# the words the cleaner's gated patterns look for, with the letters re.IGNORECASE also
+# matches to ASCII ones (İ ı ſ K), in any case
+CUED = st.lists(st.sampled_from(
+    "Copyright COPYRİGHT copyrıght (c) (C) 2024 © all rights reſerved ALL RIGHTS RESERVED "
+    "@ jane@example.com @handle twitter.com/x TWITTER.COM/x follow e-mail Reporting by "
+    "Editing BY Writing additional reporting contributed to this report . , ; ( ) ! ? : ’ ” » "
+    "word the a of — -".split(" ")), max_size=30).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=st.one_of(CUED, ANY_TEXT))
+@example(line="(C) 2024 The Daily Paper")
+@example(line="ALL RIGHTS RESERVED")
+@example(line="All rights reſerved")
+@example(line="copyrıght 2024")
+@example(line="COPYRİGHT The Daily Paper")
+@example(line="Reporting by Jane Doe; Editing by Bob Roe")
+@example(line="Jane Doe contributed to this report.")
+@example(line="Follow her at TWITTER.COM/janedoe")
+@example(line="Write to jane@example.com")
+def test_a_pattern_the_cleaner_skips_for_want_of_its_words_could_not_have_matched(
+        line: str) -> None:
+    low = extract._folded(line)
+    for pattern in extract._NEEDS:
+        assert extract._found(pattern, line, low) == bool(pattern.search(line)), pattern
+
+
+SENTENCE_ENDS = st.text(st.sampled_from("ab .!?…;:。！？\"'”’»)]([\n"), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=st.one_of(SENTENCE_ENDS, ANY_TEXT))
+def test_a_line_ends_a_sentence_as_the_regex_it_replaces_says(line: str) -> None:
+    line = line.replace("\n", " ")  # the cleaner tests lines; "$" would also match before "\n"
+    assert extract._terminated(line) == bool(
+        re.search(r"[.!?…;:。！？][\"'”’»)\]]*$|[\"”’»]$", line))

@@ -23,7 +23,12 @@ from ..model import Cleaned, Entry, Provenance
 from ..text import line_key, normalise, sentences, words
 from .provenance import page_provenance
 
-_TERMINAL = re.compile(r"[.!?…;:。！？][\"'”’»)\]]*$|[\"”’»]$")
+# a line ends a sentence: a terminal mark, then only closing quotes and brackets (what the regex
+# [.!?…;:。！？]["'”’»)\]]*$|["”’»]$ says; the marks and the closers have no character in common,
+# so stripping the closers leaves the mark last), or a closing quote alone
+_TERMINALS = tuple(".!?…;:。！？")
+_CLOSERS = "\"'”’»)]"
+_CLOSING_QUOTES = tuple("\"”’»")
 # each run of word characters and hyphens is tried once (from its start): linear on long lines
 _DOMAIN = re.compile(
     r"(?<![\w-])-*+\b[\w-]++\.(?:com|org|net|us|uk|co|in|io|info|news|tv|fr|de|es|ru)\b", re.I)
@@ -252,14 +257,20 @@ def _join_wrapped(lines: list[str]) -> list[str]:
 
 
 def _continues(previous: str, line: str) -> bool:
-    if _TERMINAL.search(previous):
+    if _terminated(previous):
         return False
     last = previous.rsplit(" ", 1)[-1].lower()
     return line[0].islower() or previous.endswith(",") or last in _JOINERS
 
 
+def _terminated(line: str) -> bool:
+    """Whether a line ends as a sentence does (see _TERMINALS): string methods, where a regex
+    anchored at the end would try every position of a long paragraph."""
+    return line.endswith(_CLOSING_QUOTES) or line.rstrip(_CLOSERS).endswith(_TERMINALS)
+
+
 def _is_sentence(line: str) -> bool:
-    return bool(_TERMINAL.search(line)) and (" " in line or len(line) >= MIN_SENTENCE_CHARS)
+    return _terminated(line) and (" " in line or len(line) >= MIN_SENTENCE_CHARS)
 
 
 def _find_title(lines: list[str]) -> tuple[str, list[str], list[tuple[str, str]]]:
@@ -274,7 +285,7 @@ def _find_title(lines: list[str]) -> tuple[str, list[str], list[tuple[str, str]]
             continue
         parts = list(sentences(line))
         if len(parts) == 1 and len(line.split()) <= MAX_TITLE_WORDS:
-            if _TERMINAL.search(line):  # a standfirst sentence: headline and part of the story
+            if _terminated(line):  # a standfirst sentence: headline and part of the story
                 return line.rstrip(".;"), lines[index:], dropped
             return line, lines[index + 1 :], dropped
         return _shorten(parts[0]), lines[index:], dropped  # no headline line: the story starts
@@ -285,11 +296,11 @@ def _chrome_before_title(line: str) -> str | None:
     n = len(line.split())
     if _is_label(line):
         return "label"
-    if _DOMAIN.search(line) and not _TERMINAL.search(line):
+    if _DOMAIN.search(line) and not _terminated(line):
         return "outlet name"
-    if n <= MAX_SHORT_WORDS and not _TERMINAL.search(line):
+    if n <= MAX_SHORT_WORDS and not _terminated(line):
         return "short line"
-    return _hard_reason(line)
+    return _hard_reason(line, n)
 
 
 def _outlet(dropped: list[tuple[str, str]]) -> str | None:
@@ -310,34 +321,65 @@ def _shorten(sentence: str, limit: int = 16) -> str:
     return (clause if len(clause.split()) >= 8 else cut) + "…"
 
 
-def _hard_reason(line: str) -> str | None:
-    """Rules that hold whatever the line's length or punctuation."""
-    if _HASH.match(line.replace(" ", "")) and " " not in line.strip():
+def _hard_reason(line: str, n: int) -> str | None:
+    """Rules that hold whatever the line's length (`n` words) or punctuation. A pattern that
+    cannot match without a word of its own in the line (in `_folded` form) is not run where
+    the word is absent: the regexes searching the whole line were most of the cleaner's time."""
+    if " " not in line.strip() and _HASH.match(line.replace(" ", "")):
         return "stray hash"
     if _URL.match(line):
         return "bare URL"
-    if _COPYRIGHT.search(line) and len(line.split()) <= 25:
+    low = _folded(line)
+    if n <= 25 and _found(_COPYRIGHT, line, low):
         return "copyright"
     if _READ_MORE.match(line):
         return "read more"
-    n = len(line.split())
-    if _TAGS.match(line) and not _TERMINAL.search(line) and (
+    if _TAGS.match(line) and not _terminated(line) and (
             ":" in line[:16] or n > MAX_HEADING_WORDS):  # "Topics for Monday" may be a heading
         return "tags"
-    if n <= MAX_PROMO_WORDS and _CONTACT.search(line) and _CONTACT_CUES.search(line):
+    if n > MAX_PROMO_WORDS:
+        return None
+    if _found(_CONTACT, line, low) and _CONTACT_CUES.search(line):
         return "author or follow box"
-    if _REPORTING.search(line) and n <= MAX_PROMO_WORDS:
+    if _found(_REPORTING, line, low):
         return "credit"
-    if n <= MAX_PROMO_WORDS and _is_promotion(line):
+    if _is_promotion(line):
         return "promotion"
     return None
+
+
+# the letters besides A-Z and a-z that an ASCII letter of a pattern matches under re.IGNORECASE
+# (the re module's documentation): folded to theirs, so a word absent from `_folded(line)`
+# cannot be matched in the line
+_IGNORECASE_EXTRA = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "K": "k"})
+
+
+def _folded(line: str) -> str:
+    """The line in lower case, for a quick test of whether a pattern's word can be in it."""
+    if line.isascii():
+        return line.lower()
+    return line.translate(_IGNORECASE_EXTRA).lower()
+
+
+# what a pattern cannot match without: one of these in the line's `_folded` form
+_NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
+    _COPYRIGHT: ("©", "(c)", "copyright", "all rights reserved"),
+    _CONTACT: ("@", "twitter.com/"),
+    _REPORTING: (" by", "contributed to this report"),
+}
+
+
+def _found(pattern: re.Pattern[str], line: str, low: str) -> bool:
+    """pattern.search(line), run only where `low` (the line `_folded`) holds what it needs."""
+    return any(word in low for word in _NEEDS[pattern]) and bool(pattern.search(line))
 
 
 def _is_promotion(line: str) -> bool:
     """Two kinds of sales talk, addressed to the reader (a report on a company's subscriptions
     is news)."""
-    cues = {cue.lower() for cue in _PROMO_CUES.findall(line)}
-    return len(cues) >= 2 and bool(_READER.search(line) or _PROMO_CUES.match(line))
+    if not (_READER.search(line) or _PROMO_CUES.match(line)):
+        return False
+    return len({cue.lower() for cue in _PROMO_CUES.findall(line)}) >= 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,17 +399,18 @@ def _credited(lines: list[str]) -> frozenset[int]:
 
 
 def _boilerplate_reason(line: str, index: int, page: _Text) -> str | None:
-    hard = _hard_reason(line)
+    n = len(line.split())
+    hard = _hard_reason(line, n)
     if hard:
         return hard
-    if page.recurring and line_key(line) in page.recurring:
+    key = line_key(line)
+    if page.recurring and key in page.recurring:
         return "repeated across this source"
-    if line_key(line) in page.title_keys and not _TERMINAL.search(line):
+    if key in page.title_keys and not _terminated(line):
         return "headline repeated"
-    n = len(line.split())
-    if _BYLINE.match(line) and n <= 8 and not _TERMINAL.search(line):
+    if _BYLINE.match(line) and n <= 8 and not _terminated(line):
         return "byline"
-    if re.fullmatch(r"\([^()]{0,80}\)", line) and n <= 8:
+    if n <= 8 and line.startswith("(") and re.fullmatch(r"\([^()]{0,80}\)", line):
         return "credit"
     if _is_label(line):
         return "label"
