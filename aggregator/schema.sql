@@ -103,10 +103,13 @@ CREATE TABLE IF NOT EXISTS memberships (
     batch_group INTEGER,             -- the story the last re-assessment put it in (hysteresis)
     moved_from INTEGER,              -- the story a re-assessment last moved it out of,
     moved_epoch INTEGER,             -- and in which epoch (reassessments.epoch)
-    batch_block INTEGER              -- its event-scale block in the last re-assessment (a
+    batch_block INTEGER,             -- its event-scale block in the last re-assessment (a
                                      -- story splits only where two runs in a row saw it apart)
+    placed_in INTEGER                -- the story the online tier or an operator put it in; a
+                                     -- re-assessment's moves leave it (each run starts there)
 );
 CREATE INDEX IF NOT EXISTS memberships_cluster ON memberships (cluster_id);
+CREATE INDEX IF NOT EXISTS memberships_placed ON memberships (placed_in);
 
 -- Lines each source repeats across its articles (site chrome), by normalised text.
 CREATE TABLE IF NOT EXISTS source_lines (

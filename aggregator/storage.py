@@ -26,7 +26,7 @@ from .errors import AggregatorError, NotFoundError, StorageError
 from .model import Article, Member, Signature, Source, Tier, Validators, outlet_of
 from .raw import pack_raw, unpack_raw
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 BUSY_TIMEOUT_MS = 30_000
 # page cache of a connection, per connection: every one the daemon opens at once holds its
 # own (the writer, each polling thread's reader, the publisher). 32 MiB for the writer (it
@@ -190,6 +190,18 @@ class Storage:
                      else "ALTER TABLE memberships ADD COLUMN batch_block INTEGER; ")
             self.db.conn.executescript(f"BEGIN IMMEDIATE; {added}PRAGMA user_version = 10; "
                                        "COMMIT;")
+        if version < 11:
+            # v11: the story each article was placed in by the online tier or an operator, where
+            # every re-assessment starts; for a stored article the nearest known is the story a
+            # re-assessment last moved it out of, else its story now
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(memberships)")}
+            added = ("" if "placed_in" in have
+                     else "ALTER TABLE memberships ADD COLUMN placed_in INTEGER; ")
+            self.db.conn.executescript(
+                f"BEGIN IMMEDIATE; {added}UPDATE memberships SET placed_in = "
+                "coalesce(moved_from, cluster_id) WHERE placed_in IS NULL; "
+                "CREATE INDEX IF NOT EXISTS memberships_placed ON memberships (placed_in); "
+                "PRAGMA user_version = 11; COMMIT;")
 
     def _rank_and_search(self) -> None:
         """v8 (issue 29): each source's category, each article's outlet, each story's count of
@@ -203,10 +215,11 @@ class Storage:
         conn.create_function("outlet_of", 3, lambda site, url, source: outlet_of(
             site=site, url=url, source=source), deterministic=True)
         have = {table: {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
-                for table in ("sources", "articles", "clusters")}
+                for table in ("sources", "articles", "clusters", "memberships")}
         added = [f"ALTER TABLE {table} ADD COLUMN {column}" for table, column in (
             ("sources", "category TEXT"), ("articles", "outlet TEXT NOT NULL DEFAULT ''"),
-            ("clusters", "outlets INTEGER NOT NULL DEFAULT 0"))
+            ("clusters", "outlets INTEGER NOT NULL DEFAULT 0"),
+            ("memberships", "placed_in INTEGER"))  # indexed by schema.sql; filled by v11
             if column.split()[0] not in have[table]]
         schema = resources.files("aggregator").joinpath("schema.sql").read_text()
         script = ";\n".join([
@@ -646,17 +659,21 @@ class Storage:
                        threshold: float, matched_article: int | None,
                        shared_terms: Sequence[str], at: datetime) -> None:
         # an upsert, where a REPLACE would delete the old row without its trigger (the stories'
-        # outlet counts, schema.sql); the re-assessment's marks are cleared, as a new row has none
+        # outlet counts, schema.sql); the re-assessment's marks are cleared, as a new row has
+        # none; its own moves (tier refined) keep the story the article was placed in
         self.db.conn.execute(
             "INSERT INTO memberships (article_id, cluster_id, tier, similarity, threshold, "
-            "matched_article, shared_terms, decided_at) VALUES (?,?,?,?,?,?,?,?) "
+            "matched_article, shared_terms, decided_at, placed_in) VALUES (?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (article_id) DO UPDATE SET cluster_id = excluded.cluster_id, "
+            f"placed_in = CASE WHEN excluded.tier = '{Tier.REFINED.value}' "
+            "THEN coalesce(memberships.placed_in, memberships.cluster_id) "
+            "ELSE excluded.cluster_id END, "
             "tier = excluded.tier, similarity = excluded.similarity, "
             "threshold = excluded.threshold, matched_article = excluded.matched_article, "
             "shared_terms = excluded.shared_terms, decided_at = excluded.decided_at, "
             "batch_group = NULL, moved_from = NULL, moved_epoch = NULL, batch_block = NULL",
             [article_id, cluster_id, str(tier), round(similarity, 4), threshold,
-             matched_article, json.dumps(list(shared_terms)), iso(at)])
+             matched_article, json.dumps(list(shared_terms)), iso(at), cluster_id])
 
     def update_cluster(self, cluster_id: int, **changes: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in changes)
@@ -664,7 +681,11 @@ class Storage:
         self.db.conn.execute(f"UPDATE clusters SET {sets} WHERE id = ?", [*values, cluster_id])
 
     def move_members(self, *, from_cluster: int, to_cluster: int) -> None:
+        """A merge (by the online tier or an operator): the members and the articles placed in
+        `from_cluster` belong to `to_cluster` now."""
         self.db.conn.execute("UPDATE memberships SET cluster_id = ? WHERE cluster_id = ?",
+                             [to_cluster, from_cluster])
+        self.db.conn.execute("UPDATE memberships SET placed_in = ? WHERE placed_in = ?",
                              [to_cluster, from_cluster])
         self.db.conn.execute("UPDATE clusters SET merged_into = ? WHERE id = ?",
                              [to_cluster, from_cluster])

@@ -431,3 +431,27 @@ def test_a_run_without_new_articles_changes_nothing_after_moves_were_held_back(
     after = partition(db)
     assert not reassess(db, settings).changed and partition(db) == after
     assert db.query("SELECT epoch FROM reassessments ORDER BY id")[-1]["epoch"] == 2
+
+
+def test_each_run_starts_from_the_placements_not_from_an_earlier_runs_moves(
+        db: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run judges the window afresh from the online tier's (and operators') decisions: a
+    move an earlier run made is not where the next starts, so one made while a story had few
+    reports is not built on by every run after it."""
+    ids = store(db, SPLITTING, QUAKE + MERGER)  # every report a story of its own
+    placed = {a: cluster_of(db, a) for a in ids}
+    settings = load(None, environ={})
+    assert len(reassess(db, settings).moves) == 5
+    starts: list[refine.Rules] = []
+    real = refine.partition
+
+    def seen(z: object, rules: refine.Rules, s: refine.Settings) -> refine.Partition:
+        starts.append(rules)
+        return real(z, rules, s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(refine, "partition", seen)
+    again = reassess(db, settings)
+    assert not again.changed and partition(db) == {frozenset(ids[:4]), frozenset(ids[4:])}
+    (rules,) = starts
+    assert len(set(rules.current)) == len(ids)  # the placements, each its own story
+    assert [placed[a] for a in ids] == list(rules.current)

@@ -220,7 +220,7 @@ def test_a_version_7_database_is_upgraded_and_keeps_every_row(workdir: Path) -> 
     assert sum(map(len, before.values())) > 30 and before["articles"]
 
     upgraded = Storage(old)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
     for table, names in columns.items():  # every v7 row, every v7 column, as it was
         assert _rows(upgraded.db.conn, table, names) == before[table], table
     for row in upgraded.query("SELECT site, url, source, outlet FROM articles"):
@@ -417,7 +417,7 @@ def test_a_version_8_database_loses_its_insert_trigger_and_keeps_its_index(
         "END; PRAGMA user_version = 8;")
     storage.close()
     upgraded = Storage(tmp_path / "a.db")
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
     assert upgraded.execute("SELECT name FROM sqlite_master WHERE name = 'articles_fts_in'"
                             ).fetchone() is None
     assert "batch_block" in {r[1] for r in upgraded.execute("PRAGMA table_info(memberships)")}
@@ -498,3 +498,49 @@ def test_document_frequencies_kept_in_memory_are_the_stored_ones(
     storage.document_frequencies(many)
     assert len(storage._frequencies.known) <= 8
     check()
+
+
+def _placed(storage: Storage, article: int) -> int:
+    return int(storage.execute("SELECT placed_in FROM memberships WHERE article_id = ?",
+                               [article]).fetchone()[0])
+
+
+def test_an_articles_placement_is_the_online_tiers_or_an_operators_not_a_reassessments(
+        tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "a.db")
+    one, two, three = (storage.create_cluster(at=T0, seen_at=T0, centroid={}) for _ in "123")
+    article = _article(storage, 1, site=None, source="a")
+
+    def place(cluster: int, tier: Tier) -> None:
+        storage.set_membership(article, cluster, tier=tier, similarity=1.0, threshold=0.0,
+                               matched_article=None, shared_terms=(), at=T0)
+
+    place(one, Tier.EVENT)
+    assert _placed(storage, article) == one
+    place(two, Tier.REFINED)  # a re-assessment's move
+    assert _placed(storage, article) == one
+    storage.move_members(from_cluster=one, to_cluster=three)  # a merge: the placement follows
+    assert _placed(storage, article) == three
+    place(one, Tier.OPERATOR)
+    assert _placed(storage, article) == one
+    storage.close()
+
+
+def test_a_version_10_database_gets_each_articles_placement(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "a.db")
+    moved, kept = _listed(storage, 1), _listed(storage, 2)
+    origin = storage.create_cluster(at=T0, seen_at=T0, centroid={})
+    storage.execute("UPDATE memberships SET moved_from = ? WHERE article_id = ?",
+                    [origin, moved])
+    stories = dict(storage.execute("SELECT article_id, cluster_id FROM memberships").fetchall())
+    storage.db.conn.executescript(
+        "DROP INDEX memberships_placed; ALTER TABLE memberships DROP COLUMN placed_in; "
+        "PRAGMA user_version = 10;")
+    storage.close()
+    upgraded = Storage(tmp_path / "a.db")
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
+    # the nearest known: the story a re-assessment moved it out of, else its story
+    assert _placed(upgraded, moved) == origin and _placed(upgraded, kept) == stories[kept]
+    assert upgraded.execute("SELECT 1 FROM sqlite_master WHERE name = 'memberships_placed'"
+                            ).fetchone()
+    upgraded.close()

@@ -47,6 +47,10 @@ class Window:
     published: tuple[datetime, ...]
     links: Any  # refine.link_rows of the articles (a scipy sparse matrix)
     cluster: tuple[int, ...]  # each article's current cluster (merges followed)
+    # the cluster the online tier or an operator placed it in (their merges followed, not the
+    # clusters an earlier run emptied): where this run starts from, so that no run builds on
+    # an earlier run's moves (refine.Rules.current)
+    placed: tuple[int, ...]
     tier: tuple[str, ...]
     matched: tuple[int | None, ...]
     batch_group: tuple[int | None, ...]
@@ -192,7 +196,7 @@ def load_window(storage: Storage, settings: Settings) -> Window:
               "JOIN signatures s ON s.article_id = m.article_id WHERE a.published_at >= ?")
     rows = storage.execute(
         "SELECT m.article_id, a.published_at, m.cluster_id, m.tier, m.matched_article, "
-        f"m.batch_group, m.moved_from, m.moved_epoch, m.batch_block {placed} "
+        f"m.batch_group, m.moved_from, m.moved_epoch, m.batch_block, m.placed_in {placed} "
         "ORDER BY m.article_id",
         [since]).fetchall()
     merged = dict(storage.execute(
@@ -202,7 +206,9 @@ def load_window(storage: Storage, settings: Settings) -> Window:
     return Window(
         ids=tuple(r[0] for r in rows), published=tuple(parse_time(r[1]) for r in rows),
         links=refine.link_matrix(entries, settings.cluster.entity_weight),
-        cluster=tuple(_resolved(r[2], merged) for r in rows), tier=tuple(r[3] for r in rows),
+        cluster=tuple(_resolved(r[2], merged) for r in rows),
+        placed=tuple(_resolved(r[2], merged) if r[9] is None else r[9] for r in rows),
+        tier=tuple(r[3] for r in rows),
         matched=tuple(r[4] for r in rows), batch_group=tuple(r[5] for r in rows),
         batch_block=tuple(r[8] for r in rows),
         moved_from=tuple(None if r[6] is None else _resolved(r[6], merged) for r in rows),
@@ -273,7 +279,7 @@ def _rules(storage: Storage, window: Window, constraints: Constraints) -> refine
     return refine.Rules(together=(*copies, *together),
                         apart=tuple((a, b) for a, b in apart if a and b),
                         closed=tuple(tuple(v) for v in closed.values()), previous=previous,
-                        current=window.cluster, before=before)
+                        current=window.placed, before=before)
 
 
 @dataclass(slots=True)

@@ -25,9 +25,12 @@ the connectivity of two groups: their mutual nearest-neighbour pairs (each of i 
 other's `neighbours`) per article of the smaller group. A one-way link is no evidence at this
 scale: a lone report or a small event has to take its neighbours from somewhere, and takes
 them from the other event of its kind; two events each mostly linked within themselves rarely
-choose each other. Starting from the stories as they stand (`Rules.current`: the online
-tier's placements, earlier re-assessments included) rather than from single articles, so the
-step only changes them where the whole window gives evidence:
+choose each other. Starting from the stories as the online tier and the operators made them
+(`Rules.current`: each article's placement, their merges since followed) rather than from single
+articles, so the step only changes them where the whole window gives evidence; and not from an
+earlier re-assessment's moves: each run judges the window afresh, so a wrong move made when a
+story had few reports is not built on by every later run (the previous run still counts, by
+`hysteresis` and by confirming cuts):
 
 5. split: within a story, the parts are its intersections with the blocks. A part holding at
    least half of the story leaves it when its connectivity with the rest is below
@@ -84,7 +87,8 @@ class Rules:
     apart: tuple[tuple[frozenset[int], frozenset[int]], ...] = ()  # never in one block
     closed: tuple[tuple[int, ...], ...] = ()  # kept exactly as they are (together, joined by none)
     previous: Mapping[int, int] = field(default_factory=dict)  # row -> the last batch's group
-    # row -> its story as it stands (the online placement, merges followed); () -> the blocks
+    # row -> its story as the online tier or an operator placed it (their merges followed, not
+    # an earlier re-assessment's moves); () -> the blocks
     current: Sequence[int] = ()
     # row -> its block in the previous run (rows it did not see are absent); None: no history
     # is kept (a split is then taken on this run's evidence alone)
@@ -468,7 +472,7 @@ def _upper(matrix: sp.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
 
 
 def _stories(rules: Rules, n: int) -> npt.NDArray[np.int64]:
-    """Each row's story as it stands, numbered 0.. (rules.current)."""
+    """Each row's story to start from, numbered 0.. (rules.current)."""
     _, labels = np.unique(np.asarray(rules.current, np.int64)[:n], return_inverse=True)
     return labels.astype(np.int64)
 
