@@ -192,14 +192,15 @@ class Storage:
                                        "COMMIT;")
         if version < 11:
             # v11: the story each article was placed in by the online tier or an operator, where
-            # every re-assessment starts; for a stored article the nearest known is the story a
-            # re-assessment last moved it out of, else its story now
+            # every re-assessment starts; for a stored article, its story now (where the runs
+            # before this version started: which stories were placed and which moved is not
+            # known, as an emptied story and a merged one both point on by merged_into)
             have = {row[1] for row in self.db.execute("PRAGMA table_info(memberships)")}
             added = ("" if "placed_in" in have
                      else "ALTER TABLE memberships ADD COLUMN placed_in INTEGER; ")
             self.db.conn.executescript(
-                f"BEGIN IMMEDIATE; {added}UPDATE memberships SET placed_in = "
-                "coalesce(moved_from, cluster_id) WHERE placed_in IS NULL; "
+                f"BEGIN IMMEDIATE; {added}UPDATE memberships SET placed_in = cluster_id "
+                "WHERE placed_in IS NULL; "
                 "CREATE INDEX IF NOT EXISTS memberships_placed ON memberships (placed_in); "
                 "PRAGMA user_version = 11; COMMIT;")
 
@@ -679,6 +680,12 @@ class Storage:
         sets = ", ".join(f"{k} = ?" for k in changes)
         values = [json.dumps(v) if isinstance(v, dict) else v for v in changes.values()]
         self.db.conn.execute(f"UPDATE clusters SET {sets} WHERE id = ?", [*values, cluster_id])
+
+    def set_placements(self, placements: Iterable[tuple[int, int]]) -> None:
+        """(article, cluster): the story the online tier or an operator placed each in now
+        (`aggregator recluster` replays the online tier)."""
+        self.db.conn.executemany("UPDATE memberships SET placed_in = ? WHERE article_id = ?",
+                                 [(cluster, article) for article, cluster in placements])
 
     def move_members(self, *, from_cluster: int, to_cluster: int) -> None:
         """A merge (by the online tier or an operator): the members and the articles placed in

@@ -455,3 +455,30 @@ def test_each_run_starts_from_the_placements_not_from_an_earlier_runs_moves(
     (rules,) = starts
     assert len(set(rules.current)) == len(ids)  # the placements, each its own story
     assert [placed[a] for a in ids] == list(rules.current)
+
+
+def test_a_hidden_story_starts_as_it_is_whatever_its_articles_placements(db: Storage) -> None:
+    ids = store(db, SPLITTING, QUAKE + MERGER)
+    settings = load(None, environ={})
+    reassess(db, settings)
+    quake, merger = cluster_of(db, ids[0]), cluster_of(db, ids[4])
+    admin.set_hidden(db, quake, hidden=True)
+    # as if the online tier had placed a report of the quake with the merger, and a run had
+    # moved it: the hidden story must not draw the merger's reports in through it
+    db.execute("UPDATE memberships SET placed_in = ? WHERE article_id = ?", [merger, ids[1]])
+    after = partition(db)
+    outcome = reassess(db, settings)
+    assert not outcome.moves and partition(db) == after
+    assert db.member_ids(quake) == ids[:4]
+
+
+def test_recluster_makes_its_replay_the_placements(db: Storage) -> None:
+    from aggregator.clustering.recluster import recluster
+
+    ids = store(db, SPLITTING, QUAKE + MERGER)  # placed each alone
+    settings = load(None, environ={})
+    reassess(db, settings)  # moved into two stories: placements unchanged
+    recluster(db, settings)  # the online tier replayed: it joins what the run joined
+    rows = db.query("SELECT article_id, cluster_id, placed_in FROM memberships")
+    assert len(rows) == len(ids)
+    assert all(r["placed_in"] == r["cluster_id"] for r in rows)

@@ -148,7 +148,7 @@ def apply(storage: Storage, prepared: Prepared, settings: Settings, *,
           at: datetime | None = None) -> Outcome:
     """Write a prepared re-assessment in one transaction, unless the clusters it read have
     changed since (an operator's command, or an arrival that bridged two stories): then
-    nothing is written, and the next run starts from the new state."""
+    nothing is written, and the next run reads the window again."""
     started = time.perf_counter()
     at = at or now()
     window = prepared.window
@@ -274,12 +274,17 @@ def _rules(storage: Storage, window: Window, constraints: Constraints) -> refine
     for row, cluster in enumerate(window.cluster):
         if cluster in hidden:
             closed[cluster].append(row)
+    # a run starts from the placements, but a hidden story from its members as they are, and
+    # as a start of its own (labels below 0: no placement shares one), so that no article it
+    # does not hold is tied to it at the start
+    start = tuple(-1 - cluster if cluster in hidden else placed
+                  for cluster, placed in zip(window.cluster, window.placed, strict=True))
     previous = {row: g for row, g in enumerate(window.batch_group) if g is not None}
     before = {row: b for row, b in enumerate(window.batch_block) if b is not None}
     return refine.Rules(together=(*copies, *together),
                         apart=tuple((a, b) for a, b in apart if a and b),
                         closed=tuple(tuple(v) for v in closed.values()), previous=previous,
-                        current=window.placed, before=before)
+                        current=start, before=before)
 
 
 @dataclass(slots=True)

@@ -61,6 +61,9 @@ def recluster(storage: Storage, settings: Settings, *, since: datetime | None = 
             plan = _plan(storage, scratch, replayed)
             if not dry_run and plan.changed:
                 _apply(storage, scratch, plan)
+            elif not dry_run:  # the same stories: the replay is still where a run starts
+                with storage.transaction():
+                    storage.set_placements(plan.final.items())
         finally:
             scratch.close()
     return plan
@@ -194,6 +197,8 @@ def _apply(storage: Storage, scratch: Storage, plan: Plan) -> None:
                 article, ids[plan.final[article]], tier=row["tier"], similarity=row["similarity"],
                 threshold=row["threshold"], matched_article=row["matched_article"],
                 shared_terms=_loads(row["shared_terms"]), at=at)
+        # the replayed online decision is where the next re-assessment starts, moved or not
+        storage.set_placements((a, ids[label]) for a, label in plan.final.items())
         for old, target in plan.retired.items():
             final = ids.get(target, target)
             storage.move_members(from_cluster=old, to_cluster=final)  # late arrivals follow
