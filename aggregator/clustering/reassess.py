@@ -274,17 +274,12 @@ def _rules(storage: Storage, window: Window, constraints: Constraints) -> refine
     for row, cluster in enumerate(window.cluster):
         if cluster in hidden:
             closed[cluster].append(row)
-    # a run starts from the placements, but a hidden story from its members as they are, and
-    # as a start of its own (labels below 0: no placement shares one), so that no article it
-    # does not hold is tied to it at the start
-    start = tuple(-1 - cluster if cluster in hidden else placed
-                  for cluster, placed in zip(window.cluster, window.placed, strict=True))
     previous = {row: g for row, g in enumerate(window.batch_group) if g is not None}
     before = {row: b for row, b in enumerate(window.batch_block) if b is not None}
     return refine.Rules(together=(*copies, *together),
                         apart=tuple((a, b) for a, b in apart if a and b),
                         closed=tuple(tuple(v) for v in closed.values()), previous=previous,
-                        current=start, before=before)
+                        current=window.placed, before=before)
 
 
 @dataclass(slots=True)

@@ -472,9 +472,17 @@ def _upper(matrix: sp.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
 
 
 def _stories(rules: Rules, n: int) -> npt.NDArray[np.int64]:
-    """Each row's story to start from, numbered 0.. (rules.current)."""
-    _, labels = np.unique(np.asarray(rules.current, np.int64)[:n], return_inverse=True)
-    return labels.astype(np.int64)
+    """Each row's story to start from, numbered 0.. (rules.current); a closed group starts as
+    a story of its own whatever its rows' labels there: it is kept as it is, joined by none,
+    and a row that shared a label with one of its rows would be drawn into it."""
+    _, inverse = np.unique(np.asarray(rules.current, np.int64)[:n], return_inverse=True)
+    labels = inverse.astype(np.int64)
+    fresh = int(labels.max()) + 1 if n else 0
+    for group in rules.closed:
+        if group:
+            labels[list(group)] = fresh
+            fresh += 1
+    return labels
 
 
 MAJORITY = 0.5  # a part of a story is weighed against the rest when it holds half of it

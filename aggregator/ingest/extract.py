@@ -329,7 +329,7 @@ def _hard_reason(line: str, n: int) -> str | None:
         return "stray hash"
     if _URL.match(line):
         return "bare URL"
-    low = _folded(line)
+    low = _folded(line) if n <= MAX_PROMO_WORDS else ""  # each rule that reads it wants n <= 60
     if n <= 25 and _found(_COPYRIGHT, line, low):
         return "copyright"
     if _READ_MORE.match(line):
