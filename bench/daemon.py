@@ -17,11 +17,11 @@ rss    Serves N/100 generated RSS feeds of 100 articles each (250-400 words of t
        stored; then /metrics answering says the first dispatch, re-assessment and publish are
        over. Prints the ingest time and rate, and when the server sent its last feed (polls
        run ahead of the one writer; what they prepared waits in memory for it). Then VmRSS and
-       VmHWM (peak) from /proc of the daemon and of each of its child processes (the "spawn"
-       worker pool, multiprocessing's resource tracker), the daemon's and each worker's RSS
-       when 25k, 50k, 100k and 200k articles were stored and at the end, their total, PSS
-       (shared pages counted once), and the daemon's growth per 1,000 articles from the first
-       mark past two windows (what its event index keeps) to the end.
+       VmHWM (peak) from /proc of the daemon and of each process it started (the fork server,
+       the worker processes forked from it, multiprocessing's resource tracker), the daemon's
+       and each worker's RSS when 25k, 50k, 100k and 200k articles were stored and at the
+       end, their total, PSS (shared pages counted once), and the daemon's growth per 1,000
+       articles from the first mark past two windows (what its event index keeps) to the end.
 
 feeds  Serves F feeds of short items (--items, 1 by default: the first cycle ingests all
        F x items articles at the writer's pace, under 100/s here) from a ThreadingHTTPServer
@@ -280,13 +280,37 @@ def children(pid: int) -> list[int]:
 
 
 def role(pid: int) -> str:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
+    cmdline = _cmdline(pid)
+    if cmdline is None:
         return "gone"
     if "resource_tracker" in cmdline:
         return "resource tracker"
+    if "forkserver" in cmdline:  # the server and the workers forked from it share its cmdline
+        return "worker" if "forkserver" in (_cmdline(_parent(pid)) or "") else "fork server"
     return "worker" if "spawn_main" in cmdline else cmdline[:60]
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started by pid, and by those (the workers are the fork server's)."""
+    found, todo = [], children(pid)
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children(found[-1]))
+    return sorted(found)
 
 
 def cpu_s(pid: int) -> float:
@@ -354,7 +378,7 @@ def stored(db: Path) -> int:
 
 
 def tree_kb(pid: int) -> dict[int, dict[str, int]]:
-    return {p: status_kb(p) for p in (pid, *children(pid))}
+    return {p: status_kb(p) for p in (pid, *descendants(pid))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,7 +599,7 @@ class Cpu:
     def now(cls, server: int) -> Cpu:
         own = resource.getrusage(resource.RUSAGE_SELF)
         reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers are alive: ~0
-        workers = sum(cpu_s(p) for p in children(os.getpid()) if p != server)
+        workers = sum(cpu_s(p) for p in descendants(os.getpid()) if p != server)
         return cls(own.ru_utime + own.ru_stime, workers + reaped.ru_utime + reaped.ru_stime,
                    cpu_s(server))
 

@@ -15,8 +15,9 @@ cleaner), features (terms, names, the general-language prior), signature (datask
 MinHash), encode (the stored forms the workers compute: compressed page, hashes, line keys, LSH
 buckets), store, assign (weighing, candidates, the decision) and publish; in ms an article
 and as a share of their sum. Then the fixed cost of a run: importing the command line,
-starting a worker process (spawned, its modules imported), a re-assessment in its own process
-(the daemon's), a publish.
+starting the worker processes' fork server (the modules a page needs imported and loaded,
+once a run) with its first worker, forking one more worker from it, a re-assessment in its own
+process (the daemon's).
 
 once: wall time of `aggregator run --once` as a process (default configuration: two worker
 processes; start-up, imports and the publish included) on a fresh database, against the time
@@ -205,10 +206,20 @@ def fixed_costs(tmp: Path) -> dict[str, float]:
     bare = _best(lambda: subprocess.run([*python, "pass"], check=True))
     imports = _best(lambda: subprocess.run(
         [*python, "import aggregator.operate.cli"], check=True, cwd=ROOT)) - bare
+    first = _best(lambda: subprocess.run([*python, FIRST_WORKER], check=True, cwd=ROOT)) - bare
+    _worker_start()  # the fork server is up from here on, as in a daemon after its first poll
     worker = _best(_worker_start)
     reassess = _best(lambda: _reassess_process(tmp))
-    return {"import the command line": imports, "start a worker process": worker,
+    return {"import the command line": imports, "the fork server and its first worker": first,
+            "a worker process forked from it": worker,
             "a re-assessment process (the daemon's)": reassess}
+
+
+# a fresh process starts the fork server (which loads what a page needs) and its first worker
+FIRST_WORKER = ("import os\nfrom aggregator.operate.workers import Workers\n"
+                "if __name__ == '__main__':\n"
+                "    with Workers(1) as workers:\n"
+                "        workers.call(os.getpid)\n")
 
 
 def _worker_start() -> None:

@@ -797,15 +797,22 @@ def bench_eval() -> None:
     print("eval (ECB+):", evaluate.report(result).replace("\n", "; "))
 
 
+BENCHES = {"stages": bench_stages, "ingest": bench_ingest, "cluster": bench_cluster,
+           "sign": bench_sign, "index": bench_index, "parse": bench_parse,
+           "extraction": bench_extraction, "cleaner": bench_cleaner, "options": bench_options,
+           "eval": bench_eval, "reassess": bench_reassess, "neardup": bench_neardup,
+           "assign": bench_assign, "publish": bench_publish, "poll": bench_poll,
+           "opml": bench_opml, "views": bench_views}
+
+
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["stages", "ingest", "cluster", "sign", "index", "parse", "extraction",
-                              "cleaner", "options", "eval", "reassess", "neardup", "assign",
-                              "publish", "poll", "opml", "views"]
+    chosen = sys.argv[1:] or list(BENCHES)
+    if any(name in ("-h", "--help") for name in chosen):
+        print(__doc__)
+        sys.exit(0)
+    unknown = [name for name in chosen if name not in BENCHES]
+    if unknown:
+        sys.exit(f"bench/run.py: no benchmark named {', '.join(unknown)} "
+                 f"(one of: {' '.join(BENCHES)}; --help says what each measures)")
     for name in chosen:
-        {"publish": bench_publish, "poll": bench_poll, "eval": bench_eval,
-         "extraction": bench_extraction, "cleaner": bench_cleaner, "options": bench_options,
-         "neardup": bench_neardup, "assign": bench_assign, "stages": bench_stages,
-         "parse": bench_parse, "ingest": bench_ingest, "cluster": bench_cluster,
-         "sign": bench_sign,
-         "index": bench_index, "reassess": bench_reassess, "opml": bench_opml,
-         "views": bench_views}[name]()
+        BENCHES[name]()

@@ -61,6 +61,7 @@ def test_a_cycle_in_worker_processes_stores_what_one_in_threads_does(workdir: Pa
 
 
 def test_workers_leave_when_their_daemon_is_killed(tmp_path: Path) -> None:
+    """Nor does the fork server they were forked from stay."""
     import signal
     import subprocess
     import sys
@@ -73,13 +74,15 @@ def test_workers_leave_when_their_daemon_is_killed(tmp_path: Path) -> None:
         "from tests.test_workers import _pid\n"
         "if __name__ == '__main__':\n"
         "    w = Workers(2)\n"
-        "    print(' '.join(map(str, sorted(set(w.map(_pid, list(range(64))))))), flush=True)\n"
+        "    pids = set(w.map(_pid, list(range(64)))) | {w.call(os.getppid)}\n"
+        "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
         "    time.sleep(600)\n")
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                             cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert proc.stdout is not None
     with proc.stdout:  # closed here: the orphans, if any, would hold the pipe open
+        # the workers and the fork server they were forked from (their parent)
         workers = [int(p) for p in proc.stdout.readline().split()]
     assert workers and proc.pid not in workers
     proc.send_signal(signal.SIGKILL)

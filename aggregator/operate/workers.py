@@ -2,7 +2,8 @@
 
 Polling threads wait on the network; these steps hold the interpreter, so in one process they
 would run one at a time however many threads poll. `Workers(n)` runs them in `n` processes
-(started with "spawn": the daemon has threads, and forking a threaded process is unsafe);
+(forked from a server process that has loaded what a page needs, see `Processes`: the
+daemon has threads, and forking a threaded process is unsafe);
 `Workers(0)` runs them in the calling thread; `Workers(pool=...)` on another `Pool`, such as a
 Dask cluster (dask_workers.py, `[fetch] cluster`). The database is never touched here: the
 results go back to the one writer.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import threading
 import time
 from collections import deque
@@ -159,7 +161,14 @@ class Processes:
     """Local worker processes (a `Pool`): a ProcessPoolExecutor started on first use and
     started again when one of its processes dies. `tasks_per_process`: how many calls a
     process makes before a fresh one replaces it (None: no limit), for work whose memory
-    high-water mark should leave with it."""
+    high-water mark should leave with it.
+
+    The processes are forked from multiprocessing's fork server, one process of this one's
+    started fresh (not forked: this one has threads) that has imported `WARM` first: each
+    worker starts with trafilatura, datasketch and the word frequencies loaded, in a few
+    milliseconds, where a process started fresh paid about half a second of a core for them,
+    each, at every start of the pool. A forked process also exits without tearing down its
+    interpreter."""
 
     def __init__(self, processes: int, *, tasks_per_process: int | None = None) -> None:
         self.processes = max(1, processes)
@@ -175,7 +184,7 @@ class Processes:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=multiprocessing.get_context("spawn"),
+                    self.processes, mp_context=_forkserver(),
                     initializer=_leave_with_parent, initargs=(os.getpid(),),
                     max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
@@ -210,21 +219,56 @@ class Processes:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+WARM = "aggregator.clustering.warm"  # imported by the fork server: what a page needs, loaded
+
+
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    """The fork server's context; its server, one for the whole process, imports WARM when it
+    starts (the first pool started sets it; a module it cannot import is skipped, and the
+    workers then import what they need themselves)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WARM])
+    return context
+
+
 def _each(fn: Callable[..., R], chunk: Sequence[Any], args: tuple[Any, ...]) -> list[R]:
     return [fn(item, *args) for item in chunk]
 
 
-PARENT_CHECK_S = 1.0  # how soon a worker notices that the daemon is gone
+PARENT_CHECK_S = 1.0  # how soon a worker notices that the daemon is gone (where it polls)
 
 
-def _leave_with_parent(parent: int) -> None:
+def _leave_with_parent(daemon: int) -> None:
     """In each worker: exit when the daemon that started it is gone. A daemon killed with
     SIGKILL (or by the OOM killer) cannot stop its pool, and its workers would otherwise stay,
-    idle, holding their memory, until the machine restarts."""
+    idle, holding their memory, until the machine restarts. The daemon is not the worker's
+    parent (the fork server is, and it stays while a worker does), so the worker watches the
+    daemon itself: through a descriptor of the process (Linux's pidfd: readable once it has
+    exited, whatever process takes its number next), else by asking every second whether
+    a process of its number is still there."""
+    try:
+        watched = os.pidfd_open(daemon)
+    except ProcessLookupError:
+        os._exit(0)  # gone before this worker started
+    except (AttributeError, OSError):  # not Linux 5.3 or later, or a filter refuses the call
+        watched = -1
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
+        if watched >= 0:
+            select.select([watched], [], [])
+        else:
+            while _exists(daemon):
+                time.sleep(PARENT_CHECK_S)
         os._exit(0)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="daemon-watch", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process has the number
+        return True
+    return True
