@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import __version__, config
-from ..clustering.cluster import evidence
 from ..errors import AggregatorError, URLError
-from ..storage import Storage
-from . import admin
 
+# storage, the clustering and the admin commands are imported by the commands that use them:
+# `run --once` starts its worker processes before it needs any of them (0.08 s of imports)
 if TYPE_CHECKING:
+    from ..storage import Storage
     from ..stories.search import Part
 
 
@@ -35,6 +35,8 @@ class Context:
         return self._settings
 
     def storage(self) -> Storage:
+        from ..storage import Storage
+
         return Storage(self.settings.database)
 
 
@@ -144,6 +146,7 @@ def clusters_list(obj: Context, since: str | None, min_size: int, as_json: bool)
       aggregator clusters list --json | jq '.[0].id'
     """
     start = _since(since)
+    from . import admin
     rows = _with_storage(obj, lambda s: admin.list_clusters(s, since=start, min_size=min_size))
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -180,6 +183,8 @@ def clusters_show(obj: Context, cluster_id: int, as_json: bool) -> None:
     Example:
       aggregator clusters show 1
     """
+    from ..clustering.cluster import evidence
+    from . import admin
     data = _with_storage(obj, lambda s: admin.show_cluster(s, cluster_id))
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -243,6 +248,7 @@ def clusters_merge(obj: Context, cluster_ids: tuple[int, ...]) -> None:
     Example:
       aggregator clusters merge 12 40 41
     """
+    from . import admin
     keep = _with_storage(obj, lambda s: admin.merge(s, cluster_ids))
     click.echo(f"merged {', '.join(map(str, sorted(set(cluster_ids))))} into cluster {keep}")
 
@@ -260,6 +266,7 @@ def clusters_split(obj: Context, cluster_id: int, article_ids: tuple[int, ...]) 
     Example:
       aggregator clusters split 12 301 302
     """
+    from . import admin
     new_id = _with_storage(obj, lambda s: admin.split(s, cluster_id, article_ids))
     click.echo(f"moved {len(set(article_ids))} article(s) from cluster {cluster_id} "
                f"to new cluster {new_id}")
@@ -276,6 +283,7 @@ def clusters_pin(obj: Context, cluster_id: int, article_id: int) -> None:
     Example:
       aggregator clusters pin 12 301
     """
+    from . import admin
     _with_storage(obj, lambda s: admin.pin(s, cluster_id, article_id))
     click.echo(f"article {article_id} is now the canonical article of cluster {cluster_id}")
 
@@ -291,6 +299,7 @@ def clusters_never_merge(obj: Context, first: int, second: int) -> None:
     Example:
       aggregator clusters never-merge 12 40
     """
+    from . import admin
     _with_storage(obj, lambda s: admin.never_merge(s, first, second))
     click.echo(f"clusters {first} and {second} will never be merged")
 
@@ -305,6 +314,7 @@ def clusters_hide(obj: Context, cluster_id: int) -> None:
     Example:
       aggregator clusters hide 12
     """
+    from . import admin
     _with_storage(obj, lambda s: admin.set_hidden(s, cluster_id, hidden=True))
     click.echo(f"cluster {cluster_id} is hidden from the feed")
 
@@ -319,6 +329,7 @@ def clusters_unhide(obj: Context, cluster_id: int) -> None:
     Example:
       aggregator clusters unhide 12
     """
+    from . import admin
     _with_storage(obj, lambda s: admin.set_hidden(s, cluster_id, hidden=False))
     click.echo(f"cluster {cluster_id} is published again")
 
@@ -417,6 +428,8 @@ def explain_command(obj: Context, first: int, second: int, as_json: bool) -> Non
     Example:
       aggregator explain 3 7
     """
+    from ..clustering.cluster import evidence
+    from . import admin
     data = _with_storage(obj, lambda s: admin.explain(s, obj.settings.cluster, first, second))
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -494,6 +507,7 @@ def articles_list(obj: Context, source: str | None, limit: int, as_json: bool) -
     Example:
       aggregator articles list --source seeds
     """
+    from . import admin
     rows = _with_storage(obj, lambda s: admin.list_articles(s, source=source, limit=limit))
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -515,6 +529,7 @@ def articles_show(obj: Context, article_id: int, as_json: bool) -> None:
     Example:
       aggregator articles show 3
     """
+    from . import admin
     data = _with_storage(obj, lambda s: admin.show_article(s, article_id))
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -550,6 +565,7 @@ def stats_command(obj: Context, as_json: bool) -> None:
     Example:
       aggregator stats
     """
+    from . import admin
     data = _with_storage(obj, admin.stats)
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))

@@ -75,13 +75,14 @@ class Workers:
         """Tasks run at once; 0: in the calling thread."""
         return self._pool.parallelism if self._pool is not None else 0
 
-    def start(self, warm: Callable[[], object]) -> None:
-        """Start every process now, each running `warm` (imports, tables) while the caller
-        goes on: processes otherwise start at the first task and the first pages wait for
-        them. Nothing to do in the calling thread or on a cluster (its workers run already)."""
+    def start(self) -> None:
+        """Start every process now (the fork server loading what a page needs first, see
+        `Processes`) while the caller goes on: processes otherwise start at the first task and
+        the first pages wait for them. Nothing to do in the calling thread or on a cluster (its
+        workers run already)."""
         if isinstance(self._pool, Processes):
             for _ in range(self._pool.processes):
-                self._pool.submit(warm)
+                self._pool.submit(_started)
 
     def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """fn(*args, **kwargs) in a worker process."""
@@ -229,6 +230,10 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([WARM])
     return context
+
+
+def _started() -> None:
+    """A first task: the process exists, forked from a server that has loaded WARM."""
 
 
 def _each(fn: Callable[..., R], chunk: Sequence[Any], args: tuple[Any, ...]) -> list[R]:
