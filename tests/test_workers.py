@@ -34,6 +34,24 @@ def test_a_process_of_one_task_is_fresh_for_each_call() -> None:
         assert len({kept.call(os.getpid) for _ in range(3)}) == 1
 
 
+def _warm(_: int) -> tuple[bool, int]:
+    import gc
+    import sys
+
+    loaded = all(name in sys.modules for name in ("trafilatura", "datasketch", "wordfreq"))
+    return loaded, gc.get_freeze_count()
+
+
+def test_a_worker_starts_with_what_a_page_needs_loaded() -> None:
+    """Forked from the fork server, which loaded it once (workers.WARM) and froze it out of
+    the collector's reach: no worker imports trafilatura, datasketch or the word frequencies
+    at its first page (each module defers those imports to it)."""
+    with Workers(1) as workers:
+        loaded, frozen = workers.call(_warm, 0)
+    assert loaded
+    assert frozen > 0
+
+
 def test_a_dead_worker_fails_that_call_and_the_pool_starts_again() -> None:
     with Workers(2) as workers:
         with pytest.raises(WorkerError, match="worker process died"):
