@@ -52,6 +52,56 @@ def test_a_worker_starts_with_what_a_page_needs_loaded() -> None:
     assert frozen > 0
 
 
+def test_the_fork_server_is_started_again_if_it_died() -> None:
+    import signal
+    import time
+
+    with Workers(pool=Processes(1, tasks_per_process=1)) as fresh:  # a fork for every call
+        server = fresh.call(os.getppid)
+        os.kill(server, signal.SIGKILL)
+        while _alive(server):  # until it is a zombie: the next call's check reaps it
+            time.sleep(0.05)
+        assert fresh.call(os.getppid) not in (server, os.getpid())
+
+
+def test_a_module_in_the_working_directory_is_not_what_workers_import(tmp_path: Path) -> None:
+    """The fork server starts from the daemon's working directory (under systemd its state
+    directory); a module there must not stand in for a library every worker loads."""
+    import subprocess
+    import sys
+
+    (tmp_path / "wordfreq.py").write_text("raise SystemExit('the planted wordfreq ran')\n")
+    script = ("import os, sys\n"
+              "from aggregator.operate.workers import Workers\n"
+              "from tests.test_workers import _module_file\n"
+              "if __name__ == '__main__':\n"
+              "    with Workers(1) as w:\n"
+              "        print(w.call(_module_file, 'wordfreq'))\n")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert "planted" not in done.stderr
+    assert not done.stdout.strip().startswith(str(tmp_path))
+
+
+def _module_file(name: str) -> str:
+    import sys
+
+    return str(getattr(sys.modules.get(name), "__file__", ""))
+
+
+def test_importing_the_warm_up_elsewhere_loads_and_freezes_nothing() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import gc, sys, aggregator.clustering.warm; "
+                           "print(gc.get_freeze_count(), 'trafilatura' in sys.modules)"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["0", "False"]
+
+
 def test_a_dead_worker_fails_that_call_and_the_pool_starts_again() -> None:
     with Workers(2) as workers:
         with pytest.raises(WorkerError, match="worker process died"):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
-import select
+import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -76,13 +76,12 @@ class Workers:
         return self._pool.parallelism if self._pool is not None else 0
 
     def start(self) -> None:
-        """Start every process now (the fork server loading what a page needs first, see
-        `Processes`) while the caller goes on: processes otherwise start at the first task and
-        the first pages wait for them. Nothing to do in the calling thread or on a cluster (its
-        workers run already)."""
+        """Start the processes' fork server now, which loads what a page needs while the
+        caller goes on (see `Processes`): otherwise it starts at the first task and the first
+        pages wait for it. Nothing to do in the calling thread or on a cluster (its workers run
+        already)."""
         if isinstance(self._pool, Processes):
-            for _ in range(self._pool.processes):
-                self._pool.submit(_started)
+            self._pool.start()
 
     def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """fn(*args, **kwargs) in a worker process."""
@@ -181,19 +180,25 @@ class Processes:
     def parallelism(self) -> int:
         return self.processes
 
+    def start(self) -> None:
+        """Start the fork server now, if it is not running: it loads what a page needs while
+        the caller goes on; the processes are forked from it as the first tasks come."""
+        _forkserver()
+
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        context = _forkserver()  # started again here if it died
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=_forkserver(),
-                    initializer=_leave_with_parent, initargs=(os.getpid(),),
+                    self.processes, mp_context=context,
+                    initializer=_in_worker, initargs=(list(sys.path),),
                     max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
         try:
             return pool.submit(fn, *args, **kwargs)
-        except BrokenProcessPool as exc:
+        except (BrokenProcessPool, OSError, EOFError) as exc:  # a process died, or the server
             self._discard(pool)
-            raise WorkerError(f"worker process died: {exc}") from exc
+            raise WorkerError(f"worker process died: {exc!r}") from exc
 
     def result(self, future: Future[R]) -> R:
         try:
@@ -221,59 +226,53 @@ class Processes:
 
 
 WARM = "aggregator.clustering.warm"  # imported by the fork server: what a page needs, loaded
+# the fork server's own environment: no working directory on its sys.path (a module there
+# would be imported in place of the real one: Python 3.11's server is started with -c and
+# does not take the sys.path it is given), and WARM's signal that it runs in the server
+SERVER_ENVIRONMENT = {"PYTHONSAFEPATH": "1", "AGGREGATOR_FORK_SERVER": "1"}
+_SERVER_START = threading.Lock()
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext:
-    """The fork server's context; its server, one for the whole process, imports WARM when it
-    starts (the first pool started sets it; a module it cannot import is skipped, and the
-    workers then import what they need themselves)."""
+    """The fork server's context, its server running: one for the whole process, started
+    (again, if it died) with SERVER_ENVIRONMENT, which this process's environment holds only
+    while it starts. The server imports WARM first; a module it cannot import is skipped (WARM
+    itself logs a failure to load), and the workers then import what they need themselves."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([WARM])
+    with _SERVER_START:
+        saved = {key: os.environ.get(key) for key in SERVER_ENVIRONMENT}
+        os.environ.update(SERVER_ENVIRONMENT)
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     return context
-
-
-def _started() -> None:
-    """A first task: the process exists, forked from a server that has loaded WARM."""
 
 
 def _each(fn: Callable[..., R], chunk: Sequence[Any], args: tuple[Any, ...]) -> list[R]:
     return [fn(item, *args) for item in chunk]
 
 
-PARENT_CHECK_S = 1.0  # how soon a worker notices that the daemon is gone (where it polls)
-
-
-def _leave_with_parent(daemon: int) -> None:
-    """In each worker: exit when the daemon that started it is gone. A daemon killed with
-    SIGKILL (or by the OOM killer) cannot stop its pool, and its workers would otherwise stay,
-    idle, holding their memory, until the machine restarts. The daemon is not the worker's
-    parent (the fork server is, and it stays while a worker does), so the worker watches the
-    daemon itself: through a descriptor of the process (Linux's pidfd: readable once it has
-    exited, whatever process takes its number next), else by asking every second whether
-    a process of its number is still there."""
-    try:
-        watched = os.pidfd_open(daemon)
-    except ProcessLookupError:
-        os._exit(0)  # gone before this worker started
-    except (AttributeError, OSError):  # not Linux 5.3 or later, or a filter refuses the call
-        watched = -1
+def _in_worker(path: list[str]) -> None:
+    """First in each worker: the daemon's sys.path (the server's own has no working directory,
+    and a task's function is imported as the daemon imported it); then a thread that exits
+    the worker when the daemon is gone. A daemon killed with SIGKILL (or by the OOM killer)
+    cannot stop its pool, and its workers would otherwise stay, idle, holding their memory,
+    until the machine restarts. The worker's parent is the fork server, which stays while a
+    worker does; multiprocessing's `parent_process()` is the daemon that asked for the worker,
+    and its join returns once the daemon has exited."""
+    sys.path[:] = path
+    daemon = multiprocessing.parent_process()
+    if daemon is None:
+        return
 
     def watch() -> None:
-        if watched >= 0:
-            select.select([watched], [], [])
-        else:
-            while _exists(daemon):
-                time.sleep(PARENT_CHECK_S)
+        daemon.join()
         os._exit(0)
 
     threading.Thread(target=watch, name="daemon-watch", daemon=True).start()
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process has the number
-        return True
-    return True
