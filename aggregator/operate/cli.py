@@ -17,7 +17,7 @@ from .. import __version__, config
 from ..errors import AggregatorError, URLError
 
 # storage, the clustering and the admin commands are imported by the commands that use them:
-# `run --once` starts its worker processes before it needs any of them (0.08 s of imports)
+# `run --once` starts its fork server before it needs any of them (0.07 s of imports)
 if TYPE_CHECKING:
     from ..storage import Storage
     from ..stories.search import Part

@@ -186,11 +186,10 @@ class Processes:
         _forkserver()
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
-        context = _forkserver()  # started again here if it died
         with self._lock:
-            if self._pool is None:
+            if self._pool is None:  # the server is started (again, if it died) with the pool
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=context,
+                    self.processes, mp_context=_forkserver(),
                     initializer=_in_worker, initargs=(list(sys.path),),
                     max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
@@ -236,8 +235,13 @@ _SERVER_START = threading.Lock()
 def _forkserver() -> multiprocessing.context.ForkServerContext:
     """The fork server's context, its server running: one for the whole process, started
     (again, if it died) with SERVER_ENVIRONMENT, which this process's environment holds only
-    while it starts. The server imports WARM first; a module it cannot import is skipped (WARM
-    itself logs a failure to load), and the workers then import what they need themselves."""
+    while it starts (asked when a pool is made, not at every task: a change of the environment
+    races with other threads that read it). The server imports WARM first; a module it cannot
+    import is skipped (WARM itself logs a failure to load), and the workers then import what
+    they need themselves. A server killed while a pool runs is started again by
+    multiprocessing itself when that pool forks its next process, without that environment
+    (those workers load what they need at their first page, and the server's path has its
+    working directory) until the pool is made again."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([WARM])
     with _SERVER_START:
