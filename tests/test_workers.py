@@ -53,15 +53,27 @@ def test_a_worker_starts_with_what_a_page_needs_loaded() -> None:
 
 
 def test_the_fork_server_is_started_again_if_it_died() -> None:
+    """Killed with its worker (the OOM killer's choice, say): that call fails, the next pool
+    starts a server again."""
     import signal
     import time
 
-    with Workers(pool=Processes(1, tasks_per_process=1)) as fresh:  # a fork for every call
-        server = fresh.call(os.getppid)
+    with Workers(1) as workers:
+        server, worker = workers.call(os.getppid), workers.call(os.getpid)
         os.kill(server, signal.SIGKILL)
-        while _alive(server):  # until it is a zombie: the next call's check reaps it
+        while _alive(server):  # until it is a zombie: the next pool's check reaps it
             time.sleep(0.05)
-        assert fresh.call(os.getppid) not in (server, os.getpid())
+        os.kill(worker, signal.SIGKILL)
+        with pytest.raises(WorkerError):
+            workers.call(os.getpid)
+        assert workers.call(os.getppid) not in (server, os.getpid())
+
+
+def test_a_pool_of_fresh_processes_starts_them_fresh() -> None:
+    """It replaces its processes from its own thread, where a dead fork server would leave it
+    waiting for ever: those are started fresh, the daemon their parent."""
+    with Workers(pool=Processes(1, tasks_per_process=1)) as fresh:
+        assert fresh.call(os.getppid) == os.getpid()
 
 
 def test_a_module_in_the_working_directory_is_not_what_workers_import(tmp_path: Path) -> None:

@@ -168,7 +168,10 @@ class Processes:
     worker starts with trafilatura, datasketch and the word frequencies loaded, in a few
     milliseconds, where a process started fresh paid about half a second of a core for them,
     each, at every start of the pool. A forked process also exits without tearing down its
-    interpreter."""
+    interpreter. A pool of `tasks_per_process` starts its processes fresh ("spawn") instead:
+    it replaces them from its own manager thread, and there a fork server that died (the OOM
+    killer's choice, say) left the pool waiting for ever (Python 3.11); this pool forks only
+    in `submit`, where a dead server is a WorkerError and the next pool starts it again."""
 
     def __init__(self, processes: int, *, tasks_per_process: int | None = None) -> None:
         self.processes = max(1, processes)
@@ -183,13 +186,16 @@ class Processes:
     def start(self) -> None:
         """Start the fork server now, if it is not running: it loads what a page needs while
         the caller goes on; the processes are forked from it as the first tasks come."""
-        _forkserver()
+        if self._tasks_per_process is None:
+            _forkserver()
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         with self._lock:
             if self._pool is None:  # the server is started (again, if it died) with the pool
+                context = (_forkserver() if self._tasks_per_process is None
+                           else multiprocessing.get_context("spawn"))
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=_forkserver(),
+                    self.processes, mp_context=context,
                     initializer=_in_worker, initargs=(list(sys.path),),
                     max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
@@ -238,10 +244,7 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     while it starts (asked when a pool is made, not at every task: a change of the environment
     races with other threads that read it). The server imports WARM first; a module it cannot
     import is skipped (WARM itself logs a failure to load), and the workers then import what
-    they need themselves. A server killed while a pool runs is started again by
-    multiprocessing itself when that pool forks its next process, without that environment
-    (those workers load what they need at their first page, and the server's path has its
-    working directory) until the pool is made again."""
+    they need themselves."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([WARM])
     with _SERVER_START:
