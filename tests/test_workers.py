@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,16 @@ def test_the_fork_server_is_started_again_if_it_died() -> None:
         os.kill(server, signal.SIGKILL)
         while _alive(server):  # until it is a zombie: the next pool's check reaps it
             time.sleep(0.05)
-        os.kill(worker, signal.SIGKILL)
+        with suppress(ProcessLookupError):  # the pool may have stopped it already
+            os.kill(worker, signal.SIGKILL)
         with pytest.raises(WorkerError):
             workers.call(os.getpid)
         assert workers.call(os.getppid) not in (server, os.getpid())
+        # started by the pool, with its environment: warm (multiprocessing's own restart
+        # would give a server that loads nothing)
+        loaded, frozen = workers.call(_warm, 0)
+        assert loaded
+        assert frozen > 0
 
 
 def test_a_pool_of_fresh_processes_starts_them_fresh() -> None:

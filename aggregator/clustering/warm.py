@@ -1,5 +1,5 @@
 """Imported by the server process the worker processes fork from (operate/workers.py,
-multiprocessing's forkserver preload), which starts with AGGREGATOR_FORK_SERVER set: there it
+multiprocessing's forkserver preload), which starts with _AGGREGATOR_FORK_SERVER set: there it
 loads what a worker's first page would (prepare.warm_up), once, so that every worker forked
 from it starts warm, sharing those pages, instead of importing and loading them itself (about
 half a second of a core each). Imported anywhere else it does nothing.
@@ -16,7 +16,7 @@ import gc
 import logging
 import os
 
-if os.environ.get("AGGREGATOR_FORK_SERVER"):
+if os.environ.get("_AGGREGATOR_FORK_SERVER"):
     try:
         from .prepare import warm_up
 

@@ -15,7 +15,6 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -196,7 +195,7 @@ class Processes:
                            else multiprocessing.get_context("spawn"))
                 self._pool = ProcessPoolExecutor(
                     self.processes, mp_context=context,
-                    initializer=_in_worker, initargs=(list(sys.path),),
+                    initializer=_leave_with_daemon,
                     max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
         try:
@@ -232,9 +231,11 @@ class Processes:
 
 WARM = "aggregator.clustering.warm"  # imported by the fork server: what a page needs, loaded
 # the fork server's own environment: no working directory on its sys.path (a module there
-# would be imported in place of the real one: Python 3.11's server is started with -c and
-# does not take the sys.path it is given), and WARM's signal that it runs in the server
-SERVER_ENVIRONMENT = {"PYTHONSAFEPATH": "1", "AGGREGATOR_FORK_SERVER": "1"}
+# would be imported in place of the real one, and every worker inherits what the server
+# imported: Python 3.11's server is started with -c and does not take the sys.path it is
+# given), and WARM's signal that it runs in the server (a name outside the AGGREGATOR_
+# settings, which config.py reads from the environment)
+SERVER_ENVIRONMENT = {"PYTHONSAFEPATH": "1", "_AGGREGATOR_FORK_SERVER": "1"}
 _SERVER_START = threading.Lock()
 
 
@@ -244,7 +245,9 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     while it starts (asked when a pool is made, not at every task: a change of the environment
     races with other threads that read it). The server imports WARM first; a module it cannot
     import is skipped (WARM itself logs a failure to load), and the workers then import what
-    they need themselves."""
+    they need themselves. Not covered: a server that dies while a pool is healthy and that
+    pool then forks (a submit with no idle worker) before it is marked broken is started
+    again by multiprocessing itself, without SERVER_ENVIRONMENT, and stays so."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([WARM])
     with _SERVER_START:
@@ -265,15 +268,12 @@ def _each(fn: Callable[..., R], chunk: Sequence[Any], args: tuple[Any, ...]) -> 
     return [fn(item, *args) for item in chunk]
 
 
-def _in_worker(path: list[str]) -> None:
-    """First in each worker: the daemon's sys.path (the server's own has no working directory,
-    and a task's function is imported as the daemon imported it); then a thread that exits
-    the worker when the daemon is gone. A daemon killed with SIGKILL (or by the OOM killer)
-    cannot stop its pool, and its workers would otherwise stay, idle, holding their memory,
-    until the machine restarts. The worker's parent is the fork server, which stays while a
-    worker does; multiprocessing's `parent_process()` is the daemon that asked for the worker,
-    and its join returns once the daemon has exited."""
-    sys.path[:] = path
+def _leave_with_daemon() -> None:
+    """In each worker: a thread that exits the worker when the daemon is gone. A daemon killed
+    with SIGKILL (or by the OOM killer) cannot stop its pool, and its workers would otherwise
+    stay, idle, holding their memory, until the machine restarts. A worker's parent is the
+    fork server, which stays while a worker does; multiprocessing's `parent_process()` is the
+    daemon that asked for the worker, and its join returns once the daemon has exited."""
     daemon = multiprocessing.parent_process()
     if daemon is None:
         return
