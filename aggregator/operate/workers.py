@@ -169,8 +169,9 @@ class Processes:
     each, at every start of the pool. A forked process also exits without tearing down its
     interpreter. A pool of `tasks_per_process` starts its processes fresh ("spawn") instead:
     it replaces them from its own manager thread, and there a fork server that died (the OOM
-    killer's choice, say) left the pool waiting for ever (Python 3.11); this pool forks only
-    in `submit`, where a dead server is a WorkerError and the next pool starts it again."""
+    killer's choice, say) left the pool waiting for ever (Python 3.11). A pool without it
+    forks only in `submit`, where a dead server is a WorkerError and the next pool starts the
+    server again."""
 
     def __init__(self, processes: int, *, tasks_per_process: int | None = None) -> None:
         self.processes = max(1, processes)
