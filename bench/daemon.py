@@ -272,11 +272,8 @@ def children(pid: int) -> list[int]:
             with suppress(OSError):  # a thread that has ended since
                 found.update(int(c) for c in path.read_text().split())
         return sorted(found)
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError, ValueError, IndexError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
-    return sorted(p for p, parent in parents.items() if parent == pid)
+    every = (int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat"))
+    return sorted(p for p in every if _parent(p) == pid)
 
 
 def role(pid: int) -> str:
@@ -298,6 +295,7 @@ def _cmdline(pid: int) -> str | None:
 
 
 def _parent(pid: int) -> int:
+    """The parent of pid (0 once it is gone)."""
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
     except (OSError, ValueError, IndexError):

@@ -186,16 +186,19 @@ class Processes:
     def start(self) -> None:
         """Start the fork server now, if it is not running: it loads what a page needs while
         the caller goes on; the processes are forked from it as the first tasks come."""
+        self._context()
+
+    def _context(self) -> multiprocessing.context.BaseContext:
+        """How this pool starts its processes (the fork server started, if it is its way)."""
         if self._tasks_per_process is None:
-            _forkserver()
+            return _forkserver()
+        return multiprocessing.get_context("spawn")
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         with self._lock:
             if self._pool is None:  # the server is started (again, if it died) with the pool
-                context = (_forkserver() if self._tasks_per_process is None
-                           else multiprocessing.get_context("spawn"))
                 self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=context,
+                    self.processes, mp_context=self._context(),
                     initializer=_leave_with_daemon,
                     max_tasks_per_child=self._tasks_per_process)
             pool = self._pool
