@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -65,6 +65,22 @@ class Entry:
     published_at: datetime | None = None
     author: str | None = None
     site: str | None = None  # the outlet: the feed's title (or the entry's own <source>)
+    # the content as read, not decoded yet (`content` is "" meanwhile): a directory's file or an
+    # article page goes to the worker process that prepares it as bytes, decoded there (from
+    # `encoding`, errors replaced): the daemon neither decodes it nor encodes it again to send
+    data: bytes | None = None
+    encoding: str = "utf-8"
+
+    def decoded(self) -> Entry:
+        """This entry with its content decoded (itself when it is); as UTF-8 when its encoding
+        cannot decode (idna, say, takes no errors="replace")."""
+        if self.data is None:
+            return self
+        try:
+            text = self.data.decode(self.encoding, errors="replace")
+        except (LookupError, UnicodeError):
+            text = self.data.decode("utf-8", errors="replace")
+        return replace(self, content=text, data=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +78,26 @@ def test_summary_only_entries_get_their_text_from_the_page(workdir: Path, server
     row = storage.query("SELECT * FROM articles")[0]
     assert "Councillor Mara Voss said the bridge would open in spring." in row["text"]
     assert "Home" not in row["text"] and "©" not in row["text"]
+
+
+@pytest.mark.parametrize("declared", ["iso-8859-1", "no-such-charset"])
+def test_an_article_page_is_decoded_from_its_declared_charset(
+        workdir: Path, server: Server, declared: str) -> None:
+    """The page reaches the worker as the bytes it came as: decoded there from the charset its
+    response declared (one that is not a charset: as UTF-8, errors replaced)."""
+    body = page("Footbridge", ARTICLE.replace("Mara Voss", "Mara Voß")).decode().encode("latin-1")
+    serve_feed(server, rss(server, [("Footbridge", "/a1", "Council backs a footbridge.")]))
+    server.routes["/a1"] = lambda h: h.send(200, body,
+                                            {"Content-Type": f"text/html; charset={declared}"})
+    settings = settings_for(workdir)
+    storage = Storage(settings.database)
+    report = run_cycle(storage, settings, sources=[feed_source(server)])
+    assert report.sources[0].new == 1, report
+    row = storage.query("SELECT * FROM articles")[0]
+    if declared == "iso-8859-1":
+        assert "Councillor Mara Voß said" in row["text"]
+    else:  # ß in Latin-1 is not UTF-8: replaced, the rest of the page kept
+        assert "Councillor Mara Vo\ufffd said" in row["text"]
 
 
 def test_the_feed_summary_is_kept_when_the_page_fails(workdir: Path, server: Server) -> None:
@@ -254,3 +275,37 @@ def test_a_large_directory_is_read_as_the_workers_take_it(
     assert polled.error is None and read[0] == 400 and len(emitted) == 400
     assert at_first_chunk[0] <= (IN_FLIGHT_PER_PROCESS + 1) * MAX_CHUNK < 400
     assert [e[0].guid for e in emitted] == sorted(e[0].guid for e in emitted)
+
+
+def test_a_file_goes_to_the_worker_as_its_bytes_and_is_decoded_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's process neither decodes a directory's file nor encodes it again to send it
+    to a worker: the job carries the bytes; the worker decodes them as UTF-8, a byte that is
+    not replaced and the rest kept."""
+    from aggregator.operate import poll as poll_module
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes("Velmora bridge opens\n\nThe council of Velmora opened the "
+                                   "bridge on Monday, caf\u00e9 owners said.".encode()
+                                   .replace(b"caf\xc3\xa9", b"caf\xe9"))
+    jobs, emitted = [], []
+    prepare = poll_module.prepare_entry
+
+    def recorded(job: Any, recurring: frozenset[str]) -> Any:
+        jobs.append(job)
+        return prepare(job, recurring)
+
+    monkeypatch.setattr(poll_module, "prepare_entry", recorded)
+    ctx = poll_module.PollContext(fetcher=poll_module.Fetcher(), settings=load(None, environ={}),
+                                  is_stored=lambda source, guid: False,
+                                  recurring=lambda source: frozenset(),
+                                  emit=lambda source, chunk: emitted.extend(chunk))
+    polled = poll_module.poll(Source(name="files", kind="directory", location=str(folder)),
+                              None, ctx)
+    assert polled.error is None and len(emitted) == 1
+    [(entry, page)] = jobs
+    assert entry.content == "" and entry.data == (folder / "a.txt").read_bytes() and page is None
+    cleaned = emitted[0][1]
+    assert "opened the bridge on Monday, caf\ufffd owners said" in f"{cleaned.title} {cleaned.text}"
+

@@ -37,7 +37,7 @@ def prepare_entry(job: tuple[Entry, Entry | None],
     with its features and the forms it is stored in (the writer's pure work: compressing the
     page, hashing the text, keying its lines, JSON); None when nothing is left. Pure: runs in
     a worker process."""
-    entry, page = job
+    entry, page = job[0].decoded(), job[1] and job[1].decoded()
     if page is not None:
         from_page = clean_entry(page, recurring)
         summary = (html_to_text(entry.content) if entry.content_type == "text/html"

@@ -90,8 +90,7 @@ def _poll_directory(source: Source, ctx: PollContext) -> Polled:
 def _document_entries(source: str, doc: Document) -> list[Entry]:
     if doc.kind == "feed":
         return list(parse_feed(doc.data, source=f"{source}/{doc.name}").entries)
-    text = doc.data.decode("utf-8", errors="replace")
-    return [Entry(source=source, guid=doc.name, url=None, title=None, content=text,
+    return [Entry(source=source, guid=doc.name, url=None, title=None, content="", data=doc.data,
                   content_type=doc.kind, published_at=doc.modified_at)]
 
 
@@ -170,8 +169,8 @@ def _full_text_page(entry: Entry, source: Source,
         return None, f"full text of {entry.url}: {exc}; kept the feed's summary"
     if not page.body:
         return None, None
-    html = page.body.decode(_charset(page.content_type), errors="replace")
-    return replace(entry, content=html, content_type="text/html"), None
+    return replace(entry, content="", data=page.body, encoding=_charset(page.content_type),
+                   content_type="text/html"), None
 
 
 def _charset(content_type: str | None) -> str:
