@@ -10,7 +10,7 @@
 costs: the steps of the daemon's own code, called one after the other on one core over the
 extraction benchmark's 181 pages (../shared/data, or AGGREGATOR_DATA) and over 2,000
 synthetic plain-text articles, each as a directory source: read (the directory's files),
-parse (a file to an entry), extract (trafilatura, as extract_html calls it), clean (our
+parse (a file to an entry, its text decoded: in a worker), extract (trafilatura, as extract_html calls it), clean (our
 cleaner), features (terms, names, the general-language prior), signature (datasketch's
 MinHash), encode (the stored forms the workers compute: compressed page, hashes, line keys, LSH
 buckets), store, assign (weighing, candidates, the decision) and publish; in ms an article
@@ -140,7 +140,9 @@ def step_costs(folder: Path, tmp: Path) -> tuple[int, dict[str, float]]:
         documents = list(poll.read_directory(folder, []))
         read = time.perf_counter() - started
         started = time.perf_counter()
-        entries = [e for d in documents for e in poll._document_entries(folder.name, d)]
+        # decoded here as the worker decodes it (the daemon sends a worker the file's bytes)
+        entries = [e.decoded() for d in documents
+                   for e in poll._document_entries(folder.name, d)]
         parse = time.perf_counter() - started
         recurring = pipeline._recurring(storage, folder.name)
         prepare.prepare_entry((entries[0], None), recurring)  # imports are fixed costs

@@ -366,6 +366,7 @@ def bench_ingest(limit: int = 1000, rounds: int = 3) -> None:
         print("ingest: skipped, extraction benchmark not found")
         return
     best: dict[str, float] = {}
+    main_cpu: dict[int, list[float]] = {1: [], 2: []}  # the daemon's process, s a page
     stored = 0
     with tempfile.TemporaryDirectory() as tmp:
         settings = _pages_source(pages, Path(tmp))
@@ -376,8 +377,10 @@ def bench_ingest(limit: int = 1000, rounds: int = 3) -> None:
             rate = len(pages) / (time.perf_counter() - started)
             best["alone"] = max(best.get("alone", 0.0), rate)
             for processes in (1, 2):
+                cpu = time.process_time()
                 stored, took = _warm_cycle(replace(
                     settings, database=Path(tmp) / f"{processes}-{attempt}.db"), processes)
+                main_cpu[processes].append((time.process_time() - cpu) / max(stored, 1))
                 best[str(processes)] = max(best.get(str(processes), 0.0), stored / took)
     alone = best["alone"]
     print(f"ingest ({len(pages)} pages of the extraction benchmark recycled, directory source, "
@@ -389,6 +392,10 @@ def bench_ingest(limit: int = 1000, rounds: int = 3) -> None:
               f"= {rate / alone:.2f}x trafilatura alone")
     print(f"  two workers / one: {best['2'] / best['1']:.2f}x (targets: one worker >= 0.9x "
           "trafilatura alone; two >= 1.6x one)")
+    # on two cores the daemon's process shares them with the two workers: W ms a page in a
+    # worker and M in the daemon make two workers at most 2W / (W + M) times one
+    print("  the daemon's own process (reading, sending, storing, clustering), CPU a page: "
+          + ", ".join(f"{min(main_cpu[p]) * 1000:.2f} ms with {p} worker(s)" for p in (1, 2)))
 
 
 def _warm_cycle(settings: Any, processes: int) -> tuple[int, float]:
