@@ -78,7 +78,7 @@ class Entry:
             return self
         try:
             text = self.data.decode(self.encoding, errors="replace")
-        except (LookupError, UnicodeError):
+        except (LookupError, ValueError):  # (UnicodeError is a ValueError)
             text = self.data.decode("utf-8", errors="replace")
         return replace(self, content=text, data=None)
 

@@ -393,7 +393,7 @@ def bench_ingest(limit: int = 1000, rounds: int = 3) -> None:
     print(f"  two workers / one: {best['2'] / best['1']:.2f}x (targets: one worker >= 0.9x "
           "trafilatura alone; two >= 1.6x one)")
     # on two cores the daemon's process shares them with the two workers: W ms a page in a
-    # worker and M in the daemon make two workers at most 2W / (W + M) times one
+    # worker and M in the daemon make two workers about 2W / (W + M) times one
     print("  the daemon's own process (reading, sending, storing, clustering), CPU a page: "
           + ", ".join(f"{min(main_cpu[p]) * 1000:.2f} ms with {p} worker(s)" for p in (1, 2)))
 

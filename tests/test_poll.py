@@ -18,7 +18,7 @@ import pytest
 from aggregator.config import Settings, load
 from aggregator.ingest.feeds import add_feed
 from aggregator.ingest.fetch import Document
-from aggregator.model import Source
+from aggregator.model import Entry, Source
 from aggregator.operate.pipeline import run_cycle
 from aggregator.operate.poll import Polled, next_poll
 from aggregator.storage import Storage
@@ -80,11 +80,12 @@ def test_summary_only_entries_get_their_text_from_the_page(workdir: Path, server
     assert "Home" not in row["text"] and "©" not in row["text"]
 
 
-@pytest.mark.parametrize("declared", ["iso-8859-1", "no-such-charset"])
+@pytest.mark.parametrize("declared", ["iso-8859-1", "no-such-charset", "undefined"])
 def test_an_article_page_is_decoded_from_its_declared_charset(
         workdir: Path, server: Server, declared: str) -> None:
-    """The page reaches the worker as the bytes it came as: decoded there from the charset its
-    response declared (one that is not a charset: as UTF-8, errors replaced)."""
+    """The page is decoded (in the worker that prepares it) from the charset its response
+    declared; a name that is no charset, or one Python knows but that cannot decode text
+    ("undefined" raises on any use), as UTF-8 with errors replaced: the poll goes on."""
     body = page("Footbridge", ARTICLE.replace("Mara Voss", "Mara Voß")).decode().encode("latin-1")
     serve_feed(server, rss(server, [("Footbridge", "/a1", "Council backs a footbridge.")]))
     server.routes["/a1"] = lambda h: h.send(200, body,
@@ -297,15 +298,27 @@ def test_a_file_goes_to_the_worker_as_its_bytes_and_is_decoded_there(
         return prepare(job, recurring)
 
     monkeypatch.setattr(poll_module, "prepare_entry", recorded)
-    ctx = poll_module.PollContext(fetcher=poll_module.Fetcher(), settings=load(None, environ={}),
-                                  is_stored=lambda source, guid: False,
-                                  recurring=lambda source: frozenset(),
-                                  emit=lambda source, chunk: emitted.extend(chunk))
-    polled = poll_module.poll(Source(name="files", kind="directory", location=str(folder)),
-                              None, ctx)
+    with poll_module.Fetcher() as fetcher:
+        ctx = poll_module.PollContext(fetcher=fetcher, settings=load(None, environ={}),
+                                      is_stored=lambda source, guid: False,
+                                      recurring=lambda source: frozenset(),
+                                      emit=lambda source, chunk: emitted.extend(chunk))
+        polled = poll_module.poll(Source(name="files", kind="directory", location=str(folder)),
+                                  None, ctx)
     assert polled.error is None and len(emitted) == 1
     [(entry, page)] = jobs
     assert entry.content == "" and entry.data == (folder / "a.txt").read_bytes() and page is None
     cleaned = emitted[0][1]
     assert "opened the bridge on Monday, caf\ufffd owners said" in f"{cleaned.title} {cleaned.text}"
+
+
+@pytest.mark.parametrize("encoding", ["idna", "undefined", "no-such-charset"])
+def test_bytes_that_their_encoding_cannot_decode_are_read_as_utf8(encoding: str) -> None:
+    """Entry.decoded: a codec that takes no errors="replace" (idna), one that refuses any use
+    (undefined) or none at all: UTF-8, a byte that is not replaced."""
+    entry = Entry(source="s", guid="g", url=None, title=None, content="",
+                  content_type="text/html", data="Velmora café".encode() + b"\xff",
+                  encoding=encoding)
+    assert entry.decoded().content == "Velmora café\ufffd" and entry.decoded().data is None
+    assert replace(entry, encoding="latin-1").decoded().content == "Velmora cafÃ©ÿ"
 

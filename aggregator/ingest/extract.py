@@ -164,6 +164,7 @@ _SITE_TAIL = re.compile(r"\s+[|–—-]\s+(?=(?:(?!\s[|–—-]\s).)*+$)")  # th
 
 def clean_entry(entry: Entry, recurring: frozenset[str] = frozenset()) -> Cleaned:
     """The cleaned text of an entry: whole pages through trafilatura, feed HTML to text."""
+    entry = entry.decoded()
     if entry.content_type == "text/html":
         if _is_page(entry.content):
             return extract_html(entry.content, url=entry.url, recurring=recurring,

@@ -179,7 +179,7 @@ def _charset(content_type: str | None) -> str:
         try:
             "".encode(charset)
             return charset
-        except LookupError:
+        except (LookupError, ValueError):  # no such codec; "undefined" raises UnicodeError
             pass
     return "utf-8"
 
