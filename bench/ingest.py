@@ -11,13 +11,13 @@ costs: the steps of the daemon's own code, called one after the other on one cor
 extraction benchmark's 181 pages (../shared/data, or AGGREGATOR_DATA) and over 2,000
 synthetic plain-text articles, each as a directory source: read (the directory's files),
 parse (a file to an entry, its text decoded: in a worker), extract (trafilatura, as
-extract_html calls it), clean (our cleaner), features (terms, names, the general-language prior), signature (datasketch's
-MinHash), encode (the stored forms the workers compute: compressed page, hashes, line keys, LSH
-buckets), store, assign (weighing, candidates, the decision) and publish; in ms an article
-and as a share of their sum. Then the fixed cost of a run: importing the command line,
-starting the worker processes' fork server (the modules a page needs imported and loaded,
-once a run) with its first worker, forking one more worker from it, a re-assessment in its own
-process (the daemon's).
+extract_html calls it), clean (our cleaner), features (terms, names, the general-language
+prior), signature (datasketch's MinHash), encode (the stored forms the workers compute:
+compressed page, hashes, line keys, LSH buckets), store, assign (weighing, candidates, the
+decision) and publish; in ms an article and as a share of their sum. Then the fixed cost of a
+run: importing the command line, starting the worker processes' fork server (the modules a
+page needs imported and loaded, once a run) with its first worker, forking one more worker
+from it, a re-assessment in its own process (the daemon's).
 
 once: wall time of `aggregator run --once` as a process (default configuration: two worker
 processes; start-up, imports and the publish included) on a fresh database, against the time
