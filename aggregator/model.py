@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -66,21 +66,10 @@ class Entry:
     author: str | None = None
     site: str | None = None  # the outlet: the feed's title (or the entry's own <source>)
     # the content as read, not decoded yet (`content` is "" meanwhile): a directory's file or an
-    # article page goes to the worker process that prepares it as bytes, decoded there (from
-    # `encoding`, errors replaced): the daemon neither decodes it nor encodes it again to send
+    # article page goes to the worker process that prepares it as bytes, decoded there
+    # (extract.decoded): the daemon neither decodes it nor encodes it again to send it
     data: bytes | None = None
-    encoding: str = "utf-8"
-
-    def decoded(self) -> Entry:
-        """This entry with its content decoded (itself when it is); as UTF-8 when its encoding
-        cannot decode (idna, say, takes no errors="replace")."""
-        if self.data is None:
-            return self
-        try:
-            text = self.data.decode(self.encoding, errors="replace")
-        except (LookupError, ValueError):  # (UnicodeError is a ValueError)
-            text = self.data.decode("utf-8", errors="replace")
-        return replace(self, content=text, data=None)
+    encoding: str | None = None  # the charset its response declared (HTTP Content-Type)
 
 
 @dataclass(frozen=True, slots=True)

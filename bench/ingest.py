@@ -141,7 +141,7 @@ def step_costs(folder: Path, tmp: Path) -> tuple[int, dict[str, float]]:
         read = time.perf_counter() - started
         started = time.perf_counter()
         # decoded here as the worker decodes it (the daemon sends a worker the file's bytes)
-        entries = [e.decoded() for d in documents
+        entries = [extract.decoded(e) for d in documents
                    for e in poll._document_entries(folder.name, d)]
         parse = time.perf_counter() - started
         recurring = pipeline._recurring(storage, folder.name)

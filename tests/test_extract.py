@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
 
-from aggregator.ingest.extract import clean, clean_entry, extract_html
+from aggregator.ingest.extract import clean, clean_entry, decode, decoded, extract_html
 from aggregator.model import Entry
 from aggregator.text import line_key, normalise
 
@@ -315,3 +316,43 @@ def test_a_feed_entry_with_its_page_is_cleaned_once_and_every_strip_is_kept() ->
     assert dict(result.stripped) == {
         "Council approves budget after long debate": "headline repeated",
         "Share this article": "share or navigation"}
+
+
+CAFE = "Velmora café owners paid €40"
+
+
+@pytest.mark.parametrize(("data", "declared", "html", "read"), [
+    # a byte-order mark says it, whatever is declared
+    (codecs.BOM_UTF8 + CAFE.encode(), "latin1", False, True),
+    (codecs.BOM_UTF16_LE + CAFE.encode("utf-16-le"), None, False, True),
+    # valid UTF-8 is UTF-8 whatever is declared (a wrong declaration, as feeds have them)
+    (CAFE.encode(), "iso-8859-1", True, True),
+    # else the response's charset, Latin-1 labels read as windows-1252 (€ is 0x80 there)
+    (CAFE.encode("cp1252"), "ISO-8859-1", False, True),
+    # else, a page: its own <meta>, either form, in its first 1,024 bytes
+    (b"<html><head><meta charset=windows-1252>" + CAFE.encode("cp1252"), None, True, True),
+    (b'<meta http-equiv="Content-Type" content="text/html; charset=latin1">'
+     + CAFE.encode("cp1252"), "no-such-charset", True, True),
+    # a text file has no <meta>; a <meta> after 1,024 bytes is not looked for
+    (b"<meta charset=latin1>" + CAFE.encode("cp1252"), None, False, False),
+    (b" " * 1024 + b"<meta charset=latin1>" + CAFE.encode("cp1252"), None, True, False),
+    # Python's codecs that are no web page's charset are passed over: UTF-8, errors replaced
+    (CAFE.encode("cp1252"), "idna", False, False),
+    (CAFE.encode("cp1252"), "undefined", False, False),
+    (CAFE.encode("cp1252"), "rot13", False, False),
+    (CAFE.encode("cp1252"), "punycode", False, False),
+])
+def test_bytes_are_decoded_as_a_browser_reads_them(data: bytes, declared: str | None,
+                                                   html: bool, read: bool) -> None:
+    found = decode(data, declared, html=html)
+    assert found.endswith(CAFE if read else "Velmora caf\ufffd owners paid \ufffd40")
+
+
+def test_an_entry_is_decoded_once_and_keeps_the_rest() -> None:
+    entry = Entry(source="s", guid="g", url="https://example.org/a", title="T", content="",
+                  content_type="text/plain", data=CAFE.encode("cp1252"), encoding="cp1252")
+    text = decoded(entry)
+    assert text.content == CAFE and text.data is None and text.url == entry.url
+    assert decoded(text) is text
+    assert clean_entry(entry).text == clean_entry(text).text == CAFE
+

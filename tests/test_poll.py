@@ -18,7 +18,7 @@ import pytest
 from aggregator.config import Settings, load
 from aggregator.ingest.feeds import add_feed
 from aggregator.ingest.fetch import Document
-from aggregator.model import Entry, Source
+from aggregator.model import Source
 from aggregator.operate.pipeline import run_cycle
 from aggregator.operate.poll import Polled, next_poll
 from aggregator.storage import Storage
@@ -80,25 +80,35 @@ def test_summary_only_entries_get_their_text_from_the_page(workdir: Path, server
     assert "Home" not in row["text"] and "©" not in row["text"]
 
 
-@pytest.mark.parametrize("declared", ["iso-8859-1", "no-such-charset", "undefined"])
-def test_an_article_page_is_decoded_from_its_declared_charset(
-        workdir: Path, server: Server, declared: str) -> None:
+@pytest.mark.parametrize(("header", "meta", "read"), [
+    ("iso-8859-1", None, True),       # Latin-1 read as windows-1252 (its superset), as browsers do
+    (None, "windows-1252", True),     # no charset in the response: the page's own <meta>
+    ("undefined", "latin1", True),    # a codec that raises on any use is passed over
+    ("no-such-charset", None, False),  # nothing usable: UTF-8, errors replaced
+])
+def test_an_article_page_is_decoded_from_the_charset_it_declares(
+        workdir: Path, server: Server, header: str | None, meta: str | None, read: bool) -> None:
     """The page is decoded (in the worker that prepares it) from the charset its response
-    declared; a name that is no charset, or one Python knows but that cannot decode text
-    ("undefined" raises on any use), as UTF-8 with errors replaced: the poll goes on."""
-    body = page("Footbridge", ARTICLE.replace("Mara Voss", "Mara Voß")).decode().encode("latin-1")
+    declares, else from its own <meta charset>; a name that is none is passed over; the
+    poll goes on either way."""
+    text = ARTICLE.replace("Mara Voss", "Mara Voß").replace("4 million euros", "€4 million")
+    body = page("Footbridge", text).decode()
+    if meta:
+        body = body.replace("<head>", f"<head><meta charset='{meta}'>")
     serve_feed(server, rss(server, [("Footbridge", "/a1", "Council backs a footbridge.")]))
-    server.routes["/a1"] = lambda h: h.send(200, body,
-                                            {"Content-Type": f"text/html; charset={declared}"})
+    content_type = f"text/html; charset={header}" if header else "text/html"
+    server.routes["/a1"] = lambda h: h.send(200, body.encode("cp1252"),
+                                            {"Content-Type": content_type})
     settings = settings_for(workdir)
     storage = Storage(settings.database)
     report = run_cycle(storage, settings, sources=[feed_source(server)])
-    assert report.sources[0].new == 1, report
+    assert report.sources[0].new == 1 and report.sources[0].error is None, report
     row = storage.query("SELECT * FROM articles")[0]
-    if declared == "iso-8859-1":
-        assert "Councillor Mara Voß said" in row["text"]
-    else:  # ß in Latin-1 is not UTF-8: replaced, the rest of the page kept
+    if read:
+        assert "Councillor Mara Voß said" in row["text"] and "cost €4 million" in row["text"]
+    else:  # ß and € in windows-1252 are not UTF-8: replaced, the rest of the page kept
         assert "Councillor Mara Vo\ufffd said" in row["text"]
+        assert "cost \ufffd4 million" in row["text"]
 
 
 def test_the_feed_summary_is_kept_when_the_page_fails(workdir: Path, server: Server) -> None:
@@ -310,15 +320,3 @@ def test_a_file_goes_to_the_worker_as_its_bytes_and_is_decoded_there(
     assert entry.content == "" and entry.data == (folder / "a.txt").read_bytes() and page is None
     cleaned = emitted[0][1]
     assert "opened the bridge on Monday, caf\ufffd owners said" in f"{cleaned.title} {cleaned.text}"
-
-
-@pytest.mark.parametrize("encoding", ["idna", "undefined", "no-such-charset"])
-def test_bytes_that_their_encoding_cannot_decode_are_read_as_utf8(encoding: str) -> None:
-    """Entry.decoded: a codec that takes no errors="replace" (idna), one that refuses any use
-    (undefined) or none at all: UTF-8, a byte that is not replaced."""
-    entry = Entry(source="s", guid="g", url=None, title=None, content="",
-                  content_type="text/html", data="Velmora café".encode() + b"\xff",
-                  encoding=encoding)
-    assert entry.decoded().content == "Velmora café\ufffd" and entry.decoded().data is None
-    assert replace(entry, encoding="latin-1").decoded().content == "Velmora cafÃ©ÿ"
-

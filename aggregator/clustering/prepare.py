@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..ingest.extract import clean_entry, countable_lines, extract_html, html_to_text
+from ..ingest.extract import clean_entry, countable_lines, decoded, extract_html, html_to_text
 from ..minhash import lsh_buckets, signed_text
 from ..model import Cleaned, Encoded, Entry
 from ..raw import RAW_PACK_CHARS, pack_raw
@@ -37,7 +37,7 @@ def prepare_entry(job: tuple[Entry, Entry | None],
     with its features and the forms it is stored in (the writer's pure work: compressing the
     page, hashing the text, keying its lines, JSON); None when nothing is left. Pure: runs in
     a worker process."""
-    entry, page = job[0].decoded(), job[1] and job[1].decoded()
+    entry, page = decoded(job[0]), job[1] and decoded(job[1])
     if page is not None:
         from_page = clean_entry(page, recurring)
         summary = (html_to_text(entry.content) if entry.content_type == "text/html"

@@ -12,6 +12,7 @@ words each rule removes on the extraction benchmark, in the hand-made bodies and
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -162,9 +163,67 @@ def _without_site(title: str) -> str:
 _SITE_TAIL = re.compile(r"\s+[|–—-]\s+(?=(?:(?!\s[|–—-]\s).)*+$)")  # the last separator
 
 
+def decoded(entry: Entry) -> Entry:
+    """The entry with its content decoded from the bytes it came as (itself when it was)."""
+    if entry.data is None:
+        return entry
+    return replace(entry, content=decode(entry.data, entry.encoding,
+                                         html=entry.content_type == "text/html"), data=None)
+
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+# a page's own declaration, as browsers look for it: in its first 1,024 bytes, <meta
+# charset=...> or <meta http-equiv="Content-Type" content="text/html; charset=...">
+_META_CHARSET = re.compile(rb"<meta\s[^>]*?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
+# labels that name Latin-1 or ASCII are read as windows-1252 (its superset), as browsers do
+_WINDOWS_1252 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "ascii", "us-ascii",
+                 "iso_8859-1", "cp819", "ibm819"}
+# codecs Python has that no web page is in: never a page's charset
+_NOT_CHARSETS = {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"}
+
+
+def decode(data: bytes, declared: str | None, *, html: bool) -> str:
+    """A page's or a text file's bytes as text: a byte-order mark says its encoding; bytes
+    that are valid UTF-8 are UTF-8 whatever is declared (text in another encoding with
+    non-ASCII in it practically never is: as feeds are read, parse.py); else the charset
+    the response declared, then (a page) the one its own <meta> declares; else UTF-8.
+    Errors are replaced, never raised: a name that is no charset is passed over."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    if b"\x00" not in data[:1024]:  # (NUL bytes: UTF-16 without its mark)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    meta = _META_CHARSET.search(data, 0, 1024) if html else None
+    for label in (declared, meta.group(1).decode("ascii") if meta else None):
+        name = _codec(label)
+        if name:
+            return data.decode(name, errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+def _codec(label: str | None) -> str | None:
+    """The text codec a charset label names, or None."""
+    if not label:
+        return None
+    label = label.strip().lower()
+    if label in _WINDOWS_1252:
+        return "cp1252"
+    try:
+        codec = codecs.lookup(label)
+    except LookupError:
+        return None
+    if codec.name in _NOT_CHARSETS or not getattr(codec, "_is_text_encoding", True):
+        return None
+    return codec.name
+
+
 def clean_entry(entry: Entry, recurring: frozenset[str] = frozenset()) -> Cleaned:
     """The cleaned text of an entry: whole pages through trafilatura, feed HTML to text."""
-    entry = entry.decoded()
+    entry = decoded(entry)
     if entry.content_type == "text/html":
         if _is_page(entry.content):
             return extract_html(entry.content, url=entry.url, recurring=recurring,

@@ -173,15 +173,11 @@ def _full_text_page(entry: Entry, source: Source,
                    content_type="text/html"), None
 
 
-def _charset(content_type: str | None) -> str:
+def _charset(content_type: str | None) -> str | None:
+    """The charset a Content-Type declares (checked where the page is decoded)."""
     if content_type and "charset=" in content_type:
-        charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"')
-        try:
-            "".encode(charset)
-            return charset
-        except (LookupError, ValueError):  # no such codec; "undefined" raises UnicodeError
-            pass
-    return "utf-8"
+        return content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"') or None
+    return None
 
 
 def next_poll(polled: Polled, *, failures: int, at: datetime, settings: Settings,
