@@ -322,30 +322,60 @@ CAFE = "Velmora café owners paid €40"
 
 
 @pytest.mark.parametrize(("data", "declared", "html", "read"), [
-    # a byte-order mark says it, whatever is declared
+    # a byte-order mark says it, whatever is declared, and is not kept
     (codecs.BOM_UTF8 + CAFE.encode(), "latin1", False, True),
     (codecs.BOM_UTF16_LE + CAFE.encode("utf-16-le"), None, False, True),
-    # valid UTF-8 is UTF-8 whatever is declared (a wrong declaration, as feeds have them)
+    # so does ASCII markup interleaved with NUL bytes: UTF-16 without its mark
+    (("<html><body>" + CAFE).encode("utf-16-le"), None, True, True),
+    (("<html><body>" + CAFE).encode("utf-16-be"), "iso-8859-1", True, True),
+    # valid UTF-8 is UTF-8 whatever is declared (a wrong declaration, as feeds have them),
+    # a stray NUL byte in it too
     (CAFE.encode(), "iso-8859-1", True, True),
-    # else the response's charset, Latin-1 labels read as windows-1252 (€ is 0x80 there)
+    (b"\x00" + CAFE.encode(), "iso-8859-1", False, True),
+    # else the response's charset, Latin-1 and ASCII labels read as windows-1252 (€ is 0x80)
     (CAFE.encode("cp1252"), "ISO-8859-1", False, True),
+    (CAFE.encode("cp1252"), "latin_1", False, True),
+    (CAFE.encode("cp1252"), "'latin1'", False, True),
+    (CAFE.encode("cp1252"), "ansi_x3.4-1968", False, True),
+    # ... before the page's own <meta>
+    (b"<meta charset=koi8-r>" + CAFE.encode("cp1252"), "windows-1252", True, True),
     # else, a page: its own <meta>, either form, in its first 1,024 bytes
     (b"<html><head><meta charset=windows-1252>" + CAFE.encode("cp1252"), None, True, True),
     (b'<meta http-equiv="Content-Type" content="text/html; charset=latin1">'
      + CAFE.encode("cp1252"), "no-such-charset", True, True),
-    # a text file has no <meta>; a <meta> after 1,024 bytes is not looked for
+    # a text file has no <meta>; a <meta> after 1,024 bytes is not looked for; a UTF-16 label
+    # in a <meta> (read as ASCII) means UTF-8
     (b"<meta charset=latin1>" + CAFE.encode("cp1252"), None, False, False),
     (b" " * 1024 + b"<meta charset=latin1>" + CAFE.encode("cp1252"), None, True, False),
-    # Python's codecs that are no web page's charset are passed over: UTF-8, errors replaced
+    (b"<meta charset=utf-16>" + CAFE.encode("cp1252"), None, True, False),
+    # codecs no web page is in are passed over: UTF-8, errors replaced
     (CAFE.encode("cp1252"), "idna", False, False),
     (CAFE.encode("cp1252"), "undefined", False, False),
     (CAFE.encode("cp1252"), "rot13", False, False),
     (CAFE.encode("cp1252"), "punycode", False, False),
+    (CAFE.encode("cp1252"), "unicode_escape", False, False),
+    (CAFE.encode("cp1252"), "utf-7", False, False),
+    (CAFE.encode("cp1252"), "cp037", False, False),
+    (CAFE.encode("cp1252"), "utf-8\x00x", False, False),
 ])
 def test_bytes_are_decoded_as_a_browser_reads_them(data: bytes, declared: str | None,
                                                    html: bool, read: bool) -> None:
     found = decode(data, declared, html=html)
     assert found.endswith(CAFE if read else "Velmora caf\ufffd owners paid \ufffd40")
+    assert "\ufeff" not in found
+
+
+@pytest.mark.parametrize(("text", "label", "codec"), [
+    ("朱镕基", "gb2312", "gbk"),            # GB2312 is read as GB18030: GBK's characters too
+    ("髙橋 ①", "shift_jis", "cp932"),       # Shift_JIS as Windows-31J
+    ("똠방각하", "euc-kr", "cp949"),         # EUC-KR as windows-949
+    ("“quoted”", "iso-8859-9", "cp1254"),  # Latin-5 as windows-1254
+    ("ภาษาไทย", "windows-874", "cp874"),    # a WHATWG label Python does not know
+    ("日本語", "iso-2022-jp", "iso2022_jp"),  # 7-bit: valid UTF-8 too, but declared
+])
+def test_a_declared_charset_is_read_with_the_decoder_browsers_use(text: str, label: str,
+                                                                  codec: str) -> None:
+    assert decode(text.encode(codec), label, html=False) == text
 
 
 def test_an_entry_is_decoded_once_and_keeps_the_rest() -> None:

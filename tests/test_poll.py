@@ -82,6 +82,7 @@ def test_summary_only_entries_get_their_text_from_the_page(workdir: Path, server
 
 @pytest.mark.parametrize(("header", "meta", "read"), [
     ("iso-8859-1", None, True),       # Latin-1 read as windows-1252 (its superset), as browsers do
+    ("'ISO-8859-1'", None, True),     # (quoted)
     (None, "windows-1252", True),     # no charset in the response: the page's own <meta>
     ("undefined", "latin1", True),    # a codec that raises on any use is passed over
     ("no-such-charset", None, False),  # nothing usable: UTF-8, errors replaced
@@ -96,7 +97,7 @@ def test_an_article_page_is_decoded_from_the_charset_it_declares(
     if meta:
         body = body.replace("<head>", f"<head><meta charset='{meta}'>")
     serve_feed(server, rss(server, [("Footbridge", "/a1", "Council backs a footbridge.")]))
-    content_type = f"text/html; charset={header}" if header else "text/html"
+    content_type = f"text/html; Charset={header}" if header else "text/html"
     server.routes["/a1"] = lambda h: h.send(200, body.encode("cp1252"),
                                             {"Content-Type": content_type})
     settings = settings_for(workdir)

@@ -173,52 +173,94 @@ def decoded(entry: Entry) -> Entry:
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
-# a page's own declaration, as browsers look for it: in its first 1,024 bytes, <meta
+# a page's own declaration, where browsers look for it (its first 1,024 bytes): <meta
 # charset=...> or <meta http-equiv="Content-Type" content="text/html; charset=...">
-_META_CHARSET = re.compile(rb"<meta\s[^>]*?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
-# labels that name Latin-1 or ASCII are read as windows-1252 (its superset), as browsers do
-_WINDOWS_1252 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "ascii", "us-ascii",
-                 "iso_8859-1", "cp819", "ibm819"}
-# codecs Python has that no web page is in: never a page's charset
-_NOT_CHARSETS = {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"}
+_META_CHARSET = re.compile(
+    rb"<meta\s[^>]*?(?<![\w-])charset\s*+=\s*+[\"']?\s*+([\w.:-]++)", re.I)
+# Python's codec for a label -> the decoder browsers use (its superset), after the WHATWG
+# Encoding Standard: Latin-1 and ASCII are read as windows-1252, GB2312 as GB18030, ...
+_WHATWG = {"iso8859-1": "cp1252", "ascii": "cp1252", "iso8859-9": "cp1254", "tis-620": "cp874",
+           "iso8859-11": "cp874", "gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932",
+           "euc_kr": "cp949", "big5": "big5hkscs"}
+# WHATWG labels Python does not know
+_LABELS = {"x-gbk": "gb18030", "x-sjis": "cp932", "windows-31j": "cp932",
+           "windows-949": "cp949", "cn-big5": "big5hkscs", "x-x-big5": "big5hkscs",
+           "windows-874": "cp874", "dos-874": "cp874", "iso-8859-8-i": "iso8859-8",
+           "logical": "iso8859-8", "x-mac-cyrillic": "mac-cyrillic"}
+# codecs Python has that browsers do not read pages in (utf-7 and hz they refuse outright)
+_NOT_CHARSETS = {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined",
+                 "utf-7", "hz", "charmap", "utf-8-sig"}
+_UTF16 = {"utf-16", "utf-16-le", "utf-16-be"}
 
 
 def decode(data: bytes, declared: str | None, *, html: bool) -> str:
-    """A page's or a text file's bytes as text: a byte-order mark says its encoding; bytes
-    that are valid UTF-8 are UTF-8 whatever is declared (text in another encoding with
-    non-ASCII in it practically never is: as feeds are read, parse.py); else the charset
-    the response declared, then (a page) the one its own <meta> declares; else UTF-8.
-    Errors are replaced, never raised: a name that is no charset is passed over."""
+    """A page's or a text file's bytes as text, as browsers read them (never an error: what
+    does not decode is replaced). A byte-order mark says the encoding; so does a head of
+    ASCII interleaved with NUL bytes (UTF-16 without its mark). Bytes that are valid UTF-8
+    are UTF-8 whatever is declared (text in another encoding with non-ASCII in it practically
+    never is: as feeds are read, parse.py), but for a declared 7-bit ISO-2022 charset;
+    else the charset the response declared, then (a page) the one its own <meta> declares
+    (a UTF-16 label there means UTF-8: it was read as ASCII); else UTF-8."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return data.decode(codec, errors="replace")
-    if b"\x00" not in data[:1024]:  # (NUL bytes: UTF-16 without its mark)
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
+            return _decoded_as(data, codec)
+    unmarked = _utf16_unmarked(data[:1024])
+    if unmarked:
+        return _decoded_as(data, unmarked)
+    header = _codec(declared)
+    if header and header.startswith("iso2022"):  # its text is valid UTF-8 too
+        return _decoded_as(data, header)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if header:
+        return _decoded_as(data, header)
     meta = _META_CHARSET.search(data, 0, 1024) if html else None
-    for label in (declared, meta.group(1).decode("ascii") if meta else None):
-        name = _codec(label)
-        if name:
-            return data.decode(name, errors="replace")
-    return data.decode("utf-8", errors="replace")
+    if meta:
+        found = _codec(meta.group(1).decode("ascii"))
+        if found:
+            return _decoded_as(data, "utf-8" if found in _UTF16 else found)
+    return _decoded_as(data, "utf-8")
+
+
+def _decoded_as(data: bytes, codec: str) -> str:
+    try:
+        return data.decode(codec, errors="replace")
+    except (LookupError, ValueError):  # a codec that takes no errors="replace"
+        return data.decode("utf-8", errors="replace")
+
+
+def _utf16_unmarked(head: bytes) -> str | None:
+    """"utf-16-le" or "-be" when most of one parity of `head`'s bytes are NUL and few of the
+    other (ASCII markup in UTF-16 without a byte-order mark); else None."""
+    if len(head) < 16:
+        return None
+    even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
+    if odd > 0.5 and even < 0.1:
+        return "utf-16-le"
+    if even > 0.5 and odd < 0.1:
+        return "utf-16-be"
+    return None
 
 
 def _codec(label: str | None) -> str | None:
-    """The text codec a charset label names, or None."""
+    """The decoder for a charset label (a response's or a page's), or None when it names no
+    charset browsers read pages in."""
     if not label:
         return None
-    label = label.strip().lower()
-    if label in _WINDOWS_1252:
-        return "cp1252"
+    label = label.strip().strip("\"'").lower()
+    if label in _LABELS:
+        return _LABELS[label]
     try:
         codec = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError):  # (ValueError: a NUL in the name)
         return None
-    if codec.name in _NOT_CHARSETS or not getattr(codec, "_is_text_encoding", True):
+    name = codec.name
+    if (name in _NOT_CHARSETS or not getattr(codec, "_is_text_encoding", True)
+            or (name not in _UTF16 and "<meta".encode(name) != b"<meta")):  # EBCDIC, UTF-32
         return None
-    return codec.name
+    return _WHATWG.get(name, name)
 
 
 def clean_entry(entry: Entry, recurring: frozenset[str] = frozenset()) -> Cleaned:

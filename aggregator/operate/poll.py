@@ -7,6 +7,7 @@ validators) but never writes; the single writer (pipeline.py) records what it re
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -173,11 +174,13 @@ def _full_text_page(entry: Entry, source: Source,
                    content_type="text/html"), None
 
 
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
+
+
 def _charset(content_type: str | None) -> str | None:
     """The charset a Content-Type declares (checked where the page is decoded)."""
-    if content_type and "charset=" in content_type:
-        return content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"') or None
-    return None
+    found = _CHARSET.search(content_type or "")
+    return found.group(1) if found else None
 
 
 def next_poll(polled: Polled, *, failures: int, at: datetime, settings: Settings,
