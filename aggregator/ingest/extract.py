@@ -187,9 +187,10 @@ _LABELS = {"x-gbk": "gb18030", "x-sjis": "cp932", "windows-31j": "cp932",
            "windows-949": "cp949", "cn-big5": "big5hkscs", "x-x-big5": "big5hkscs",
            "windows-874": "cp874", "dos-874": "cp874", "iso-8859-8-i": "iso8859-8",
            "logical": "iso8859-8", "x-mac-cyrillic": "mac-cyrillic"}
-# codecs Python has that browsers do not read pages in (utf-7 and hz they refuse outright)
+# codecs Python has that browsers do not read pages in (utf-7 and hz they refuse outright);
+# those that are not ASCII-compatible (EBCDIC, UTF-32, utf-8-sig) are refused by `_codec`
 _NOT_CHARSETS = {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined",
-                 "utf-7", "hz", "charmap", "utf-8-sig"}
+                 "utf-7", "hz", "charmap"}
 _UTF16 = {"utf-16", "utf-16-le", "utf-16-be"}
 
 
